@@ -1,0 +1,1 @@
+"""The same app under CPython: local implementations of the ports."""

@@ -1,0 +1,25 @@
+"""Dependencies shared by every router: the services and the API token check."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import Request
+
+from .errors import Unauthorized
+from .services import Services
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def require_token(request: Request) -> None:
+    """Bearer `API_TOKEN` when one is configured (always on Cloudflare; optional locally)."""
+    token = get_services(request).settings.api_token
+    if token is None:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise Unauthorized("missing or wrong API token (send 'Authorization: Bearer <API_TOKEN>')")

@@ -1,0 +1,140 @@
+"""Typed errors. Each class carries its own policy: HTTP status, whether a retry
+of the same provider may help (`retryable`), and whether another provider may be
+tried (`fallback`). The pipeline decides by type, never by message text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ImageWorkerError(Exception):
+    code = "internal_error"
+    status = 500
+    retryable = False
+    fallback = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        retry_after_s: float | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.retry_after_s = retry_after_s
+        self.details = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The one error shape, for HTTP bodies, RPC results and D1 rows."""
+        body: dict[str, Any] = {"code": self.code, "message": self.message, "retryable": self.retryable}
+        if self.provider:
+            body["provider"] = self.provider
+        if self.retry_after_s is not None:
+            body["retry_after_s"] = self.retry_after_s
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class InvalidRequest(ImageWorkerError):
+    code = "invalid_request"
+    status = 422
+
+
+class Unauthorized(ImageWorkerError):
+    code = "unauthorized"
+    status = 401
+
+
+class NotFound(ImageWorkerError):
+    code = "not_found"
+    status = 404
+
+
+class BudgetExceeded(ImageWorkerError):
+    """The reservation would pass a budget or the per-request cap."""
+
+    code = "budget_exceeded"
+    status = 402
+
+
+class CapacityTimeout(ImageWorkerError):
+    """No concurrency slot came free within the wait limit."""
+
+    code = "capacity_timeout"
+    status = 503
+    retryable = True
+
+
+class ProviderError(ImageWorkerError):
+    """Base for failures attributed to a provider."""
+
+    code = "provider_error"
+    status = 502
+
+
+class ProviderUnavailable(ProviderError):
+    """429, 5xx, connection failures: transient, worth a retry or another provider."""
+
+    code = "provider_unavailable"
+    status = 503
+    retryable = True
+    fallback = True
+
+
+class ProviderRateLimited(ProviderUnavailable):
+    code = "provider_rate_limited"
+    status = 429
+
+
+class ProviderTimeout(ProviderUnavailable):
+    code = "provider_timeout"
+    status = 504
+
+
+class ProviderQuotaExhausted(ProviderError):
+    """A sticky quota (e.g. Gemini's daily 429): retrying the same provider is futile today."""
+
+    code = "provider_quota_exhausted"
+    status = 429
+    fallback = True
+
+
+class ProviderAuthError(ProviderError):
+    """401/403 from the provider: our key is wrong or lacks access. Never echo the key."""
+
+    code = "provider_auth_error"
+    status = 502
+    fallback = True
+
+
+class ProviderBadResponse(ProviderError):
+    """The provider answered 2xx with something we cannot read."""
+
+    code = "provider_bad_response"
+    status = 502
+    fallback = True
+
+
+class ProviderInvalidRequest(ProviderError):
+    """The provider rejected the request as invalid (400): same input fails everywhere alike."""
+
+    code = "provider_invalid_request"
+    status = 422
+
+
+class ProviderRefused(ProviderError):
+    """Safety or policy refusal. Final: not retried, and not laundered through another provider."""
+
+    code = "provider_refused"
+    status = 422
+
+
+class UnsupportedByProvider(ImageWorkerError):
+    """The chosen provider cannot do what was asked (e.g. edit with a mask)."""
+
+    code = "unsupported"
+    status = 422

@@ -1,0 +1,28 @@
+"""Sortable identifiers: a prefix, then 48 bits of milliseconds and 80 random
+bits in Crockford base32 (ULID layout), so ids sort by creation time."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def _b32(value: int, length: int) -> str:
+    out = []
+    for _ in range(length):
+        out.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(out))
+
+
+def new_id(prefix: str, now_ms: int | None = None) -> str:
+    """`gen_01JD…`: time-ordered, 80 random bits (drawn at call time, never at import)."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    return f"{prefix}_{_b32(ms, 10)}{_b32(secrets.randbits(80), 16)}"
+
+
+def is_id(value: str, prefix: str) -> bool:
+    head, _, body = value.partition("_")
+    return head == prefix and len(body) == 26 and all(c in _ALPHABET for c in body)

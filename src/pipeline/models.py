@@ -1,0 +1,197 @@
+"""Types at the edges: what callers send and what they get back (HTTP, RPC, SSE).
+
+Money is integer micro-dollars (`*_micros`: 1_000_000 = $1). Times are UTC ISO
+strings. Unknown fields are rejected so a typo fails loudly instead of being
+ignored."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Quality = Literal["low", "medium", "high", "auto"]
+Background = Literal["transparent", "opaque", "auto"]
+OutputFormat = Literal["png", "jpeg", "webp"]
+Moderation = Literal["low", "auto"]
+Status = Literal["pending", "running", "succeeded", "failed", "refused"]
+EntityType = Literal["character", "location", "scene", "item", "other"]
+
+_SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
+_RATIO = re.compile(r"^(\d{1,3}):(\d{1,3})$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ImageInput(_Strict):
+    """A source image for an edit: an image this service stored, or inline bytes."""
+
+    image_id: str | None = None
+    data_base64: str | None = Field(default=None, description="base64 bytes (no data: prefix)")
+    content_type: Literal["image/png", "image/jpeg", "image/webp"] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ImageInput:
+        if (self.image_id is None) == (self.data_base64 is None):
+            raise ValueError("give exactly one of image_id or data_base64")
+        return self
+
+
+class EntityRef(_Strict):
+    entity_type: EntityType
+    entity_id: str = Field(min_length=1, max_length=200)
+    role: str = Field(default="image", min_length=1, max_length=64)
+
+
+class GenerationRequest(_Strict):
+    """One call: generate `n` images from a prompt, or edit the given `images`."""
+
+    prompt: str = Field(min_length=1, max_length=32000)
+    provider: str | None = Field(default=None, description="explicit provider name, or null/'auto'")
+    model: str | None = None
+    fallback: bool | None = Field(
+        default=None, description="may other providers be tried on a transient failure (default: only in auto mode)"
+    )
+    size: str | None = Field(default=None, description="'WxH' or 'auto'; the nearest supported size is used")
+    aspect_ratio: str | None = Field(default=None, description="'W:H', e.g. '16:9'")
+    quality: Quality | None = None
+    n: int = Field(default=1, ge=1, le=10)
+    background: Background | None = None
+    output_format: OutputFormat | None = None
+    output_compression: int | None = Field(default=None, ge=0, le=100)
+    moderation: Moderation | None = None
+    caller: str | None = Field(default=None, max_length=128, description="app or user the request is made for")
+    max_cost_per_image_micros: int | None = Field(default=None, ge=0)
+    images: list[ImageInput] = Field(default_factory=list, max_length=16)
+    mask: ImageInput | None = None
+    links: list[EntityRef] = Field(default_factory=list, max_length=50)
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, v: str | None) -> str | None:
+        if v is None or v == "auto":
+            return v
+        m = _SIZE.match(v)
+        if not m or not (64 <= int(m[1]) <= 8192 and 64 <= int(m[2]) <= 8192):
+            raise ValueError("size must be 'auto' or 'WIDTHxHEIGHT' with sides between 64 and 8192")
+        return v
+
+    @field_validator("aspect_ratio")
+    @classmethod
+    def _ratio(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        m = _RATIO.match(v)
+        if not m or int(m[1]) == 0 or int(m[2]) == 0:
+            raise ValueError("aspect_ratio must look like '16:9'")
+        return v
+
+    @field_validator("provider", "model")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is not None and not _NAME.match(v):
+            raise ValueError("must be a lower-case name like 'openai' or 'gpt-image-1'")
+        return v
+
+    @model_validator(mode="after")
+    def _coherent(self) -> GenerationRequest:
+        if self.mask is not None and not self.images:
+            raise ValueError("mask given without images to edit")
+        if self.size not in (None, "auto") and self.aspect_ratio is not None:
+            raise ValueError("give size or aspect_ratio, not both")
+        return self
+
+    @property
+    def is_edit(self) -> bool:
+        return bool(self.images)
+
+    @property
+    def wants_auto(self) -> bool:
+        return self.provider in (None, "auto")
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    retryable: bool = False
+    provider: str | None = None
+    retry_after_s: float | None = None
+    details: dict[str, Any] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class ImageOut(BaseModel):
+    id: str
+    url: str
+    index: int
+    content_type: str
+    byte_size: int
+    sha256: str
+    width: int | None = None
+    height: int | None = None
+
+
+class AttemptOut(BaseModel):
+    provider: str
+    model: str
+    outcome: str
+    error_code: str | None = None
+    latency_ms: int | None = None
+    cost_micros: int = 0
+
+
+class GenerationResult(BaseModel):
+    id: str
+    status: Status
+    kind: Literal["generate", "edit"]
+    prompt: str
+    caller: str
+    requested_provider: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    size: str | None = None
+    quality: str | None = None
+    n: int
+    images: list[ImageOut] = Field(default_factory=list)
+    estimated_cost_micros: int | None = None
+    actual_cost_micros: int | None = None
+    warnings: list[str] = Field(default_factory=list)
+    attempts: list[AttemptOut] = Field(default_factory=list)
+    links: list[EntityRef] = Field(default_factory=list)
+    error: ErrorBody | None = None
+    created_at: str
+    completed_at: str | None = None
+
+
+class Estimate(BaseModel):
+    provider: str
+    model: str
+    cost_micros: int
+    basis: str = Field(description="how the figure was reached, e.g. 'table: medium 1024x1024 x1'")
+    size: str | None = None
+    quality: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class EstimateResponse(BaseModel):
+    auto_pick: str | None
+    estimates: list[Estimate]
+    unavailable: dict[str, str] = Field(default_factory=dict, description="provider -> why it cannot serve")
+
+
+EventType = Literal["accepted", "attempt", "retry", "partial_image", "image", "completed", "failed"]
+
+
+class Event(BaseModel):
+    """One step of a generation, as sent over SSE (`event:` is `type`)."""
+
+    type: EventType
+    request_id: str
+    data: dict[str, Any] = Field(default_factory=dict)

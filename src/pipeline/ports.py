@@ -1,0 +1,139 @@
+"""The ports: every effect the core has goes through one of these Protocols.
+
+On Cloudflare, `runtime.py` implements them over the bindings (D1, R2, the
+ledger Durable Object, Workers AI, fetch). Under CPython, `local/` implements
+them over SQLite, a folder, an in-process ledger and httpx. The core only ever
+sees these shapes: plain bytes, strings, dicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, AsyncContextManager, AsyncIterator, Protocol, Sequence
+
+# --- HTTP -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    timeout_s: float = 120.0
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: dict[str, str]  # keys lower-cased
+    body: bytes
+
+
+class HttpStream(Protocol):
+    """An open response whose body is read incrementally."""
+
+    status: int
+    headers: dict[str, str]
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]: ...
+
+    async def aread(self) -> bytes: ...
+
+
+class HttpClient(Protocol):
+    """Send a request. On transport failure raise `ProviderTimeout` or
+    `ProviderUnavailable` (errors.py); any HTTP status is a response, not an error."""
+
+    async def send(self, request: HttpRequest) -> HttpResponse: ...
+
+    def stream(self, request: HttpRequest) -> AsyncContextManager[HttpStream]: ...
+
+
+# --- D1 ---------------------------------------------------------------------
+
+Params = Sequence[Any]
+
+
+class Database(Protocol):
+    """D1's shape: parameterised SQL, rows as dicts, atomic batches."""
+
+    async def all(self, sql: str, params: Params = ()) -> list[dict[str, Any]]: ...
+
+    async def first(self, sql: str, params: Params = ()) -> dict[str, Any] | None: ...
+
+    async def run(self, sql: str, params: Params = ()) -> int:
+        """Execute one statement; return the number of rows changed."""
+        ...
+
+    async def batch(self, statements: Sequence[tuple[str, Params]]) -> None:
+        """Run statements in order, all or nothing (D1 `batch`)."""
+        ...
+
+
+# --- R2 ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    body: bytes
+    content_type: str
+    etag: str
+    size: int
+
+
+class ObjectStore(Protocol):
+    async def put(self, key: str, body: bytes, content_type: str, metadata: dict[str, str] | None = None) -> None: ...
+
+    async def get(self, key: str) -> StoredObject | None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+
+# --- Workers AI ---------------------------------------------------------------
+
+
+class AiBinding(Protocol):
+    """`env.AI.run(model, inputs)`: returns the model's JSON output as a dict."""
+
+    async def run(self, model: str, inputs: dict[str, Any]) -> dict[str, Any]: ...
+
+
+# --- Clock ------------------------------------------------------------------
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Current time, timezone-aware UTC."""
+        ...
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+# --- Ledger (the Durable Object) -----------------------------------------------
+
+
+class Ledger(Protocol):
+    """Budget and concurrency accounting; see ledger.py. Dicts in, dicts out,
+    because on Cloudflare every call crosses an RPC boundary to the Durable Object."""
+
+    async def reserve(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def settle(self, request_id: str, actual_micros: int, details: dict[str, Any] | None = None) -> dict[str, Any]: ...
+
+    async def release(self, request_id: str, reason: str) -> dict[str, Any]: ...
+
+    async def acquire_slot(self, request_id: str, provider: str, wait_s: float) -> dict[str, Any]: ...
+
+    async def release_slot(self, request_id: str, provider: str) -> dict[str, Any]: ...
+
+    async def get_config(self) -> dict[str, Any]: ...
+
+    async def put_config(self, changes: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def usage(self, day_from: str, day_to: str) -> dict[str, Any]: ...
+
+    async def sweep(self) -> dict[str, Any]: ...

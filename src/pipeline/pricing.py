@@ -1,0 +1,107 @@
+"""Price tables, in integer micro-dollars (1_000_000 = $1), and cost arithmetic.
+
+List prices as published by each provider; `PRICES_AS_OF` says when they were
+last checked. Estimates before a call use the per-image tables (worst case
+when quality is `auto`); the cost after a call comes from the usage the
+provider reports (tokens) where it reports any, else images returned × price.
+Token rates are micro-dollars per 1M tokens so that fractional cents stay exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PRICES_AS_OF = "2026-11-24"
+
+MICROS_PER_USD = 1_000_000
+
+
+def usd(micros: int) -> str:
+    """Display only: 39000 -> '$0.039000'."""
+    return f"${micros / MICROS_PER_USD:.6f}"
+
+
+def tokens_cost(tokens: int, micros_per_million: int) -> int:
+    """Cost of `tokens` at a per-1M-token rate, rounded up to the micro-dollar."""
+    return -(-tokens * micros_per_million // 1_000_000)
+
+
+@dataclass(frozen=True)
+class TokenRates:
+    """Micro-dollars per 1M tokens."""
+
+    text_in: int
+    image_in: int
+    image_out: int
+    text_out: int = 0
+
+
+# --- OpenAI GPT Image: per image by quality and size ------------------------------------
+# sizes: 1024x1024, then the two 3:2 / 2:3 sizes (same price).
+OPENAI_PER_IMAGE: dict[str, dict[str, dict[str, int]]] = {
+    "gpt-image-1": {
+        "low": {"1024x1024": 11_000, "1536x1024": 16_000, "1024x1536": 16_000},
+        "medium": {"1024x1024": 42_000, "1536x1024": 63_000, "1024x1536": 63_000},
+        "high": {"1024x1024": 167_000, "1536x1024": 250_000, "1024x1536": 250_000},
+    },
+    "gpt-image-1-mini": {
+        "low": {"1024x1024": 5_000, "1536x1024": 6_000, "1024x1536": 6_000},
+        "medium": {"1024x1024": 11_000, "1536x1024": 15_000, "1024x1536": 15_000},
+        "high": {"1024x1024": 36_000, "1536x1024": 52_000, "1024x1536": 52_000},
+    },
+    "gpt-image-1.5": {
+        "low": {"1024x1024": 9_000, "1536x1024": 13_000, "1024x1536": 13_000},
+        "medium": {"1024x1024": 34_000, "1536x1024": 50_000, "1024x1536": 50_000},
+        "high": {"1024x1024": 133_000, "1536x1024": 200_000, "1024x1536": 200_000},
+    },
+}
+
+OPENAI_TOKEN_RATES: dict[str, TokenRates] = {
+    "gpt-image-1": TokenRates(text_in=5_000_000, image_in=10_000_000, image_out=40_000_000),
+    "gpt-image-1-mini": TokenRates(text_in=2_000_000, image_in=2_500_000, image_out=8_000_000),
+    "gpt-image-1.5": TokenRates(text_in=5_000_000, image_in=8_000_000, image_out=32_000_000),
+}
+
+# Input images of an edit are billed as image input tokens; this bounds them for
+# the pre-call estimate (a 1024x1024 input is ~1,000 tokens at high fidelity ≈ 4,160 worst case).
+OPENAI_EDIT_INPUT_TOKENS_PER_IMAGE = 4_160
+
+# --- Gemini 2.5 Flash Image ---------------------------------------------------------------
+GEMINI_TOKEN_RATES: dict[str, TokenRates] = {
+    "gemini-2.5-flash-image": TokenRates(text_in=300_000, image_in=300_000, image_out=30_000_000, text_out=2_500_000),
+}
+GEMINI_TOKENS_PER_IMAGE = 1_290  # every 1K output image is 1290 tokens
+GEMINI_PER_IMAGE = {"gemini-2.5-flash-image": 38_700}  # 1290 × $30/1M
+
+# --- Imagen 4 (per returned image; filtered images are not billed) -------------------------
+IMAGEN_PER_IMAGE = {
+    "imagen-4.0-fast-generate-001": 20_000,
+    "imagen-4.0-generate-001": 40_000,
+    "imagen-4.0-ultra-generate-001": 60_000,
+}
+
+# --- Workers AI: neurons at $0.011 per 1,000 ---------------------------------------------
+WORKERS_AI_MICROS_PER_1K_NEURONS = 11_000
+# FLUX.1 [schnell]: 4.80 neurons per 512x512 tile, 9.60 neurons per step.
+FLUX_SCHNELL_NEURONS_PER_TILE_X100 = 480
+FLUX_SCHNELL_NEURONS_PER_STEP_X100 = 960
+
+
+def flux_schnell_micros(width: int, height: int, steps: int) -> int:
+    tiles = -(-width // 512) * -(-height // 512)
+    neurons_x100 = tiles * FLUX_SCHNELL_NEURONS_PER_TILE_X100 + steps * FLUX_SCHNELL_NEURONS_PER_STEP_X100
+    return -(-neurons_x100 * WORKERS_AI_MICROS_PER_1K_NEURONS // 100_000)
+
+
+def price_table() -> dict[str, object]:
+    """Everything above, for `GET /v1/providers`."""
+    return {
+        "as_of": PRICES_AS_OF,
+        "unit": "micro-dollars (1000000 = $1)",
+        "openai_per_image": OPENAI_PER_IMAGE,
+        "openai_tokens_per_million": {m: r.__dict__ for m, r in OPENAI_TOKEN_RATES.items()},
+        "gemini_per_image": GEMINI_PER_IMAGE,
+        "gemini_tokens_per_million": {m: r.__dict__ for m, r in GEMINI_TOKEN_RATES.items()},
+        "imagen_per_image": IMAGEN_PER_IMAGE,
+        "workers_ai_per_1k_neurons": WORKERS_AI_MICROS_PER_1K_NEURONS,
+    }

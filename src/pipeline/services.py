@@ -1,0 +1,42 @@
+"""The service container: the ports plus what is built from them once per
+isolate (settings, provider registry). Built by `runtime.py` on Cloudflare and
+by `local/` under CPython; the routes and the pipeline only ever see this."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from .ports import AiBinding, Clock, Database, HttpClient, Ledger, ObjectStore
+from .providers.base import ProviderContext
+from .providers.registry import ProviderRegistry
+from .settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    objects: ObjectStore
+    ledger: Ledger
+    http: HttpClient
+    clock: Clock
+    registry: ProviderRegistry
+    ai: AiBinding | None = None
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+def build_services(
+    env: Mapping[str, str],
+    *,
+    db: Database,
+    objects: ObjectStore,
+    ledger: Ledger,
+    http: HttpClient,
+    clock: Clock,
+    ai: AiBinding | None = None,
+) -> Services:
+    """Read settings from the environment (vars + secrets) and build the registry once."""
+    settings = Settings.from_env(env)
+    ctx = ProviderContext(http=http, clock=clock, settings=dict(env), ai=ai)
+    return Services(settings, db, objects, ledger, http, clock, ProviderRegistry(ctx), ai)

@@ -1,0 +1,65 @@
+"""Settings from Worker vars and secrets (or the local environment).
+
+Secrets (`*_API_KEY`, `API_TOKEN`) are held here and by the providers only;
+`public()` is what may be shown, and never contains them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+
+def _int(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"setting {key} must be an integer, got {raw!r}") from exc
+
+
+def _float(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    return default if raw in (None, "") else float(raw)
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_token: str | None
+    public_base_url: str  # prefix for image URLs; "" = relative URLs
+    default_provider: str | None  # None = auto
+    auto_order: tuple[str, ...]
+    max_attempts_per_provider: int
+    retry_base_delay_s: float
+    retry_max_delay_s: float
+    request_timeout_s: float
+    slot_wait_s: float
+    stale_request_s: int
+    default_caller: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        order = env.get("AUTO_PROVIDER_ORDER") or "gemini,openai,imagen,workers-ai,placeholder"
+        return cls(
+            api_token=env.get("API_TOKEN") or None,
+            public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/"),
+            default_provider=(env.get("DEFAULT_PROVIDER") or None),
+            auto_order=tuple(p.strip() for p in order.split(",") if p.strip()),
+            max_attempts_per_provider=_int(env, "MAX_ATTEMPTS_PER_PROVIDER", 3),
+            retry_base_delay_s=_float(env, "RETRY_BASE_DELAY_S", 0.5),
+            retry_max_delay_s=_float(env, "RETRY_MAX_DELAY_S", 20.0),
+            request_timeout_s=_float(env, "REQUEST_TIMEOUT_S", 300.0),
+            slot_wait_s=_float(env, "SLOT_WAIT_S", 30.0),
+            stale_request_s=_int(env, "STALE_REQUEST_S", 900),
+            default_caller=env.get("DEFAULT_CALLER") or "default",
+        )
+
+    def public(self) -> dict[str, object]:
+        return {
+            "auth_required": self.api_token is not None,
+            "default_provider": self.default_provider or "auto",
+            "auto_order": list(self.auto_order),
+            "max_attempts_per_provider": self.max_attempts_per_provider,
+            "request_timeout_s": self.request_timeout_s,
+        }
