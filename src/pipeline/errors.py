@@ -66,7 +66,7 @@ class CapacityTimeout(ImageWorkerError):
 
     code = "capacity_timeout"
     status = 503
-    retryable = True
+    fallback = True  # another provider's slots may be free; the wait itself was the retry
 
 
 class ProviderError(ImageWorkerError):

@@ -32,6 +32,7 @@ class Capabilities:
     qualities: tuple[str, ...] = ()
     output_formats: tuple[str, ...] = ("png",)
     external: bool = True  # False: no third-party call, no key (placeholder, Workers AI)
+    simulated: bool = False  # True: makes stand-in images (placeholder); never a production fallback
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}

@@ -61,6 +61,7 @@ class PlaceholderProvider(ImageProvider):
         qualities=("low", "medium", "high", "auto"),
         output_formats=("png",),
         external=False,
+        simulated=True,
     )
 
     def estimate(self, preq: ProviderRequest) -> CostEstimate:

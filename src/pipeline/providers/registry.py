@@ -78,5 +78,6 @@ class ProviderRegistry:
         if name in self.health:
             self.health[name].record(ok, latency_ms, error_code)
 
-    def external_configured(self) -> bool:
-        return any(p.capabilities.external for p in self.providers.values())
+    def real_configured(self) -> bool:
+        """Is any provider that makes real images configured (not just the placeholder)?"""
+        return any(not p.capabilities.simulated for p in self.providers.values())

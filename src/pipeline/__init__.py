@@ -1,0 +1,1 @@
+"""The image generation Worker's core: plain async Python, no runtime imports."""

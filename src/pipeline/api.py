@@ -1,0 +1,190 @@
+"""The HTTP API: FastAPI routes, validation, the one error shape, SSE.
+
+The same app runs inside the Worker (through `workers.asgi`) and under uvicorn
+locally; `app.state.services` is set by whoever serves it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, AsyncIterator
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from . import errors, images
+from .api_deps import get_services, require_token
+from .catalog import estimates, providers_view
+from .models import ErrorResponse, EstimateResponse, GenerationRequest, GenerationResult
+from .pipeline import Generation
+from .results import to_result
+from .services import Services
+from .store import Store
+
+_KEEPALIVE_S = 15.0
+_ERRORS = {400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}, 402: {"model": ErrorResponse},
+           404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 502: {"model": ErrorResponse},
+           503: {"model": ErrorResponse}}
+
+router = APIRouter(prefix="/v1", responses=_ERRORS)
+authed = [Depends(require_token)]
+
+
+def error_response(exc: errors.ImageWorkerError) -> JSONResponse:
+    headers = {}
+    if exc.retry_after_s is not None and exc.status in (429, 503):
+        headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+    return JSONResponse({"error": exc.to_dict()}, status_code=exc.status, headers=headers)
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[int, str, list[dict[str, Any]]]:
+    problems = []
+    status = 422
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
+        if e.get("type") == "json_invalid":
+            status = 400
+            problems.append({"field": "body", "message": "body is not valid JSON"})
+        else:
+            problems.append({"field": loc, "message": e.get("msg", "invalid")})
+    message = "; ".join(f"{p['field']}: {p['message']}" for p in problems) or "invalid request"
+    return status, message, problems
+
+
+def create_app(services: Services | None = None) -> FastAPI:
+    """The app. Pass `services` here or set `app.state.services` before serving."""
+    app = FastAPI(
+        title="Image generation Worker",
+        version="0.1.0",
+        description="Generate and edit images across providers within a budget; results stored in R2 and D1.",
+    )
+    if services is not None:
+        app.state.services = services
+
+    @app.exception_handler(errors.ImageWorkerError)
+    async def _typed(_request: Request, exc: errors.ImageWorkerError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        status, message, problems = _validation_message(exc)
+        code = "malformed_body" if status == 400 else "invalid_request"
+        return JSONResponse({"error": {"code": code, "message": message, "retryable": False,
+                                       "details": {"errors": problems}}}, status_code=status)
+
+    @app.exception_handler(404)
+    async def _not_found(_request: Request, _exc: Exception) -> JSONResponse:
+        return error_response(errors.NotFound("no such route"))
+
+    @app.exception_handler(Exception)
+    async def _crash(_request: Request, exc: Exception) -> JSONResponse:
+        return error_response(errors.ImageWorkerError(f"internal error ({type(exc).__name__})"))
+
+    app.include_router(router)
+    try:
+        from .budget_api import router as budget_router
+    except ImportError:  # pragma: no cover - during bring-up only
+        budget_router = None
+    if budget_router is not None:
+        app.include_router(budget_router)
+    return app
+
+
+@router.get("/health", summary="Liveness; no auth")
+async def health(s: Services = Depends(get_services)) -> dict[str, Any]:
+    return {"ok": True, "providers": s.registry.names(), **s.settings.public()}
+
+
+@router.post("/generations", dependencies=authed, response_model=GenerationResult, summary="Generate or edit images")
+async def create_generation(
+    body: GenerationRequest,
+    request: Request,
+    stream: bool = Query(False, description="stream progress as Server-Sent Events"),
+    partial_images: int = Query(2, ge=0, le=3, description="previews to stream, where the provider can"),
+    s: Services = Depends(get_services),
+) -> Any:
+    """Plain JSON: the finished result (or the error, whose details carry `request_id`).
+    With `?stream=true` or `Accept: text/event-stream`: events as they happen."""
+    wants_sse = stream or "text/event-stream" in request.headers.get("accept", "")
+    if wants_sse:
+        generation = Generation(s, body, partial_images=partial_images)
+        return StreamingResponse(
+            _sse(generation), media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Request-Id": generation.request_id},
+        )
+    result = await Generation(s, body).result()
+    return JSONResponse(result, status_code=201, headers={"Location": f"/v1/generations/{result['id']}"})
+
+
+def _frame(kind: str, data: dict[str, Any]) -> bytes:
+    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+async def _sse(generation: Generation) -> AsyncIterator[bytes]:
+    """Events as SSE frames, keep-alive comments while a provider is silent, and a
+    final `failed` event (error + stored result) instead of a broken stream."""
+    events = generation.events().__aiter__()
+    pending: asyncio.Task | None = None
+    try:
+        while True:
+            pending = pending or asyncio.ensure_future(events.__anext__())
+            done, _ = await asyncio.wait({pending}, timeout=_KEEPALIVE_S)
+            if not done:
+                yield b": keep-alive\n\n"
+                continue
+            task, pending = pending, None
+            try:
+                event = task.result()
+            except StopAsyncIteration:
+                return
+            except errors.ImageWorkerError as exc:
+                data: dict[str, Any] = {"request_id": generation.request_id, "error": exc.to_dict()}
+                row = await generation.store.get_request(generation.request_id)
+                if row is not None:
+                    data["result"] = to_result(row, generation.s.settings.public_base_url)
+                yield _frame("failed", data)
+                return
+            yield _frame(event.type, {"request_id": event.request_id, **event.data})
+    finally:
+        if pending is not None:
+            pending.cancel()
+        await events.aclose()
+
+
+@router.get("/generations/{request_id}", dependencies=authed, response_model=GenerationResult)
+async def get_generation(request_id: str, s: Services = Depends(get_services)) -> dict[str, Any]:
+    row = await Store(s.db, s.clock).get_request(request_id)
+    if row is None:
+        raise errors.NotFound(f"no generation {request_id!r}")
+    return to_result(row, s.settings.public_base_url)
+
+
+@router.get(
+    "/images/{image_id}",
+    summary="The image bytes (public by id: ids carry 80 random bits)",
+    responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}}, 304: {"description": "unchanged"}},
+)
+async def get_image(image_id: str, request: Request, s: Services = Depends(get_services)) -> Response:
+    row = await Store(s.db, s.clock).get_image(image_id)
+    if row is None:
+        raise errors.NotFound(f"no image {image_id!r}")
+    etag = f'"{row["sha256"]}"'
+    cache = {"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable"}
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=cache)
+    stored = await images.get_image_bytes(s.objects, row["r2_key"])
+    if stored is None:
+        raise errors.NotFound(f"image {image_id!r} is recorded but its bytes are missing from storage")
+    return Response(stored.body, media_type=row["content_type"], headers=cache)
+
+
+@router.get("/providers", dependencies=authed, summary="Configured providers: capabilities, prices, health")
+async def list_providers(probe: bool = Query(False, description="also run each provider's cheap active probe"),
+                         s: Services = Depends(get_services)) -> dict[str, Any]:
+    return await providers_view(s, probe=probe)
+
+
+@router.post("/estimate", dependencies=authed, response_model=EstimateResponse, summary="What each provider would charge")
+async def estimate(body: GenerationRequest, s: Services = Depends(get_services)) -> dict[str, Any]:
+    return await estimates(s, body)

@@ -1,0 +1,64 @@
+"""What the providers offer: capabilities, prices, health, and per-request estimates."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from . import pricing, selection
+from .errors import ImageWorkerError
+from .models import GenerationRequest
+from .providers.base import InputImage
+from .services import Services
+
+
+async def providers_view(s: Services, *, probe: bool = False) -> dict[str, Any]:
+    """`GET /v1/providers`: every configured provider with capabilities, passive
+    health (this isolate's recent calls) and, when asked, an active probe."""
+    names = s.registry.names()
+    probes: list[Any] = [None] * len(names)
+    if probe:
+        probes = await asyncio.gather(*(s.registry.providers[n].probe() for n in names), return_exceptions=True)
+    out = []
+    for name, probed in zip(names, probes):
+        provider = s.registry.providers[name]
+        entry: dict[str, Any] = {
+            "name": name,
+            "capabilities": provider.capabilities.to_dict(),
+            "health": s.registry.health[name].to_dict(),
+        }
+        if probe:
+            entry["probe"] = probed if isinstance(probed, dict) else {"ok": False, "detail": type(probed).__name__}
+        out.append(entry)
+    return {
+        "providers": out,
+        "auto_order": selection.auto_order(s.registry, s.settings),
+        "prices": pricing.price_table(),
+    }
+
+
+async def estimates(s: Services, req: GenerationRequest) -> dict[str, Any]:
+    """`POST /v1/estimate`: the estimate from every provider able to serve `req`,
+    and which one auto mode would pick. Nothing is reserved or called."""
+    # Only the count of input images matters for a price; their bytes are not fetched.
+    images = tuple(InputImage(b"", "image/png") for _ in req.images)
+    mask = InputImage(b"", "image/png") if req.mask is not None else None
+    found, unavailable = [], {}
+    for name in s.registry.names():
+        provider = s.registry.providers[name]
+        try:
+            preq = provider.prepare(req.model_copy(update={"model": req.model if req.model in provider.capabilities.models else None}), images, mask)
+        except ImageWorkerError as exc:
+            unavailable[name] = exc.message
+            continue
+        cost = provider.estimate(preq)
+        found.append({
+            "provider": name, "model": preq.model, "cost_micros": cost.cost_micros, "basis": cost.basis,
+            "size": preq.size, "quality": preq.quality, "warnings": list(preq.warnings),
+        })
+    try:
+        auto_req = req.model_copy(update={"provider": None})
+        auto_pick: str | None = selection.plan(s.registry, s.settings, auto_req, images, mask).primary.name
+    except ImageWorkerError:
+        auto_pick = None
+    return {"auto_pick": auto_pick, "estimates": found, "unavailable": unavailable}

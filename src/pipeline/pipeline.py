@@ -1,0 +1,314 @@
+"""One generation, from request to stored result, as a stream of events.
+
+The order of effects is the product's promise:
+  1. validate and plan (no row for a request we cannot even read);
+  2. write the request row (`pending`) — before any money moves;
+  3. reserve the worst case of the plan in the ledger (refusal → `refused`);
+  4. per candidate, per attempt: take a concurrency slot, call, give the slot back;
+     retry what is retryable (honouring Retry-After), fall back on what may fall back;
+  5. success: images to R2, then images + links + usage + `succeeded` in one D1 batch,
+     then settle the actual cost; failure: record it, settle what was spent or release.
+Every exit path — including a crash or a cancelled stream — leaves the row
+terminal and the reservation settled or released."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import random
+from dataclasses import replace
+from typing import Any, AsyncIterator
+
+from . import errors, images, selection
+from .ids import new_id
+from .models import Event, GenerationRequest, ImageInput
+from .providers.base import InputImage, ProviderResult
+from .results import to_result
+from .services import Services
+from .store import Attempt, ImageRow, Store
+
+
+class Generation:
+    """Runs one request. Use `events()` for streaming or `result()` for a plain call."""
+
+    def __init__(self, services: Services, req: GenerationRequest, *, partial_images: int = 0) -> None:
+        self.s = services
+        self.req = req
+        self.partial_images = max(0, min(partial_images, 3))
+        self.store = Store(services.db, services.clock)
+        self.request_id = new_id("gen")
+        self.caller = req.caller or services.settings.default_caller
+        self._reserved = False
+        self._spent_micros = 0  # billed by providers so far (a failed store still cost money)
+        self._finished = False
+
+    # --- public ----------------------------------------------------------------
+
+    async def result(self) -> dict[str, Any]:
+        """Run to the end; return the result dict, or raise the typed error (with `request_id`)."""
+        final: dict[str, Any] | None = None
+        async for event in self.events():
+            if event.type == "completed":
+                final = event.data["result"]
+        assert final is not None
+        return final
+
+    async def events(self) -> AsyncIterator[Event]:
+        """The generation as events; ends with `completed`, or raises the typed error
+        after the row is terminal (the error's details carry `request_id`)."""
+        source_images, mask = await self._load_inputs()
+        plan = selection.plan(self.s.registry, self.s.settings, self.req, source_images, mask)
+        await self.store.create_request(
+            self.request_id,
+            caller=self.caller,
+            kind="edit" if self.req.is_edit else "generate",
+            prompt=self.req.prompt,
+            params=self.req.model_dump(exclude={"prompt", "images", "mask", "links"}, exclude_none=True)
+            | {"input_images": len(source_images), "mask": mask is not None},
+            requested_provider=None if self.req.wants_auto else self.req.provider,
+            n=self.req.n,
+            links=[link.model_dump() for link in self.req.links],
+        )
+        try:
+            yield self._event(
+                "accepted",
+                estimate_micros=plan.primary.estimate.cost_micros,
+                reserve_micros=plan.reserve_micros,
+                plan=[c.name for c in plan.candidates],
+                skipped=plan.skipped,
+            )
+            await self._reserve(plan)
+            async for event in self._attempts(plan):
+                yield event
+        except BaseException as exc:  # noqa: BLE001 - every exit leaves the row terminal
+            await self._finish_unsuccessfully(exc)
+            if isinstance(exc, errors.ImageWorkerError):
+                exc.details.setdefault("request_id", self.request_id)
+            raise
+
+    # --- steps -----------------------------------------------------------------
+
+    async def _load_inputs(self) -> tuple[tuple[InputImage, ...], InputImage | None]:
+        loaded = tuple([await self._load_input(i, f"images[{n}]") for n, i in enumerate(self.req.images)])
+        mask = await self._load_input(self.req.mask, "mask") if self.req.mask is not None else None
+        return loaded, mask
+
+    async def _load_input(self, item: ImageInput, field: str) -> InputImage:
+        if item.image_id is not None:
+            row = await self.store.get_image(item.image_id)
+            stored = await images.get_image_bytes(self.s.objects, row["r2_key"]) if row else None
+            if stored is None:
+                raise errors.NotFound(f"{field}: no image {item.image_id!r}", details={"field": field})
+            return InputImage(stored.body, stored.content_type)
+        try:
+            data = base64.b64decode(item.data_base64 or "", validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise errors.InvalidRequest(f"{field}.data_base64 is not valid base64", details={"field": field}) from exc
+        if not data:
+            raise errors.InvalidRequest(f"{field}.data_base64 is empty", details={"field": field})
+        return InputImage(data, item.content_type or _sniff(data))
+
+    async def _reserve(self, plan: selection.Plan) -> None:
+        cap = self.req.max_cost_per_image_micros
+        answer = await self.s.ledger.reserve(
+            {
+                "request_id": self.request_id,
+                "caller": self.caller,
+                "provider": plan.primary.name,
+                "model": plan.primary.preq.model,
+                "images": self.req.n,
+                "estimate_micros": plan.reserve_micros,
+                "cap_micros": cap * self.req.n if cap is not None else None,
+            }
+        )
+        if not answer.get("ok"):
+            raise errors.BudgetExceeded(
+                answer.get("message") or "the budget does not allow this request",
+                details={"reason": answer.get("reason"), "remaining": answer.get("remaining")},
+            )
+        self._reserved = True
+
+    async def _attempts(self, plan: selection.Plan) -> AsyncIterator[Event]:
+        settings = self.s.settings
+        deadline = self.s.clock.monotonic() + settings.request_timeout_s
+        last_error: errors.ImageWorkerError | None = None
+        for candidate in plan.candidates:
+            await self.store.mark_running(
+                self.request_id,
+                provider=candidate.name,
+                model=candidate.preq.model,
+                size=candidate.preq.size,
+                quality=candidate.preq.quality,
+                estimate_micros=candidate.estimate.cost_micros,
+                warnings=list(candidate.preq.warnings),
+            )
+            for attempt in range(1, settings.max_attempts_per_provider + 1):
+                yield self._event("attempt", provider=candidate.name, model=candidate.preq.model, attempt=attempt)
+                started = self.s.clock.monotonic()
+                try:
+                    result: ProviderResult | None = None
+                    async for step in self._call(candidate, deadline):
+                        if step.kind == "partial_image" and step.image is not None:
+                            yield self._event(
+                                "partial_image",
+                                index=step.index,
+                                content_type=step.image.content_type,
+                                b64=base64.b64encode(step.image.data).decode(),
+                            )
+                        elif step.kind == "result":
+                            result = step.result
+                    if result is None or not result.images:
+                        raise errors.ProviderBadResponse(f"{candidate.name} returned no images", provider=candidate.name)
+                except errors.ImageWorkerError as exc:
+                    exc.provider = exc.provider or candidate.name
+                    latency = self._ms_since(started)
+                    if isinstance(exc, errors.ProviderError):
+                        self.s.registry.record(candidate.name, False, latency, exc.code)
+                    outcome = "refused" if isinstance(exc, errors.ProviderRefused) else "failed"
+                    await self.store.record_attempt(
+                        Attempt(self.request_id, candidate.name, candidate.preq.model, attempt, outcome,
+                                latency_ms=latency, error_code=exc.code)
+                    )
+                    last_error = exc
+                    delay = self._retry_delay(exc, attempt)
+                    if delay is not None and self.s.clock.monotonic() + delay < deadline:
+                        yield self._event("retry", provider=candidate.name, attempt=attempt, error=exc.to_dict(), delay_s=delay)
+                        await self.s.clock.sleep(delay)
+                        continue
+                    if exc.fallback and candidate is not plan.candidates[-1]:
+                        break  # next candidate
+                    raise
+                latency = self._ms_since(started)
+                self.s.registry.record(candidate.name, True, latency)
+                async for event in self._store_success(candidate, attempt, result, latency):
+                    yield event
+                return
+        assert last_error is not None
+        raise last_error
+
+    async def _call(self, candidate: selection.Candidate, deadline: float) -> AsyncIterator[Any]:
+        """The provider call under a concurrency slot and the request's deadline."""
+        remaining = deadline - self.s.clock.monotonic()
+        if remaining <= 0:
+            raise errors.ProviderTimeout("the request ran out of time", provider=candidate.name)
+        slot = await self.s.ledger.acquire_slot(self.request_id, candidate.name, min(self.s.settings.slot_wait_s, remaining))
+        if not slot.get("ok"):
+            raise errors.CapacityTimeout(slot.get("message") or f"no {candidate.name} slot came free in time", provider=candidate.name)
+        try:
+            preq = candidate.preq
+            if self.partial_images and candidate.provider.capabilities.native_streaming:
+                preq = replace(preq, partial_images=self.partial_images)
+            stream = candidate.provider.stream(preq)
+            while True:
+                left = deadline - self.s.clock.monotonic()
+                try:
+                    step = await asyncio.wait_for(stream.__anext__(), timeout=max(left, 0.001))
+                except StopAsyncIteration:
+                    break
+                except asyncio.TimeoutError as exc:
+                    raise errors.ProviderTimeout(
+                        f"{candidate.name} did not finish within {self.s.settings.request_timeout_s:g}s", provider=candidate.name
+                    ) from exc
+                yield step
+        finally:
+            await self.s.ledger.release_slot(self.request_id, candidate.name)
+
+    def _retry_delay(self, exc: errors.ImageWorkerError, attempt: int) -> float | None:
+        """Seconds to wait before retrying the same provider, or None to stop retrying it."""
+        settings = self.s.settings
+        if not exc.retryable or attempt >= settings.max_attempts_per_provider:
+            return None
+        if exc.retry_after_s is not None:
+            # A long Retry-After means "not now": better served by the next provider.
+            return exc.retry_after_s if exc.retry_after_s <= settings.retry_max_delay_s else None
+        backoff = settings.retry_base_delay_s * (2 ** (attempt - 1))
+        return min(settings.retry_max_delay_s, backoff * (0.5 + random.random() / 2))
+
+    async def _store_success(
+        self, candidate: selection.Candidate, attempt: int, result: ProviderResult, latency_ms: int
+    ) -> AsyncIterator[Event]:
+        self._spent_micros += result.cost_micros
+        when = self.s.clock.now()
+        rows: list[ImageRow] = []
+        try:
+            for index, image in enumerate(result.images):
+                rows.append(
+                    await images.put_image(
+                        self.s.objects, image, request_id=self.request_id, index=index,
+                        provider=candidate.name, model=result.model, when=when,
+                    )
+                )
+            warnings = list(dict.fromkeys(list(candidate.preq.warnings) + result.warnings))
+            if result.filtered:
+                warnings.append(f"{result.filtered} image(s) withheld by {candidate.name}'s safety filter")
+            await self.store.succeed(
+                self.request_id,
+                images=rows,
+                attempt=Attempt(
+                    self.request_id, candidate.name, result.model, attempt, "succeeded", images=len(rows),
+                    filtered=result.filtered, cost_micros=result.cost_micros, usage=result.usage, latency_ms=latency_ms,
+                ),
+                provider=candidate.name,
+                model=result.model,
+                size=result.size or candidate.preq.size,
+                actual_micros=result.cost_micros,
+                warnings=warnings,
+                links=[link.model_dump() for link in self.req.links],
+            )
+        except BaseException:
+            await images.delete_images(self.s.objects, rows)
+            raise
+        self._finished = True
+        await self._settle(result.cost_micros, {"provider": candidate.name, "model": result.model, "images": len(rows)})
+        result_dict = await self.load_result()
+        for image in result_dict["images"]:
+            yield self._event("image", image=image)
+        yield self._event("completed", result=result_dict)
+
+    async def _settle(self, actual_micros: int, details: dict[str, Any]) -> None:
+        if self._reserved:
+            self._reserved = False
+            await self.s.ledger.settle(self.request_id, actual_micros, details)
+
+    async def _finish_unsuccessfully(self, exc: BaseException) -> None:
+        if isinstance(exc, errors.ImageWorkerError):
+            error = exc.to_dict()
+        elif isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
+            error = {"code": "cancelled", "message": "the caller went away before the generation finished"}
+        else:
+            error = {"code": "internal_error", "message": f"unexpected {type(exc).__name__}"}
+        status = "refused" if isinstance(exc, (errors.BudgetExceeded, errors.CapacityTimeout)) else "failed"
+        try:
+            if not self._finished:
+                await self.store.finish_unsuccessfully(self.request_id, status=status, error=error, actual_micros=self._spent_micros)
+        finally:
+            if self._reserved:
+                if self._spent_micros:
+                    await self._settle(self._spent_micros, {"failed": error["code"]})
+                else:
+                    self._reserved = False
+                    await self.s.ledger.release(self.request_id, error["code"])
+
+    # --- helpers ---------------------------------------------------------------
+
+    async def load_result(self) -> dict[str, Any]:
+        row = await self.store.get_request(self.request_id)
+        assert row is not None
+        return to_result(row, self.s.settings.public_base_url)
+
+    def _event(self, kind: str, **data: Any) -> Event:
+        return Event(type=kind, request_id=self.request_id, data=data)  # type: ignore[arg-type]
+
+    def _ms_since(self, started: float) -> int:
+        return max(0, int((self.s.clock.monotonic() - started) * 1000))
+
+
+def _sniff(data: bytes) -> str:
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    raise errors.InvalidRequest("input image is not PNG, JPEG or WebP")

@@ -1,0 +1,1 @@
+"""Provider adapters behind one interface (base.py), built by the registry."""

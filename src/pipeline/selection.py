@@ -1,0 +1,133 @@
+"""Which providers serve a request, in which order.
+
+explicit (`provider` in the request, else DEFAULT_PROVIDER) → auto (the
+configured preference order, filtered by what the request needs) → fallback
+chain. A provider that cannot do what is needed (an edit, a mask, a
+transparent background) is skipped in auto mode, and refused when named
+explicitly. Degraded providers (recent consecutive failures) go last. The
+placeholder only ever serves auto mode when no real provider is configured,
+so production never falls back to a fake image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import BudgetExceeded, InvalidRequest, UnsupportedByProvider
+from .models import GenerationRequest
+from .providers.base import CostEstimate, ImageProvider, InputImage, ProviderRequest
+from .providers.registry import ProviderRegistry
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class Candidate:
+    provider: ImageProvider
+    preq: ProviderRequest
+    estimate: CostEstimate
+
+    @property
+    def name(self) -> str:
+        return self.provider.name
+
+
+@dataclass(frozen=True)
+class Plan:
+    candidates: list[Candidate]
+    skipped: dict[str, str]  # provider -> why it cannot serve
+    auto: bool
+
+    @property
+    def primary(self) -> Candidate:
+        return self.candidates[0]
+
+    @property
+    def reserve_micros(self) -> int:
+        """Worst case over the chain: whichever provider ends up serving is covered."""
+        return max(c.estimate.cost_micros for c in self.candidates)
+
+
+def _needs_unmet(provider: ImageProvider, req: GenerationRequest) -> str | None:
+    caps = provider.capabilities
+    if req.is_edit and not caps.edit:
+        return "cannot edit images"
+    if req.mask is not None and not caps.mask:
+        return "cannot edit with a mask"
+    if req.background == "transparent" and not caps.transparent_background:
+        return "cannot make transparent backgrounds"
+    if req.model is not None and req.model not in caps.models:
+        return f"has no model {req.model}"
+    return None
+
+
+def _candidate(provider: ImageProvider, req: GenerationRequest, images: tuple[InputImage, ...], mask: InputImage | None) -> Candidate:
+    preq = provider.prepare(req, images, mask)
+    return Candidate(provider, preq, provider.estimate(preq))
+
+
+def auto_order(registry: ProviderRegistry, settings: Settings) -> list[str]:
+    names = [n for n in settings.auto_order if registry.get(n) is not None]
+    names += [n for n in registry.names() if n not in names]
+    if registry.real_configured():
+        names = [n for n in names if not registry.providers[n].capabilities.simulated]
+    # stable: healthy providers keep their order, degraded ones move to the end
+    return sorted(names, key=lambda n: registry.health[n].degraded)
+
+
+def plan(
+    registry: ProviderRegistry,
+    settings: Settings,
+    req: GenerationRequest,
+    images: tuple[InputImage, ...] = (),
+    mask: InputImage | None = None,
+) -> Plan:
+    """The ordered candidates for this request, each already normalised and priced."""
+    explicit = req.provider if not req.wants_auto else settings.default_provider
+    skipped: dict[str, str] = {}
+    candidates: list[Candidate] = []
+    cap = req.max_cost_per_image_micros
+
+    def over_cap(c: Candidate) -> bool:
+        return cap is not None and c.estimate.cost_micros > cap * c.preq.n
+
+    if explicit is not None:
+        provider = registry.get(explicit)
+        if provider is None:
+            configured = ", ".join(registry.names()) or "none"
+            raise InvalidRequest(f"provider {explicit!r} is not configured; configured: {configured}", details={"field": "provider"})
+        first = _candidate(provider, req, images, mask)  # raises UnsupportedByProvider when it cannot
+        candidates.append(first)
+        allow_fallback = bool(req.fallback)
+        auto = False
+    else:
+        allow_fallback = req.fallback is not False
+        auto = True
+    if auto or allow_fallback:
+        for name in auto_order(registry, settings):
+            if name == explicit:
+                continue
+            provider = registry.providers[name]
+            why = _needs_unmet(provider, req if auto or req.model is None else req.model_copy(update={"model": None}))
+            if why:
+                skipped[name] = why
+                continue
+            try:
+                c = _candidate(provider, req if auto else req.model_copy(update={"model": None}), images, mask)
+            except UnsupportedByProvider as exc:
+                skipped[name] = exc.message
+                continue
+            candidates.append(c)
+            if not allow_fallback:
+                break
+    kept = [c for c in candidates if not over_cap(c)]
+    for c in candidates:
+        if over_cap(c):
+            skipped[c.name] = f"estimate {c.estimate.cost_micros} micros for {c.preq.n} image(s) is over the cap of {cap} per image"
+    if not kept and candidates:
+        raise BudgetExceeded(
+            f"every provider able to serve this costs more than max_cost_per_image_micros={cap}",
+            details={"reason": "request_cap", "skipped": skipped},
+        )
+    if not kept:
+        detail = "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "no provider is configured"
+        raise UnsupportedByProvider(f"no configured provider can serve this request ({detail})", details={"skipped": skipped})
+    return Plan(kept, skipped, auto)

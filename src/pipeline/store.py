@@ -1,0 +1,208 @@
+"""D1 persistence over the Database port: requests, images, attempts, links.
+
+Every write that must be all-or-nothing (a success: its images, links, usage
+row and the request's terminal state) goes in one `batch`, which D1 runs
+atomically."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from .clock import iso, utc_day
+from .ids import new_id
+from .ports import Clock, Database
+
+TERMINAL = ("succeeded", "failed", "refused")
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    id: str
+    request_id: str
+    idx: int
+    r2_key: str
+    content_type: str
+    byte_size: int
+    sha256: str
+    width: int | None
+    height: int | None
+    provider: str
+    model: str
+
+
+@dataclass(frozen=True)
+class Attempt:
+    request_id: str
+    provider: str
+    model: str
+    attempt: int
+    outcome: str  # succeeded | failed | refused
+    images: int = 0
+    filtered: int = 0
+    cost_micros: int = 0
+    usage: dict[str, Any] | None = None
+    latency_ms: int | None = None
+    error_code: str | None = None
+
+
+class Store:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def _now(self) -> str:
+        return iso(self.clock.now())
+
+    async def create_request(
+        self,
+        request_id: str,
+        *,
+        caller: str,
+        kind: str,
+        prompt: str,
+        params: dict[str, Any],
+        requested_provider: str | None,
+        n: int,
+        links: list[dict[str, str]],
+    ) -> None:
+        now = self._now()
+        await self.db.run(
+            "INSERT INTO generation_requests (id, caller, kind, status, prompt, params, requested_provider, n, links,"
+            " created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
+            (request_id, caller, kind, prompt, json.dumps(params), requested_provider, n, json.dumps(links), now, now),
+        )
+
+    async def mark_running(
+        self, request_id: str, *, provider: str, model: str, size: str, quality: str | None, estimate_micros: int, warnings: list[str]
+    ) -> None:
+        await self.db.run(
+            "UPDATE generation_requests SET status = 'running', provider = ?, model = ?, size = ?, quality = ?,"
+            " estimated_cost_micros = ?, warnings = ?, updated_at = ? WHERE id = ? AND status IN ('pending', 'running')",
+            (provider, model, size, quality, estimate_micros, json.dumps(warnings), self._now(), request_id),
+        )
+
+    def _attempt_sql(self, a: Attempt) -> tuple[str, tuple[Any, ...]]:
+        now = self.clock.now()
+        return (
+            "INSERT INTO usage_events (id, request_id, day, provider, model, attempt, outcome, images, filtered,"
+            " cost_micros, usage, latency_ms, error_code, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                new_id("use"), a.request_id, utc_day(now), a.provider, a.model, a.attempt, a.outcome, a.images,
+                a.filtered, a.cost_micros, json.dumps(a.usage or {}), a.latency_ms, a.error_code, iso(now),
+            ),
+        )
+
+    async def record_attempt(self, attempt: Attempt) -> None:
+        await self.db.run(*self._attempt_sql(attempt))
+
+    async def succeed(
+        self,
+        request_id: str,
+        *,
+        images: list[ImageRow],
+        attempt: Attempt,
+        provider: str,
+        model: str,
+        size: str | None,
+        actual_micros: int,
+        warnings: list[str],
+        links: list[dict[str, str]],
+    ) -> None:
+        """Images, links, the usage row and the terminal state: one atomic batch."""
+        now = self._now()
+        statements: list[tuple[str, tuple[Any, ...]]] = [
+            (
+                "INSERT INTO images (id, request_id, idx, r2_key, content_type, byte_size, sha256, width, height,"
+                " provider, model, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (i.id, i.request_id, i.idx, i.r2_key, i.content_type, i.byte_size, i.sha256, i.width, i.height,
+                 i.provider, i.model, now),
+            )
+            for i in images
+        ]
+        statements += [
+            (
+                "INSERT OR IGNORE INTO entity_links (entity_type, entity_id, image_id, role, created_at) VALUES (?, ?, ?, ?, ?)",
+                (link["entity_type"], link["entity_id"], image.id, link.get("role", "image"), now),
+            )
+            for link in links
+            for image in images
+        ]
+        statements.append(self._attempt_sql(attempt))
+        statements.append(
+            (
+                "UPDATE generation_requests SET status = 'succeeded', provider = ?, model = ?, size = COALESCE(?, size),"
+                " actual_cost_micros = ?, warnings = ?, error_code = NULL, error_message = NULL, updated_at = ?,"
+                " completed_at = ? WHERE id = ?",
+                (provider, model, size, actual_micros, json.dumps(warnings), now, now, request_id),
+            )
+        )
+        await self.db.batch(statements)
+
+    async def finish_unsuccessfully(
+        self, request_id: str, *, status: str, error: dict[str, Any], actual_micros: int = 0, warnings: list[str] | None = None
+    ) -> bool:
+        """Terminal `failed`/`refused` with the error; never overwrites a terminal row."""
+        assert status in ("failed", "refused")
+        now = self._now()
+        changed = await self.db.run(
+            "UPDATE generation_requests SET status = ?, error_code = ?, error_message = ?, actual_cost_micros = ?,"
+            " warnings = COALESCE(?, warnings), updated_at = ?, completed_at = ?"
+            " WHERE id = ? AND status IN ('pending', 'running')",
+            (
+                status, error["code"], error.get("message", "")[:2000], actual_micros,
+                json.dumps(warnings) if warnings is not None else None, now, now, request_id,
+            ),
+        )
+        return changed > 0
+
+    # --- reading ---------------------------------------------------------------
+
+    async def get_request(self, request_id: str) -> dict[str, Any] | None:
+        row = await self.db.first("SELECT * FROM generation_requests WHERE id = ?", (request_id,))
+        if row is None:
+            return None
+        row["images"] = await self.db.all("SELECT * FROM images WHERE request_id = ? ORDER BY idx", (request_id,))
+        row["attempts"] = await self.db.all(
+            "SELECT provider, model, attempt, outcome, error_code, latency_ms, cost_micros FROM usage_events"
+            " WHERE request_id = ? ORDER BY created_at, attempt",
+            (request_id,),
+        )
+        for key in ("params", "warnings", "links"):
+            row[key] = json.loads(row[key]) if row.get(key) else ([] if key != "params" else {})
+        return row
+
+    async def get_image(self, image_id: str) -> dict[str, Any] | None:
+        return await self.db.first("SELECT * FROM images WHERE id = ?", (image_id,))
+
+    async def stale_requests(self, older_than_s: int, limit: int = 100) -> list[dict[str, Any]]:
+        cutoff = iso(self.clock.now() - timedelta(seconds=older_than_s))
+        return await self.db.all(
+            "SELECT id, status, updated_at FROM generation_requests WHERE status IN ('pending', 'running')"
+            " AND updated_at < ? ORDER BY updated_at LIMIT ?",
+            (cutoff, limit),
+        )
+
+    async def roll_up(self, day: str) -> int:
+        """Recompute `daily_usage` for one UTC day from the attempts (idempotent)."""
+        now = self._now()
+        await self.db.batch(
+            [
+                ("DELETE FROM daily_usage WHERE day = ?", (day,)),
+                (
+                    "INSERT INTO daily_usage (day, provider, model, attempts, succeeded, images, cost_micros, updated_at)"
+                    " SELECT day, provider, model, COUNT(*), SUM(outcome = 'succeeded'), SUM(images), SUM(cost_micros), ?"
+                    " FROM usage_events WHERE day = ? GROUP BY day, provider, model",
+                    (now, day),
+                ),
+            ]
+        )
+        row = await self.db.first("SELECT COUNT(*) AS n FROM daily_usage WHERE day = ?", (day,))
+        return int(row["n"]) if row else 0
+
+    async def daily_usage(self, day_from: str, day_to: str) -> list[dict[str, Any]]:
+        return await self.db.all(
+            "SELECT * FROM daily_usage WHERE day BETWEEN ? AND ? ORDER BY day, provider, model", (day_from, day_to)
+        )
