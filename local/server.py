@@ -1,0 +1,52 @@
+"""Serve the Worker's app under CPython: `python -m local.server` (see README).
+
+Offline by default: with no provider keys in the environment only the free
+`placeholder` provider is configured. Keys and settings are read from the
+environment and from `.dev.vars` (the file wrangler uses), never printed."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import uvicorn
+
+from pipeline.api import create_app
+
+from .services import build_local_services
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def read_env(dev_vars: Path) -> dict[str, str]:
+    env: dict[str, str] = {}
+    if dev_vars.exists():
+        for line in dev_vars.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and not key.strip().startswith("#"):
+                env[key.strip()] = value.strip().strip('"')
+    env.update(os.environ)
+    return env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the image worker locally")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8787")))
+    parser.add_argument("--data", default=str(ROOT / ".data"), help="folder for the SQLite files and images")
+    args = parser.parse_args()
+
+    env = read_env(ROOT / ".dev.vars")
+    env.setdefault("PUBLIC_BASE_URL", f"http://{args.host}:{args.port}")
+    services = build_local_services(env, args.data)
+    app = create_app(services)
+    names = ", ".join(services.registry.names())
+    print(f"Image worker on http://{args.host}:{args.port}  (docs: /docs, providers: {names}, data: {args.data})", flush=True)
+    if services.settings.api_token is None:
+        print("No API_TOKEN set: the API is open. Set API_TOKEN to require 'Authorization: Bearer <token>'.", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Services for CPython: SQLite file as D1, a folder as R2, the ledger in-process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+from pipeline.clock import SystemClock
+from pipeline.ports import AiBinding, Clock, HttpClient
+from pipeline.services import Services, build_services
+
+from .db import SqliteDatabase
+from .http import HttpxClient
+from .ledger import local_ledger
+from .objects import FolderObjectStore
+
+
+def build_local_services(
+    env: Mapping[str, str],
+    data_dir: str | Path,
+    *,
+    http: HttpClient | None = None,
+    clock: Clock | None = None,
+    ai: AiBinding | None = None,
+    in_memory: bool = False,
+) -> Services:
+    """Everything under `data_dir` (`local.db`, `ledger.db`, `images/`); migrations applied."""
+    data = Path(data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    db = SqliteDatabase(":memory:" if in_memory else data / "local.db")
+    db.apply_migrations()
+    clock = clock or SystemClock()
+    ledger = local_ledger(":memory:" if in_memory else str(data / "ledger.db"), clock)
+    return build_services(
+        env, db=db, objects=FolderObjectStore(data / "images"), ledger=ledger,
+        http=http or HttpxClient(), clock=clock, ai=ai,
+    )

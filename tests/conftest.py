@@ -1,0 +1,53 @@
+"""Shared fixtures: the real app over real local ports (SQLite with the real
+migrations, a folder for R2, the in-process ledger), fake providers on 127.0.0.1."""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator, Callable
+
+import httpx
+import pytest
+
+from local.services import build_local_services
+from pipeline.api import create_app
+from pipeline.services import Services
+from tests.fakes.server import FakeServer
+
+
+@pytest.fixture
+def fake_server() -> Any:
+    servers: list[FakeServer] = []
+
+    def start() -> FakeServer:
+        server = FakeServer().start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def make_services(tmp_path) -> Callable[..., Services]:
+    counter = iter(range(1000))
+
+    def make(env: dict[str, str] | None = None, **kwargs: Any) -> Services:
+        base = {"RETRY_BASE_DELAY_S": "0.01", "RETRY_MAX_DELAY_S": "1"}
+        return build_local_services({**base, **(env or {})}, tmp_path / f"data{next(counter)}", **kwargs)
+
+    return make
+
+
+@pytest.fixture
+async def client_for() -> AsyncIterator[Callable[[Services], httpx.AsyncClient]]:
+    clients: list[httpx.AsyncClient] = []
+
+    def make(services: Services) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(services)), base_url="http://worker.test")
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()

@@ -1,0 +1,185 @@
+"""The walking skeleton end to end: HTTP in, provider over HTTP, R2 + D1, HTTP out."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+from pipeline.providers.placeholder import render_png
+from tests.fakes.server import Reply
+
+OPENAI_ENV = {"OPENAI_API_KEY": "sk-test-secret-123", "PLACEHOLDER_ENABLED": "false"}
+
+
+def openai_success(png: bytes) -> dict:
+    return {
+        "created": 1713833628,
+        "data": [{"b64_json": base64.b64encode(png).decode()}],
+        "background": "opaque",
+        "output_format": "png",
+        "size": "1024x1024",
+        "quality": "low",
+        "usage": {
+            "input_tokens": 50,
+            "input_tokens_details": {"text_tokens": 50, "image_tokens": 0},
+            "output_tokens": 272,
+            "total_tokens": 322,
+        },
+    }
+
+
+async def test_placeholder_generation_round_trip(make_services, client_for):
+    services = make_services()
+    client = client_for(services)
+    response = await client.post("/v1/generations", json={"prompt": "a lighthouse at dusk", "n": 2, "size": "512x512"})
+    assert response.status_code == 201, response.text
+    result = response.json()
+    assert result["status"] == "succeeded"
+    assert result["provider"] == "placeholder" and result["size"] == "512x512"
+    assert response.headers["location"] == f"/v1/generations/{result['id']}"
+    assert [i["index"] for i in result["images"]] == [0, 1]
+    assert result["actual_cost_micros"] == 0 and result["completed_at"]
+
+    again = await client.get(f"/v1/generations/{result['id']}")
+    assert again.status_code == 200 and again.json() == result
+
+    image = result["images"][0]
+    got = await client.get(image["url"])
+    assert got.status_code == 200
+    assert got.headers["content-type"] == "image/png"
+    assert got.content.startswith(b"\x89PNG")
+    assert hashlib.sha256(got.content).hexdigest() == image["sha256"]
+    assert len(got.content) == image["byte_size"]
+    assert got.headers["etag"] == f'"{image["sha256"]}"'
+    assert "immutable" in got.headers["cache-control"]
+    unchanged = await client.get(image["url"], headers={"If-None-Match": got.headers["etag"]})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+
+    rows = await services.db.all("SELECT * FROM images WHERE request_id = ? ORDER BY idx", (result["id"],))
+    assert [(r["content_type"], r["byte_size"], r["sha256"]) for r in rows] == [
+        (i["content_type"], i["byte_size"], i["sha256"]) for i in result["images"]
+    ]
+    stored = await services.objects.get(rows[1]["r2_key"])
+    assert stored is not None and hashlib.sha256(stored.body).hexdigest() == rows[1]["sha256"]
+
+
+async def test_unknown_ids_are_404_in_the_error_shape(make_services, client_for):
+    client = client_for(make_services())
+    for path in ("/v1/generations/gen_nope", "/v1/images/img_nope", "/v1/nowhere"):
+        response = await client.get(path)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_malformed_bodies_name_the_field(make_services, client_for):
+    client = client_for(make_services())
+    bad_json = await client.post("/v1/generations", content=b"{not json", headers={"content-type": "application/json"})
+    assert bad_json.status_code == 400
+    assert bad_json.json()["error"]["code"] == "malformed_body"
+
+    cases = [
+        ({}, "prompt"),
+        ({"prompt": "x", "n": 11}, "n"),
+        ({"prompt": "x", "size": "huge"}, "size"),
+        ({"prompt": "x", "colour": "red"}, "colour"),
+        ({"prompt": "x", "quality": "ultra"}, "quality"),
+    ]
+    for body, field in cases:
+        response = await client.post("/v1/generations", json=body)
+        assert response.status_code == 422, body
+        error = response.json()["error"]
+        assert error["code"] == "invalid_request"
+        assert field in error["message"], (field, error["message"])
+        assert any(e["field"] == field for e in error["details"]["errors"])
+    assert await make_services().db.all("SELECT id FROM generation_requests") == []
+
+
+async def test_openai_generation_over_http(make_services, client_for, fake_server):
+    openai = fake_server()
+    png = render_png(b"openai", 1024, 1024)
+    openai.route("POST", "/v1/images/generations", Reply(200, openai_success(png)))
+    services = make_services({**OPENAI_ENV, "OPENAI_BASE_URL": openai.url})
+    client = client_for(services)
+
+    response = await client.post("/v1/generations", json={"prompt": "a red fox", "quality": "low", "caller": "app-1"})
+    assert response.status_code == 201, response.text
+    result = response.json()
+    assert (result["provider"], result["model"], result["caller"]) == ("openai", "gpt-image-1", "app-1")
+
+    sent = openai.received[0]
+    assert sent.headers["authorization"] == "Bearer sk-test-secret-123"
+    assert sent.json() == {"model": "gpt-image-1", "prompt": "a red fox", "n": 1, "size": "1024x1024", "quality": "low", "user": "app-1"}
+
+    got = await client.get(result["images"][0]["url"])
+    assert got.content == png
+    # 50 text tokens at $5/1M + 272 image tokens at $40/1M = 250 + 10880 micro-dollars
+    assert result["actual_cost_micros"] == 11_130
+    assert result["estimated_cost_micros"] == 11_000
+    usage = await services.db.all("SELECT outcome, cost_micros, usage FROM usage_events WHERE request_id = ?", (result["id"],))
+    assert [(u["outcome"], u["cost_micros"]) for u in usage] == [("succeeded", 11_130)]
+    assert json.loads(usage[0]["usage"])["output_tokens"] == 272
+
+
+async def test_provider_500_leaves_request_failed_without_images(make_services, client_for, fake_server):
+    openai = fake_server()
+    openai.route("POST", "/v1/images/generations", Reply(500, {"error": {"message": "The server had an error", "type": "server_error", "param": None, "code": None}}))
+    services = make_services({**OPENAI_ENV, "OPENAI_BASE_URL": openai.url, "MAX_ATTEMPTS_PER_PROVIDER": "2"})
+    client = client_for(services)
+
+    response = await client.post("/v1/generations", json={"prompt": "a red fox"})
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "provider_unavailable" and error["provider"] == "openai"
+    assert "sk-test" not in response.text
+    request_id = error["details"]["request_id"]
+    assert len(openai.received) == 2  # retried once, then gave up
+
+    stored = (await client.get(f"/v1/generations/{request_id}")).json()
+    assert stored["status"] == "failed"
+    assert stored["error"]["code"] == "provider_unavailable"
+    assert stored["images"] == [] and stored["actual_cost_micros"] == 0
+    assert [a["outcome"] for a in stored["attempts"]] == ["failed", "failed"]
+    assert await services.db.all("SELECT id FROM images") == []
+    usage = await services.ledger.usage("2000-01-01", "2999-12-31")
+    assert usage["budget"]["reserved_now_micros"] == 0
+
+
+async def test_retry_then_success(make_services, client_for, fake_server):
+    openai = fake_server()
+    png = render_png(b"second time lucky", 1024, 1024)
+    openai.sequence("POST", "/v1/images/generations", [
+        Reply(429, {"error": {"message": "Rate limit reached", "type": "requests", "param": None, "code": "rate_limit_exceeded"}},
+              headers={"Retry-After": "0"}),
+        Reply(200, openai_success(png)),
+    ])
+    services = make_services({**OPENAI_ENV, "OPENAI_BASE_URL": openai.url})
+    result = (await client_for(services).post("/v1/generations", json={"prompt": "fox"})).json()
+    assert result["status"] == "succeeded"
+    assert [(a["outcome"], a["error_code"]) for a in result["attempts"]] == [
+        ("failed", "provider_rate_limited"), ("succeeded", None)]
+
+
+async def test_api_token_is_required_when_configured(make_services, client_for):
+    client = client_for(make_services({"API_TOKEN": "tok-123"}))
+    missing = await client.post("/v1/generations", json={"prompt": "x"})
+    assert missing.status_code == 401 and missing.json()["error"]["code"] == "unauthorized"
+    wrong = await client.get("/v1/generations/gen_x", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    ok = await client.post("/v1/generations", json={"prompt": "x"}, headers={"Authorization": "Bearer tok-123"})
+    assert ok.status_code == 201
+    assert (await client.get("/v1/health")).status_code == 200
+
+
+async def test_sse_stream_reports_progress_then_the_result(make_services, client_for):
+    client = client_for(make_services())
+    async with client.stream("POST", "/v1/generations?stream=true&partial_images=2", json={"prompt": "sse"}) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        body = (await response.aread()).decode()
+    events = [json.loads(block.split("data: ", 1)[1]) | {"_type": block.split("\n", 1)[0][7:]}
+              for block in body.strip().split("\n\n") if block.startswith("event:")]
+    kinds = [e["_type"] for e in events]
+    assert kinds == ["accepted", "attempt", "partial_image", "partial_image", "image", "completed"]
+    assert events[-1]["result"]["status"] == "succeeded"
+    assert base64.b64decode(events[2]["b64"]).startswith(b"\x89PNG")
+    assert events[4]["image"]["id"] == events[-1]["result"]["images"][0]["id"]
