@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from . import errors, images
 from .api_deps import get_services, require_token
 from .catalog import estimates, providers_view
+from .links_api import router as links_router
 from .models import ErrorResponse, EstimateResponse, GenerationRequest, GenerationResult
 from .pipeline import Generation
 from .results import to_result
@@ -82,6 +83,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         return error_response(errors.ImageWorkerError(f"internal error ({type(exc).__name__})"))
 
     app.include_router(router)
+    app.include_router(links_router)
     try:
         from .budget_api import router as budget_router
     except ImportError:  # pragma: no cover - during bring-up only

@@ -177,6 +177,29 @@ class Store:
     async def get_image(self, image_id: str) -> dict[str, Any] | None:
         return await self.db.first("SELECT * FROM images WHERE id = ?", (image_id,))
 
+    async def link(self, image_id: str, entity_type: str, entity_id: str, role: str) -> bool:
+        """Link an image to an app entity; False when the link already existed."""
+        changed = await self.db.run(
+            "INSERT OR IGNORE INTO entity_links (entity_type, entity_id, image_id, role, created_at) VALUES (?, ?, ?, ?, ?)",
+            (entity_type, entity_id, image_id, role, self._now()),
+        )
+        return changed > 0
+
+    async def unlink(self, image_id: str, entity_type: str, entity_id: str, role: str) -> bool:
+        changed = await self.db.run(
+            "DELETE FROM entity_links WHERE entity_type = ? AND entity_id = ? AND image_id = ? AND role = ?",
+            (entity_type, entity_id, image_id, role),
+        )
+        return changed > 0
+
+    async def entity_images(self, entity_type: str, entity_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """An entity's images, newest first, with the role of each link."""
+        return await self.db.all(
+            "SELECT i.*, l.role AS role, l.created_at AS linked_at FROM entity_links l JOIN images i ON i.id = l.image_id"
+            " WHERE l.entity_type = ? AND l.entity_id = ? ORDER BY l.created_at DESC, i.id DESC LIMIT ?",
+            (entity_type, entity_id, limit),
+        )
+
     async def stale_requests(self, older_than_s: int, limit: int = 100) -> list[dict[str, Any]]:
         cutoff = iso(self.clock.now() - timedelta(seconds=older_than_s))
         return await self.db.all(
