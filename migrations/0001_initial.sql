@@ -20,6 +20,8 @@ CREATE TABLE generation_requests (
     actual_cost_micros     INTEGER CHECK (actual_cost_micros >= 0),
     warnings               TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(warnings)),
     links                  TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(links)),
+    idempotency_key        TEXT CHECK (length(idempotency_key) BETWEEN 1 AND 128),
+    request_hash           TEXT NOT NULL,               -- sha256 of the canonical request, for key reuse checks
     error_code             TEXT,
     error_message          TEXT,
     created_at             TEXT NOT NULL,
@@ -31,6 +33,9 @@ CREATE TABLE generation_requests (
 );
 -- the stale-request sweep: non-terminal rows by age
 CREATE INDEX idx_requests_status_updated ON generation_requests (status, updated_at);
+-- a retried request with the same key (per caller) finds the first one instead of paying twice
+CREATE UNIQUE INDEX idx_requests_idempotency ON generation_requests (caller, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
 -- a caller's history, newest first
 CREATE INDEX idx_requests_caller_created ON generation_requests (caller, created_at);
 

@@ -145,8 +145,8 @@ async def test_a_cancelled_stream_leaves_the_row_terminal_and_the_money_free(mak
 async def test_cron_recovers_requests_whose_worker_died(make_services):
     services = make_services()
     await services.db.run(
-        "INSERT INTO generation_requests (id, caller, kind, status, prompt, n, created_at, updated_at)"
-        " VALUES ('gen_dead', 'app', 'generate', 'running', 'p', 1, '2020-01-01T00:00:00.000Z', '2020-01-01T00:00:00.000Z')"
+        "INSERT INTO generation_requests (id, caller, kind, status, prompt, n, request_hash, created_at, updated_at)"
+        " VALUES ('gen_dead', 'app', 'generate', 'running', 'p', 1, 'h', '2020-01-01T00:00:00.000Z', '2020-01-01T00:00:00.000Z')"
     )
     report = await maintenance.scheduled(services, "*/5 * * * *")
     assert report["stale_requests"] == 1
@@ -190,3 +190,34 @@ async def test_estimate_lists_every_able_provider_and_the_auto_pick(make_service
     providers = (await client.get("/v1/providers")).json()
     names = [p["name"] for p in providers["providers"]]
     assert "openai" in names and providers["prices"]["unit"].startswith("micro-dollars")
+
+
+async def test_idempotency_key_replays_instead_of_paying_twice(two_providers, client_for):
+    services, primary, _backup = two_providers
+    primary.route("POST", "/v1/images/generations", Reply(200, openai_success(render_png(b"once", 64, 64))))
+    client = client_for(services)
+    body = {"prompt": "exactly once", "caller": "app-1"}
+    first = await client.post("/v1/generations", json=body, headers={"Idempotency-Key": "k-1"})
+    second = await client.post("/v1/generations", json=body, headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == 201 and second.status_code == 200
+    assert second.headers["idempotent-replayed"] == "true"
+    assert second.json() == first.json()
+    assert len(primary.received) == 1  # the provider was paid once
+    other = await client.post("/v1/generations", json={**body, "prompt": "something else"}, headers={"Idempotency-Key": "k-1"})
+    assert other.status_code == 409 and other.json()["error"]["details"]["request_id"] == first.json()["id"]
+    # keys are per caller
+    assert (await client.post("/v1/generations", json={**body, "caller": "app-2"}, headers={"Idempotency-Key": "k-1"})).status_code == 201
+
+
+async def test_idempotent_replay_of_a_failure_returns_the_same_error(two_providers, client_for):
+    services, primary, backup = two_providers
+    primary.route("POST", "/v1/images/generations", Reply(400, {"error": {
+        "message": "Your request was rejected by the safety system.", "type": "image_generation_user_error",
+        "param": None, "code": "moderation_blocked"}}))
+    client = client_for(services)
+    first = await client.post("/v1/generations", json={"prompt": "no"}, headers={"Idempotency-Key": "k-2"})
+    again = await client.post("/v1/generations", json={"prompt": "no"}, headers={"Idempotency-Key": "k-2"})
+    assert first.status_code == again.status_code == 422
+    assert again.json()["error"]["code"] == "provider_refused"
+    assert again.json()["error"]["details"]["request_id"] == first.json()["error"]["details"]["request_id"]
+    assert len(primary.received) == 1

@@ -108,6 +108,11 @@ async def create_generation(
 ) -> Any:
     """Plain JSON: the finished result (or the error, whose details carry `request_id`).
     With `?stream=true` or `Accept: text/event-stream`: events as they happen."""
+    header_key = request.headers.get("idempotency-key")
+    if header_key:
+        if not 1 <= len(header_key) <= 128:
+            raise errors.InvalidRequest("Idempotency-Key must be 1 to 128 characters", details={"field": "Idempotency-Key"})
+        body = body.model_copy(update={"idempotency_key": header_key})
     wants_sse = stream or "text/event-stream" in request.headers.get("accept", "")
     if wants_sse:
         generation = Generation(s, body, partial_images=partial_images)
@@ -115,8 +120,12 @@ async def create_generation(
             _sse(generation), media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Request-Id": generation.request_id},
         )
-    result = await Generation(s, body).result()
-    return JSONResponse(result, status_code=201, headers={"Location": f"/v1/generations/{result['id']}"})
+    generation = Generation(s, body)
+    result = await generation.result()
+    headers = {"Location": f"/v1/generations/{result['id']}"}
+    if generation.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(result, status_code=200 if generation.replayed else 201, headers=headers)
 
 
 def _frame(kind: str, data: dict[str, Any]) -> bytes:

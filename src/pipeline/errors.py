@@ -54,6 +54,13 @@ class NotFound(ImageWorkerError):
     status = 404
 
 
+class Conflict(ImageWorkerError):
+    """The idempotency key belongs to a request still running, or to a different request."""
+
+    code = "conflict"
+    status = 409
+
+
 class BudgetExceeded(ImageWorkerError):
     """The reservation would pass a budget or the per-request cap."""
 
@@ -138,3 +145,20 @@ class UnsupportedByProvider(ImageWorkerError):
 
     code = "unsupported"
     status = 422
+
+
+def _subclasses(cls: type[ImageWorkerError]) -> list[type[ImageWorkerError]]:
+    out = [cls]
+    for sub in cls.__subclasses__():
+        out += _subclasses(sub)
+    return out
+
+
+def from_dict(body: dict[str, Any]) -> ImageWorkerError:
+    """Rebuild a typed error from its stored shape (e.g. to replay an idempotent request)."""
+    by_code = {c.code: c for c in _subclasses(ImageWorkerError)}
+    cls = by_code.get(str(body.get("code")), ImageWorkerError)
+    exc = cls(str(body.get("message") or cls.code), provider=body.get("provider"), details=dict(body.get("details") or {}))
+    if cls is ImageWorkerError:
+        exc.code = str(body.get("code") or "internal_error")
+    return exc

@@ -69,6 +69,11 @@ class GenerationRequest(_Strict):
     images: list[ImageInput] = Field(default_factory=list, max_length=16)
     mask: ImageInput | None = None
     links: list[EntityRef] = Field(default_factory=list, max_length=50)
+    idempotency_key: str | None = Field(
+        default=None, min_length=1, max_length=128,
+        description="retrying with the same key (per caller) returns the first request instead of paying twice; "
+        "over HTTP the Idempotency-Key header sets it",
+    )
 
     @field_validator("size")
     @classmethod

@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
+import json
 import random
 from dataclasses import replace
 from typing import Any, AsyncIterator
@@ -42,6 +44,7 @@ class Generation:
         self._reserved = False
         self._spent_micros = 0  # billed by providers so far (a failed store still cost money)
         self._finished = False
+        self.replayed = False
 
     # --- public ----------------------------------------------------------------
 
@@ -57,9 +60,16 @@ class Generation:
     async def events(self) -> AsyncIterator[Event]:
         """The generation as events; ends with `completed`, or raises the typed error
         after the row is terminal (the error's details carry `request_id`)."""
+        key = self.req.idempotency_key
+        if key is not None:
+            existing = await self.store.find_by_idempotency_key(self.caller, key)
+            if existing is not None:
+                async for event in self._replay(existing):
+                    yield event
+                return
         source_images, mask = await self._load_inputs()
         plan = selection.plan(self.s.registry, self.s.settings, self.req, source_images, mask)
-        await self.store.create_request(
+        created = await self.store.create_request(
             self.request_id,
             caller=self.caller,
             kind="edit" if self.req.is_edit else "generate",
@@ -69,7 +79,15 @@ class Generation:
             requested_provider=None if self.req.wants_auto else self.req.provider,
             n=self.req.n,
             links=[link.model_dump() for link in self.req.links],
+            idempotency_key=key,
+            request_hash=self.request_hash,
         )
+        if not created:  # a concurrent request with the same key got there first
+            existing = await self.store.find_by_idempotency_key(self.caller, key or "")
+            assert existing is not None
+            async for event in self._replay(existing):
+                yield event
+            return
         try:
             yield self._event(
                 "accepted",
@@ -88,6 +106,27 @@ class Generation:
             raise
 
     # --- steps -----------------------------------------------------------------
+
+    @property
+    def request_hash(self) -> str:
+        canonical = self.req.model_dump(mode="json", exclude={"idempotency_key"})
+        return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+    async def _replay(self, existing: dict[str, Any]) -> AsyncIterator[Event]:
+        """The first request with this idempotency key, instead of a second charge."""
+        self.request_id = existing["id"]
+        self.replayed = True
+        details = {"request_id": existing["id"], "idempotent_replay": True}
+        if existing["request_hash"] != self.request_hash:
+            raise errors.Conflict("this idempotency key was already used for a different request", details=details)
+        if existing["status"] in ("pending", "running"):
+            raise errors.Conflict("the request with this idempotency key is still in progress", details=details)
+        result = await self.load_result()
+        if result["status"] != "succeeded":
+            exc = errors.from_dict(result["error"] or {"code": "internal_error"})
+            exc.details.update(details)
+            raise exc
+        yield self._event("completed", result=result, idempotent_replay=True)
 
     async def _load_inputs(self) -> tuple[tuple[InputImage, ...], InputImage | None]:
         loaded = tuple([await self._load_input(i, f"images[{n}]") for n, i in enumerate(self.req.images)])

@@ -67,13 +67,25 @@ class Store:
         requested_provider: str | None,
         n: int,
         links: list[dict[str, str]],
-    ) -> None:
+        idempotency_key: str | None = None,
+        request_hash: str,
+    ) -> bool:
+        """Insert the `pending` row; False when the caller's idempotency key is already taken."""
         now = self._now()
-        await self.db.run(
+        changed = await self.db.run(
             "INSERT INTO generation_requests (id, caller, kind, status, prompt, params, requested_provider, n, links,"
-            " created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
-            (request_id, caller, kind, prompt, json.dumps(params), requested_provider, n, json.dumps(links), now, now),
+            " idempotency_key, request_hash, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (caller, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
+            (request_id, caller, kind, prompt, json.dumps(params), requested_provider, n, json.dumps(links),
+             idempotency_key, request_hash, now, now),
         )
+        return changed > 0
+
+    async def find_by_idempotency_key(self, caller: str, key: str) -> dict[str, Any] | None:
+        row = await self.db.first(
+            "SELECT id, status, request_hash FROM generation_requests WHERE caller = ? AND idempotency_key = ?", (caller, key)
+        )
+        return row
 
     async def mark_running(
         self, request_id: str, *, provider: str, model: str, size: str, quality: str | None, estimate_micros: int, warnings: list[str]
