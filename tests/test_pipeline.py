@@ -221,3 +221,15 @@ async def test_idempotent_replay_of_a_failure_returns_the_same_error(two_provide
     assert again.json()["error"]["code"] == "provider_refused"
     assert again.json()["error"]["details"]["request_id"] == first.json()["error"]["details"]["request_id"]
     assert len(primary.received) == 1
+
+
+async def test_a_slow_provider_hits_the_request_deadline(make_services, client_for, fake_server):
+    openai = fake_server()
+    openai.route("POST", "/v1/images/generations", Reply(200, openai_success(render_png(b"late", 8, 8)), delay_s=3))
+    services = make_services({**OPENAI_ENV, "OPENAI_BASE_URL": openai.url, "REQUEST_TIMEOUT_S": "0.5"})
+    response = await client_for(services).post("/v1/generations", json={"prompt": "slow"})
+    assert response.status_code == 504
+    error = response.json()["error"]
+    assert error["code"] == "provider_timeout"
+    row = await services.db.first("SELECT status, error_code FROM generation_requests WHERE id = ?", (error["details"]["request_id"],))
+    assert row == {"status": "failed", "error_code": "provider_timeout"}
