@@ -12,6 +12,7 @@ from typing import Any, AsyncIterator
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import errors, images
 from .api_deps import get_services, require_token
@@ -74,9 +75,13 @@ def create_app(services: Services | None = None) -> FastAPI:
         return JSONResponse({"error": {"code": code, "message": message, "retryable": False,
                                        "details": {"errors": problems}}}, status_code=status)
 
-    @app.exception_handler(404)
-    async def _not_found(_request: Request, _exc: Exception) -> JSONResponse:
-        return error_response(errors.NotFound("no such route"))
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return error_response(errors.NotFound("no such route"))
+        code = {405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "http_error")
+        return JSONResponse({"error": {"code": code, "message": str(exc.detail), "retryable": False}},
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _crash(_request: Request, exc: Exception) -> JSONResponse:
