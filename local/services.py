@@ -24,7 +24,7 @@ def build_local_services(
     ai: AiBinding | None = None,
     in_memory: bool = False,
 ) -> Services:
-    """Everything under `data_dir` (`local.db`, `ledger.db`, `images/`); migrations applied."""
+    """Everything under `data_dir` (`local.db`, `ledger.db`, `r2/`); migrations applied."""
     data = Path(data_dir)
     data.mkdir(parents=True, exist_ok=True)
     db = SqliteDatabase(":memory:" if in_memory else data / "local.db")
@@ -32,6 +32,6 @@ def build_local_services(
     clock = clock or SystemClock()
     ledger = local_ledger(":memory:" if in_memory else str(data / "ledger.db"), clock)
     return build_services(
-        env, db=db, objects=FolderObjectStore(data / "images"), ledger=ledger,
+        env, db=db, objects=FolderObjectStore(data / "r2"), ledger=ledger,
         http=http or HttpxClient(), clock=clock, ai=ai,
     )
