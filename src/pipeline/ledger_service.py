@@ -1,0 +1,125 @@
+"""The `Ledger` port over `LedgerCore`: what the Durable Object exposes.
+
+Construct as `LedgerService(storage, clock)`: on Cloudflare the Durable Object
+passes an adapter over `ctx.storage.sql` (runtime.py); locally, sqlite3
+(local/ledger.py). Each method calls the core synchronously — atomic inside
+the DO — and only awaits to wait for a concurrency slot.
+
+Waiting is first come, first served: waiters queue in arrival order, and a
+released slot is handed to the earliest waiter it can serve before anyone new
+can take it. A waiter whose slot holder died wakes when that lease expires."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .ledger import LedgerCore, SqlStorage
+from .ports import Clock
+
+
+@dataclass
+class _Waiter:
+    request_id: str
+    provider: str
+    future: asyncio.Future = field(repr=False)
+
+
+class LedgerService:
+    def __init__(self, storage: SqlStorage, clock: Clock) -> None:
+        self.core = LedgerCore(storage)
+        self.clock = clock
+        self._waiters: deque[_Waiter] = deque()
+
+    def _now_ms(self) -> int:
+        return int(self.clock.now().timestamp() * 1000)
+
+    # --- money -----------------------------------------------------------------
+
+    async def reserve(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.core.reserve(request, self._now_ms())
+
+    async def settle(self, request_id: str, actual_micros: int, details: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.core.settle(request_id, actual_micros, details, self._now_ms())
+
+    async def release(self, request_id: str, reason: str) -> dict[str, Any]:
+        return self.core.release(request_id, reason, self._now_ms())
+
+    # --- concurrency -----------------------------------------------------------
+
+    async def acquire_slot(self, request_id: str, provider: str, wait_s: float) -> dict[str, Any]:
+        """A slot now, or after waiting in line at most `wait_s` seconds."""
+        started = self.clock.monotonic()
+        self.core.expire(self._now_ms())
+        if not self._waiters and self.core.try_acquire(request_id, provider, self._now_ms()):
+            return {"ok": True, "waited_ms": 0}
+        waiter = _Waiter(request_id, provider, asyncio.get_running_loop().create_future())
+        self._waiters.append(waiter)
+        self._hand_over()  # the queue may be blocked on another provider's limit only
+        deadline = started + max(0.0, wait_s)
+        try:
+            while not waiter.future.done():
+                left = deadline - self.clock.monotonic()
+                if left <= 0:
+                    break
+                # wake when the earliest slot lease runs out: its holder may have died
+                expiry = self.core.next_slot_expiry_ms()
+                nap = left if expiry is None else min(left, max(0.01, (expiry - self._now_ms()) / 1000))
+                try:
+                    await asyncio.wait_for(asyncio.shield(waiter.future), timeout=nap)
+                except asyncio.TimeoutError:
+                    self.core.expire(self._now_ms())
+                    self._hand_over()
+        except BaseException:
+            # the caller went away (cancelled) after the slot was handed over: give it back
+            if waiter.future.done() and not waiter.future.cancelled():
+                self.core.release_slot(request_id, provider)
+                self._hand_over()
+            raise
+        finally:
+            if not waiter.future.done():
+                waiter.future.cancel()
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+        waited_ms = int((self.clock.monotonic() - started) * 1000)
+        if waiter.future.cancelled():
+            return {"ok": False, "reason": "timeout", "waited_ms": waited_ms,
+                    "message": f"no {provider} slot came free within {wait_s:g}s ({len(self._waiters)} still waiting)"}
+        return {"ok": True, "waited_ms": waited_ms}
+
+    async def release_slot(self, request_id: str, provider: str) -> dict[str, Any]:
+        released = self.core.release_slot(request_id, provider)
+        self._hand_over()
+        return {"ok": True, "released": released}
+
+    def _hand_over(self) -> None:
+        """Grant free slots to waiters in arrival order (skipping only those whose
+        own provider limit is full), synchronously, so nobody can cut in line."""
+        now = self._now_ms()
+        for waiter in list(self._waiters):
+            if waiter.future.done():
+                self._waiters.remove(waiter)
+                continue
+            if self.core.try_acquire(waiter.request_id, waiter.provider, now):
+                self._waiters.remove(waiter)
+                waiter.future.set_result(True)
+
+    # --- configuration and reports ---------------------------------------------
+
+    async def get_config(self) -> dict[str, Any]:
+        return self.core.config()
+
+    async def put_config(self, changes: dict[str, Any]) -> dict[str, Any]:
+        config = self.core.put_config(changes)
+        self._hand_over()  # a raised limit frees waiters at once
+        return config
+
+    async def usage(self, day_from: str, day_to: str) -> dict[str, Any]:
+        return self.core.usage(day_from, day_to, self._now_ms())
+
+    async def sweep(self) -> dict[str, Any]:
+        expired = self.core.expire(self._now_ms())
+        self._hand_over()
+        return expired
