@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import errors, images
 from .api_deps import get_services, require_token
+from .budget_api import router as budget_router
 from .catalog import estimates, providers_view
 from .links_api import router as links_router
 from .models import ErrorResponse, EstimateResponse, GenerationRequest, GenerationResult
@@ -89,12 +90,7 @@ def create_app(services: Services | None = None) -> FastAPI:
 
     app.include_router(router)
     app.include_router(links_router)
-    try:
-        from .budget_api import router as budget_router
-    except ImportError:  # pragma: no cover - during bring-up only
-        budget_router = None
-    if budget_router is not None:
-        app.include_router(budget_router)
+    app.include_router(budget_router)
     return app
 
 

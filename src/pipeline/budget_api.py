@@ -1,0 +1,72 @@
+"""`GET`/`PUT /v1/budget` and `GET /v1/usage`: budgets, limits and spend, live."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import errors
+from .api_deps import get_services, require_token
+from .clock import utc_day
+from .services import Services
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["budget"])
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class BudgetChanges(BaseModel):
+    """Only the settings to change; money in micro-dollars, leases in seconds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    daily_budget_micros: int | None = Field(default=None, ge=0)
+    caller_daily_budget_micros: dict[str, int] | None = None
+    default_caller_daily_budget_micros: int | None = Field(default=None, ge=0)
+    max_cost_per_image_micros: int | None = Field(default=None, ge=0)
+    global_concurrency: int | None = Field(default=None, ge=1)
+    provider_concurrency: dict[str, int] | None = None
+    reservation_lease_s: int | None = Field(default=None, ge=1)
+    slot_lease_s: int | None = Field(default=None, ge=1)
+
+
+@router.get("/budget", summary="Budgets, caps and concurrency limits in force, and today's spend")
+async def get_budget(s: Services = Depends(get_services)) -> dict[str, Any]:
+    config = await s.ledger.get_config()
+    today = utc_day(s.clock.now())
+    usage = await s.ledger.usage(today, today)
+    return {"config": config, "today": usage["budget"]}
+
+
+@router.put("/budget", summary="Change budgets or limits; effective immediately")
+async def put_budget(
+    body: BudgetChanges = Body(..., openapi_examples={"raise": {"value": {"daily_budget_micros": 25_000_000}}}),
+    s: Services = Depends(get_services),
+) -> dict[str, Any]:
+    # `exclude_unset` keeps an explicit null (e.g. "remove the default cap") distinct from "not sent".
+    changes = body.model_dump(exclude_unset=True)
+    if not changes:
+        raise errors.InvalidRequest("send at least one setting to change")
+    config = await s.ledger.put_config(changes)
+    return {"config": config}
+
+
+@router.get("/usage", summary="Per day and provider/model: requests, images, reserved, spent, refused")
+async def get_usage(
+    day_from: str | None = Query(None, alias="from", description="first UTC day, YYYY-MM-DD (default: 6 days ago)"),
+    day_to: str | None = Query(None, alias="to", description="last UTC day (default: today)"),
+    s: Services = Depends(get_services),
+) -> dict[str, Any]:
+    now = s.clock.now()
+    day_to = day_to or utc_day(now)
+    day_from = day_from or utc_day(now - timedelta(days=6))
+    for name, value in (("from", day_from), ("to", day_to)):
+        if not _DAY.match(value):
+            raise errors.InvalidRequest(f"{name} must be a UTC day like 2026-11-24", details={"field": name})
+    if day_from > day_to:
+        raise errors.InvalidRequest("from is after to", details={"field": "from"})
+    return {"from": day_from, "to": day_to, **await s.ledger.usage(day_from, day_to)}
