@@ -71,7 +71,10 @@ GEMINI_TOKEN_RATES: dict[str, TokenRates] = {
     "gemini-2.5-flash-image": TokenRates(text_in=300_000, image_in=300_000, image_out=30_000_000, text_out=2_500_000),
 }
 GEMINI_TOKENS_PER_IMAGE = 1_290  # every 1K output image is 1290 tokens
-GEMINI_PER_IMAGE = {"gemini-2.5-flash-image": 38_700}  # 1290 × $30/1M
+# Estimate per image: 1290 × $30/1M = 38_700, plus room for a prompt of up to 1,000 tokens.
+GEMINI_PER_IMAGE = {"gemini-2.5-flash-image": 39_000}
+# An input image of an edit: up to ~3,300 input tokens at $0.30/1M.
+GEMINI_INPUT_IMAGE_MICROS = 1_000
 
 # --- Imagen 4 (per returned image; filtered images are not billed) -------------------------
 IMAGEN_PER_IMAGE = {

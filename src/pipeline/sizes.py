@@ -14,12 +14,8 @@ def parse(size: str) -> tuple[int, int]:
 
 @lru_cache(maxsize=256)
 def ratio_label(size: str) -> str:
-    """'1344x768' -> '16:9' (the nearest common label when not exact)."""
+    """The provider-facing aspect-ratio label nearest a size: '1344x768' -> '16:9'."""
     w, h = parse(size)
-    g = math.gcd(w, h)
-    exact = f"{w // g}:{h // g}"
-    if w // g <= 21 and h // g <= 21:
-        return exact
     best = min(_COMMON, key=lambda r: abs(math.log(w / h) - math.log(r[0] / r[1])))
     return f"{best[0]}:{best[1]}"
 

@@ -10,14 +10,16 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import openai, placeholder
+from . import gemini, imagen, openai, placeholder
 from .base import ImageProvider, ProviderContext
 
 Factory = Callable[[ProviderContext], "ImageProvider | None"]
 
 # Order is the default auto-mode preference (selection.py may reorder from settings).
 FACTORIES: dict[str, Factory] = {
+    "gemini": gemini.build,
     "openai": openai.build,
+    "imagen": imagen.build,
     "placeholder": placeholder.build,
 }
 
