@@ -1,19 +1,26 @@
-"""OpenAI GPT Image (`gpt-image-1` family): POST {base}/v1/images/generations.
+"""OpenAI GPT Image (`gpt-image-1` family): the Images API.
 
-Wire format: the Images API reference. Always sends `model` (the API's default
-is dall-e-2). Cost after the call comes from the `usage` tokens."""
+POST {base}/v1/images/generations (JSON) and /v1/images/edits (multipart: the
+source images as `image[]`, an optional `mask`). Always sends `model` (the
+API's default is dall-e-2). With `stream: true` and `partial_images` the API
+answers Server-Sent Events (`image_generation.partial_image`, `…completed`;
+`image_edit.*` for edits), parsed as they arrive. Cost after the call comes
+from the reported `usage` tokens."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from typing import Any
+from typing import Any, AsyncIterator
 
 from .. import errors, pricing, sizes
 from ..ports import HttpRequest
-from . import http_errors
-from .base import Capabilities, CostEstimate, GeneratedImage, ImageProvider, ProviderContext, ProviderRequest, ProviderResult
+from . import http_errors, multipart, sse
+from .base import (
+    Capabilities, CostEstimate, GeneratedImage, ImageProvider, InputImage, ProviderContext, ProviderEvent,
+    ProviderRequest, ProviderResult,
+)
 
 DEFAULT_BASE_URL = "https://api.openai.com"
 
@@ -85,18 +92,98 @@ class OpenAIProvider(ImageProvider):
                 body[key] = value
         return body
 
-    async def _generate(self, preq: ProviderRequest) -> ProviderResult:
-        request = HttpRequest(
-            "POST",
-            f"{self.base_url}/v1/images/generations",
-            self._headers(),
-            json.dumps(self.generation_body(preq)).encode(),
-            self.timeout_s,
+    def _edit_fields(self, preq: ProviderRequest, stream: bool = False) -> list[tuple[str, Any]]:
+        fields: list[tuple[str, Any]] = [
+            (k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in self.generation_body(preq).items()
+        ]
+        if stream:
+            fields += [("stream", "true"), ("partial_images", str(preq.partial_images))]
+        name = "image[]" if len(preq.images) > 1 else "image"
+        fields += [(name, _file(f"image-{i}", img)) for i, img in enumerate(preq.images)]
+        if preq.mask is not None:
+            fields.append(("mask", _file("mask", preq.mask)))
+        return fields
+
+    def _request(self, preq: ProviderRequest, stream: bool = False) -> HttpRequest:
+        if preq.is_edit:
+            body, content_type = multipart.encode(self._edit_fields(preq, stream))
+            return HttpRequest("POST", f"{self.base_url}/v1/images/edits", self._headers(content_type), body, self.timeout_s)
+        payload = self.generation_body(preq)
+        if stream:
+            payload |= {"stream": True, "partial_images": preq.partial_images}
+        return HttpRequest(
+            "POST", f"{self.base_url}/v1/images/generations", self._headers(), json.dumps(payload).encode(), self.timeout_s
         )
-        response = await self.ctx.http.send(request)
+
+    async def _generate(self, preq: ProviderRequest) -> ProviderResult:
+        response = await self.ctx.http.send(self._request(preq))
         if response.status != 200:
             raise self.error_for(response.status, response.headers, response.body)
         return self.parse_result(preq, http_errors.json_body(response.body))
+
+    _edit = _generate
+
+    async def stream(self, preq: ProviderRequest) -> AsyncIterator[ProviderEvent]:
+        """Previews as they are drawn, then the result. Without previews asked for,
+        or for n > 1 (one stream covers one image), the plain call is used."""
+        if preq.partial_images <= 0 or preq.n > 1:
+            yield ProviderEvent(kind="result", result=await self.run(preq))
+            return
+        prefix = "image_edit" if preq.is_edit else "image_generation"
+        completed: list[dict[str, Any]] = []
+        async with self.ctx.http.stream(self._request(preq, stream=True)) as response:
+            if response.status != 200:
+                raise self.error_for(response.status, response.headers, await response.aread())
+            try:
+                async for event in sse.parse(response.aiter_bytes()):
+                    payload = self._event_payload(event)
+                    kind = payload.get("type") or event.event
+                    if kind == f"{prefix}.partial_image":
+                        image = self._image(payload.get("b64_json"), payload, preq)
+                        yield ProviderEvent(kind="partial_image", image=image, index=int(payload.get("partial_image_index") or 0))
+                    elif kind == f"{prefix}.completed":
+                        completed.append(payload)
+            except sse.SseTooLarge as exc:
+                raise errors.ProviderBadResponse(f"openai stream: {exc}", provider=self.name) from exc
+        if not completed:
+            raise errors.ProviderBadResponse("openai stream ended without a completed image", provider=self.name)
+        usage = completed[-1].get("usage")
+        merged = {"data": [{"b64_json": c.get("b64_json")} for c in completed], "output_format": completed[-1].get("output_format"),
+                  "size": completed[-1].get("size"), "usage": usage}
+        yield ProviderEvent(kind="result", result=self.parse_result(preq, merged))
+
+    def _event_payload(self, event: sse.SseEvent) -> dict[str, Any]:
+        try:
+            payload = json.loads(event.data)
+        except ValueError as exc:
+            raise errors.ProviderBadResponse(f"openai sent an unreadable {event.event} event", provider=self.name) from exc
+        if not isinstance(payload, dict):
+            raise errors.ProviderBadResponse("openai sent a stream event that is not an object", provider=self.name)
+        if event.event == "error" or payload.get("type") == "error" or (
+            isinstance(payload.get("error"), dict) and "b64_json" not in payload
+        ):
+            body = json.dumps({"error": payload.get("error") or payload}).encode()
+            code = (payload.get("error") or {}).get("code") if isinstance(payload.get("error"), dict) else None
+            if code in ("moderation_blocked", "content_policy_violation"):
+                raise self.error_for(400, {}, body)
+            raise errors.ProviderUnavailable(
+                f"openai stream failed: {http_errors.error_message(body)[0] or 'error event'}", provider=self.name
+            )
+        return payload
+
+    async def probe(self) -> dict[str, Any]:
+        """GET the model: checks reachability and the key, generates nothing."""
+        started = self.ctx.clock.monotonic()
+        request = HttpRequest("GET", f"{self.base_url}/v1/models/{self.capabilities.default_model}",
+                              {"authorization": f"Bearer {self._key}"}, None, 10.0)
+        try:
+            response = await self.ctx.http.send(request)
+        except errors.ImageWorkerError as exc:
+            return {"ok": False, "latency_ms": int((self.ctx.clock.monotonic() - started) * 1000), "detail": exc.code}
+        latency = int((self.ctx.clock.monotonic() - started) * 1000)
+        if response.status == 200:
+            return {"ok": True, "latency_ms": latency, "detail": "model reachable"}
+        return {"ok": False, "latency_ms": latency, "detail": self.error_for(response.status, response.headers, response.body).code}
 
     def error_for(self, status: int, headers: dict[str, str], body: bytes) -> errors.ProviderError:
         message, err = http_errors.error_message(body)
@@ -110,24 +197,31 @@ class OpenAIProvider(ImageProvider):
     def parse_result(self, preq: ProviderRequest, payload: dict[str, Any] | None) -> ProviderResult:
         if payload is None or not isinstance(payload.get("data"), list) or not payload["data"]:
             raise errors.ProviderBadResponse("openai answered 200 without image data", provider=self.name)
-        fmt = payload.get("output_format") or preq.output_format or "png"
-        size = payload.get("size") or preq.size
-        w, h = sizes.parse(size) if "x" in str(size) else (None, None)
-        images = [GeneratedImage(self.decode(item), _CONTENT_TYPES.get(fmt, "image/png"), w, h) for item in payload["data"]]
+        images = [self._image(item.get("b64_json") if isinstance(item, dict) else None, payload, preq)
+                  for item in payload["data"]]
         table = self.estimate(preq).cost_micros
         usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
         cost, basis = self.actual_cost(preq.model, usage, table)
         flat_usage = {k: v for k, v in usage.items() if isinstance(v, int)}
-        return ProviderResult(images=images, model=preq.model, cost_micros=cost, cost_basis=basis, size=size, usage=flat_usage)
+        return ProviderResult(images=images, model=preq.model, cost_micros=cost, cost_basis=basis,
+                              size=images[0].width and f"{images[0].width}x{images[0].height}", usage=flat_usage)
 
-    def decode(self, item: Any) -> bytes:
-        b64 = item.get("b64_json") if isinstance(item, dict) else None
+    def _image(self, b64: Any, meta: dict[str, Any], preq: ProviderRequest) -> GeneratedImage:
         if not isinstance(b64, str) or not b64:
-            raise errors.ProviderBadResponse("openai image item has no b64_json", provider=self.name)
+            raise errors.ProviderBadResponse("openai image has no b64_json", provider=self.name)
         try:
-            return base64.b64decode(b64, validate=True)
+            data = base64.b64decode(b64, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise errors.ProviderBadResponse("openai sent invalid base64 image data", provider=self.name) from exc
+        fmt = meta.get("output_format") or preq.output_format or "png"
+        size = str(meta.get("size") or preq.size)
+        w, h = sizes.parse(size) if "x" in size else sizes.parse(preq.size)
+        return GeneratedImage(data, _CONTENT_TYPES.get(fmt, "image/png"), w, h)
+
+
+def _file(stem: str, image: InputImage) -> multipart.FilePart:
+    ext = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}.get(image.content_type, "png")
+    return multipart.FilePart(f"{stem}.{ext}", image.content_type, image.data)
 
 
 def build(ctx: ProviderContext) -> OpenAIProvider | None:
