@@ -83,17 +83,14 @@ IMAGEN_PER_IMAGE = {
     "imagen-4.0-ultra-generate-001": 60_000,
 }
 
-# --- Workers AI: neurons at $0.011 per 1,000 ---------------------------------------------
-WORKERS_AI_MICROS_PER_1K_NEURONS = 11_000
-# FLUX.1 [schnell]: 4.80 neurons per 512x512 tile, 9.60 neurons per step.
-FLUX_SCHNELL_NEURONS_PER_TILE_X100 = 480
-FLUX_SCHNELL_NEURONS_PER_STEP_X100 = 960
+# --- Workers AI: FLUX.1 [schnell], the model page's unit prices -----------------------------
+FLUX_SCHNELL_MICROS_PER_TILE = 53  # $0.000053 per 512x512 tile
+FLUX_SCHNELL_MICROS_PER_STEP = 110  # $0.00011 per step
 
 
 def flux_schnell_micros(width: int, height: int, steps: int) -> int:
     tiles = -(-width // 512) * -(-height // 512)
-    neurons_x100 = tiles * FLUX_SCHNELL_NEURONS_PER_TILE_X100 + steps * FLUX_SCHNELL_NEURONS_PER_STEP_X100
-    return -(-neurons_x100 * WORKERS_AI_MICROS_PER_1K_NEURONS // 100_000)
+    return tiles * FLUX_SCHNELL_MICROS_PER_TILE + steps * FLUX_SCHNELL_MICROS_PER_STEP
 
 
 def price_table() -> dict[str, object]:
@@ -106,5 +103,5 @@ def price_table() -> dict[str, object]:
         "gemini_per_image": GEMINI_PER_IMAGE,
         "gemini_tokens_per_million": {m: r.__dict__ for m, r in GEMINI_TOKEN_RATES.items()},
         "imagen_per_image": IMAGEN_PER_IMAGE,
-        "workers_ai_per_1k_neurons": WORKERS_AI_MICROS_PER_1K_NEURONS,
+        "workers_ai_flux_schnell": {"per_512_tile": FLUX_SCHNELL_MICROS_PER_TILE, "per_step": FLUX_SCHNELL_MICROS_PER_STEP},
     }

@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import gemini, imagen, openai, placeholder
+from . import gemini, imagen, openai, placeholder, workers_ai
 from .base import ImageProvider, ProviderContext
 
 Factory = Callable[[ProviderContext], "ImageProvider | None"]
@@ -20,6 +20,7 @@ FACTORIES: dict[str, Factory] = {
     "gemini": gemini.build,
     "openai": openai.build,
     "imagen": imagen.build,
+    "workers-ai": workers_ai.build,
     "placeholder": placeholder.build,
 }
 

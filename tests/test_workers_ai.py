@@ -1,0 +1,68 @@
+"""Workers AI over the AiBinding port, served by the local fake of env.AI."""
+
+from __future__ import annotations
+
+import pytest
+
+from local.http import HttpxClient
+from local.workers_ai import FakeWorkersAI
+from pipeline import errors
+from pipeline.clock import SystemClock
+from pipeline.models import GenerationRequest
+from pipeline.providers.base import ProviderContext
+from pipeline.providers.workers_ai import MODEL, WorkersAiProvider, build
+
+
+@pytest.fixture
+def workers_ai():
+    ai = FakeWorkersAI()
+    return ai, WorkersAiProvider(ProviderContext(HttpxClient(), SystemClock(), {}, ai))
+
+
+async def test_generates_through_the_binding(workers_ai):
+    ai, provider = workers_ai
+    preq = provider.prepare(GenerationRequest(prompt="a cyberpunk lizard", quality="high", n=2, size="1536x1024"))
+    result = await provider.run(preq)
+    assert ai.calls == [(MODEL, {"prompt": "a cyberpunk lizard", "steps": 8})] * 2
+    assert len(result.images) == 2 and result.images[0].data.startswith(b"\x89PNG")
+    assert result.size == "1024x1024" and "nearest 1024x1024" in result.warnings[0]
+    # 4 tiles × 53 + 8 steps × 110, per image
+    assert result.cost_micros == 2 * (212 + 880) == provider.estimate(preq).cost_micros
+
+
+@pytest.mark.parametrize("message, error", [
+    ("AiError: 3040: Capacity temporarily exceeded, please try again.", errors.ProviderRateLimited),
+    ("AiError: 3036: You have used up your daily free allocation of 10,000 neurons.", errors.ProviderQuotaExhausted),
+    ("AiError: 5007: No such model @cf/x or task", errors.ProviderInvalidRequest),
+    ("AiError: 3023: Service unavailable for account", errors.ProviderAuthError),
+    ("InferenceUpstreamError: internal", errors.ProviderUnavailable),
+])
+async def test_binding_errors_are_typed_by_code(workers_ai, message, error):
+    ai, provider = workers_ai
+    ai.fail_with = [RuntimeError(message)]
+    with pytest.raises(error) as caught:
+        await provider.run(provider.prepare(GenerationRequest(prompt="x")))
+    assert type(caught.value) is error and caught.value.provider == "workers-ai"
+
+
+@pytest.mark.parametrize("answer", [{}, {"image": ""}, {"image": "@@not base64@@"}, {"result": "x"}])
+async def test_malformed_output(workers_ai, answer):
+    ai, provider = workers_ai
+    ai.answer = answer
+    with pytest.raises(errors.ProviderBadResponse):
+        await provider.run(provider.prepare(GenerationRequest(prompt="x")))
+
+
+async def test_only_built_with_a_binding_and_never_edits(workers_ai):
+    _, provider = workers_ai
+    assert build(ProviderContext(HttpxClient(), SystemClock(), {}, None)) is None
+    with pytest.raises(errors.UnsupportedByProvider):
+        provider.prepare(GenerationRequest(prompt="x", images=[{"image_id": "i"}]), images=(object(),))  # type: ignore[arg-type]
+    with pytest.raises(errors.ProviderInvalidRequest):
+        await provider.run(provider.prepare(GenerationRequest(prompt="x" * 2049)))
+
+
+async def test_auto_mode_serves_from_workers_ai_when_it_is_the_only_real_provider(make_services, client_for):
+    services = make_services({"PLACEHOLDER_ENABLED": "true"}, ai=FakeWorkersAI())
+    response = await client_for(services).post("/v1/generations", json={"prompt": "on-platform"})
+    assert response.status_code == 201 and response.json()["provider"] == "workers-ai"
