@@ -1,0 +1,73 @@
+"""End to end over real sockets: the Worker's app under uvicorn streams the
+provider's partial images to the caller as they arrive — not after the end."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import httpx
+import uvicorn
+
+from pipeline.api import create_app
+from pipeline.providers.placeholder import render_png
+from tests.fakes.fixtures import load
+from tests.fakes.server import StreamReply
+from tests.test_generations_api import OPENAI_ENV
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _sse(event: str, payload: dict) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(payload)}\n\n".encode()
+
+
+async def test_partial_images_reach_the_caller_before_the_provider_finishes(make_services, fake_server):
+    openai = fake_server()
+    previews = [render_png(f"preview {i}".encode(), 16, 16) for i in range(2)]
+    final = render_png(b"final", 256, 256)
+    release = threading.Event()
+
+    def frames():
+        for i, preview in enumerate(previews):
+            yield _sse("image_generation.partial_image", load("openai", "partial_image", IMAGE=preview) | {"partial_image_index": i})
+        assert release.wait(15), "the caller never saw the partial images"
+        yield _sse("image_generation.completed", load("openai", "completed", IMAGE=final))
+
+    openai.route("POST", "/v1/images/generations", lambda _req: StreamReply(frames()))
+    services = make_services({**OPENAI_ENV, "OPENAI_BASE_URL": openai.url})
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.01)
+        kinds = []
+        with httpx.Client(timeout=20) as client:
+            with client.stream("POST", f"http://127.0.0.1:{port}/v1/generations?stream=true&partial_images=2",
+                               json={"prompt": "stream me", "quality": "low"}) as response:
+                assert response.headers["content-type"].startswith("text/event-stream")
+                event = None
+                for line in response.iter_lines():
+                    if line.startswith("event: "):
+                        event = line[7:]
+                    elif line.startswith("data: "):
+                        data = json.loads(line[6:])
+                        kinds.append(event)
+                        if event == "partial_image" and data["index"] == 1:
+                            release.set()  # the provider finishes only after the caller saw both previews
+                        if event == "completed":
+                            result = data["result"]
+        assert kinds == ["accepted", "attempt", "partial_image", "partial_image", "image", "completed"]
+        assert result["status"] == "succeeded" and result["actual_cost_micros"] == 11_130
+        assert openai.received[0].json()["stream"] is True
+    finally:
+        server.should_exit = True
+        thread.join(5)
