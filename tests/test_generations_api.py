@@ -185,3 +185,10 @@ async def test_sse_stream_reports_progress_then_the_result(make_services, client
     assert events[-1]["result"]["status"] == "succeeded"
     assert base64.b64decode(events[2]["b64"]).startswith(b"\x89PNG")
     assert events[4]["image"]["id"] == events[-1]["result"]["images"][0]["id"]
+
+
+async def test_a_worker_without_api_token_fails_closed_when_required(make_services, client_for):
+    client = client_for(make_services({"REQUIRE_API_TOKEN": "true"}))
+    response = await client.post("/v1/generations", json={"prompt": "x"})
+    assert response.status_code == 401 and "API_TOKEN" in response.json()["error"]["message"]
+    assert (await client.get("/v1/health")).status_code == 200

@@ -16,8 +16,12 @@ def get_services(request: Request) -> Services:
 
 def require_token(request: Request) -> None:
     """Bearer `API_TOKEN` when one is configured (always on Cloudflare; optional locally)."""
-    token = get_services(request).settings.api_token
+    settings = get_services(request).settings
+    token = settings.api_token
     if token is None:
+        if settings.require_token:
+            # Fail closed: an open API on the internet would spend real money for anyone.
+            raise Unauthorized("this Worker has no API_TOKEN configured; set it with `wrangler secret put API_TOKEN`")
         return
     header = request.headers.get("authorization", "")
     scheme, _, given = header.partition(" ")

@@ -20,6 +20,7 @@ EntityType = Literal["character", "location", "scene", "item", "other"]
 
 _SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 _RATIO = re.compile(r"^(\d{1,3}):(\d{1,3})$")
+_MAX_INLINE_BASE64 = 56_000_000  # ~40 MB decoded across all inline images of one request
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 
 
@@ -31,7 +32,8 @@ class ImageInput(_Strict):
     """A source image for an edit: an image this service stored, or inline bytes."""
 
     image_id: str | None = None
-    data_base64: str | None = Field(default=None, description="base64 bytes (no data: prefix)")
+    # ~20 MB decoded: the Worker has 128 MB, and every input image is held while the call runs.
+    data_base64: str | None = Field(default=None, max_length=28_000_000, description="base64 bytes (no data: prefix)")
     content_type: Literal["image/png", "image/jpeg", "image/webp"] | None = None
 
     @model_validator(mode="after")
@@ -108,6 +110,9 @@ class GenerationRequest(_Strict):
             raise ValueError("mask given without images to edit")
         if self.size not in (None, "auto") and self.aspect_ratio is not None:
             raise ValueError("give size or aspect_ratio, not both")
+        inline = sum(len(i.data_base64 or "") for i in [*self.images, *([self.mask] if self.mask else [])])
+        if inline > _MAX_INLINE_BASE64:
+            raise ValueError("inline images total more than 40 MB; store them first and pass image_id")
         return self
 
     @property

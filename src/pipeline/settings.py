@@ -27,6 +27,7 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
 @dataclass(frozen=True)
 class Settings:
     api_token: str | None
+    require_token: bool  # refuse API calls when no API_TOKEN is configured (on by default on Cloudflare)
     public_base_url: str  # prefix for image URLs; "" = relative URLs
     default_provider: str | None  # None = auto
     auto_order: tuple[str, ...]
@@ -43,6 +44,7 @@ class Settings:
         order = env.get("AUTO_PROVIDER_ORDER") or "gemini,openai,imagen,workers-ai,placeholder"
         return cls(
             api_token=env.get("API_TOKEN") or None,
+            require_token=(env.get("REQUIRE_API_TOKEN") or "false").lower() in ("1", "true", "yes"),
             public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/"),
             default_provider=(env.get("DEFAULT_PROVIDER") or None),
             auto_order=tuple(p.strip() for p in order.split(",") if p.strip()),

@@ -179,7 +179,7 @@ class Store:
         row["images"] = await self.db.all("SELECT * FROM images WHERE request_id = ? ORDER BY idx", (request_id,))
         row["attempts"] = await self.db.all(
             "SELECT provider, model, attempt, outcome, error_code, latency_ms, cost_micros FROM usage_events"
-            " WHERE request_id = ? ORDER BY created_at, attempt",
+            " WHERE request_id = ? ORDER BY created_at, rowid",
             (request_id,),
         )
         for key in ("params", "warnings", "links"):
