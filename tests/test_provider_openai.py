@@ -4,10 +4,10 @@ generations, multipart edits, SSE streaming, every error class, malformed answer
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import threading
+from dataclasses import replace
 from email.parser import BytesParser
 from email.policy import HTTP
 
@@ -151,8 +151,6 @@ async def test_streaming_yields_partial_images_before_completion(openai):
 
     server.route("POST", GENERATIONS, lambda _req: StreamReply(frames()))
     preq = provider.prepare(GenerationRequest(prompt="stream it", quality="low"))
-    from dataclasses import replace
-
     events = provider.stream(replace(preq, partial_images=2))
     seen = []
     while True:
@@ -173,8 +171,6 @@ async def test_streaming_yields_partial_images_before_completion(openai):
 
 async def test_stream_errors_become_typed_errors(openai):
     server, provider = openai
-    from dataclasses import replace
-
     preq = replace(provider.prepare(GenerationRequest(prompt="x")), partial_images=1)
     error_event = sse_frame("error", {"type": "error", "error": {"message": "Internal error", "type": "server_error", "code": None}})
     server.route("POST", GENERATIONS, lambda _req: StreamReply([error_event]))

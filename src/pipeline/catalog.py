@@ -20,7 +20,7 @@ async def providers_view(s: Services, *, probe: bool = False) -> dict[str, Any]:
     if probe:
         probes = await asyncio.gather(*(s.registry.providers[n].probe() for n in names), return_exceptions=True)
     out = []
-    for name, probed in zip(names, probes):
+    for name, probed in zip(names, probes, strict=True):
         provider = s.registry.providers[name]
         entry: dict[str, Any] = {
             "name": name,

@@ -8,13 +8,28 @@ as the typed errors of errors.py."""
 from __future__ import annotations
 
 import abc
+import base64
+import binascii
 from dataclasses import dataclass, field, replace
 from typing import Any, AsyncIterator, Literal
 
 from .. import sizes
-from ..errors import UnsupportedByProvider
+from ..errors import ProviderBadResponse, UnsupportedByProvider
 from ..models import GenerationRequest
 from ..ports import AiBinding, Clock, HttpClient
+
+
+def decode_image(provider: str, b64: object) -> bytes:
+    """A provider's base64 image, or ProviderBadResponse: never a crash, never empty bytes."""
+    if not isinstance(b64, str) or not b64:
+        raise ProviderBadResponse(f"{provider} sent an image without data", provider=provider)
+    try:
+        data = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ProviderBadResponse(f"{provider} sent invalid base64 image data", provider=provider) from exc
+    if not data:
+        raise ProviderBadResponse(f"{provider} sent an empty image", provider=provider)
+    return data
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,11 @@ the instruction (no mask). Safety outcomes — a blocked prompt, a safety
 from __future__ import annotations
 
 import base64
-import binascii
-import json
 from typing import Any
 
 from .. import errors, pricing, sizes
-from ..ports import HttpRequest
-from . import google_errors, http_errors
-from .base import Capabilities, CostEstimate, GeneratedImage, ImageProvider, ProviderContext, ProviderRequest, ProviderResult
-
-DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+from .base import Capabilities, CostEstimate, GeneratedImage, ProviderContext, ProviderRequest, ProviderResult, decode_image
+from .google_api import GoogleApiProvider
 
 # The documented 1K output size of each aspect ratio; 1:1 first (the default).
 SIZES = (
@@ -36,7 +31,7 @@ def _part_image(part: dict[str, Any]) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-class GeminiProvider(ImageProvider):
+class GeminiProvider(GoogleApiProvider):
     name = "gemini"
     capabilities = Capabilities(
         models=("gemini-2.5-flash-image",),
@@ -51,12 +46,6 @@ class GeminiProvider(ImageProvider):
         qualities=(),
         output_formats=("png",),
     )
-
-    def __init__(self, ctx: ProviderContext) -> None:
-        super().__init__(ctx)
-        self.base_url = ctx.settings.get("GEMINI_BASE_URL", DEFAULT_BASE_URL).rstrip("/")
-        self._key = ctx.settings["GEMINI_API_KEY"]
-        self.timeout_s = float(ctx.settings.get("GEMINI_TIMEOUT_S", "120"))
 
     def estimate(self, preq: ProviderRequest) -> CostEstimate:
         per_image = pricing.GEMINI_PER_IMAGE[preq.model]
@@ -77,20 +66,7 @@ class GeminiProvider(ImageProvider):
         }
 
     async def _call(self, preq: ProviderRequest) -> ProviderResult:
-        request = HttpRequest(
-            "POST",
-            f"{self.base_url}/v1beta/models/{preq.model}:generateContent",
-            {"x-goog-api-key": self._key, "content-type": "application/json"},
-            json.dumps(self.request_body(preq)).encode(),
-            self.timeout_s,
-        )
-        response = await self.ctx.http.send(request)
-        if response.status != 200:
-            raise google_errors.from_response(self.name, response.status, response.headers, response.body)
-        payload = http_errors.json_body(response.body)
-        if payload is None:
-            raise errors.ProviderBadResponse("gemini answered 200 with a body that is not JSON", provider=self.name)
-        return self.parse(preq, payload)
+        return self.parse(preq, await self.post(preq.model, "generateContent", self.request_body(preq)))
 
     _generate = _call
     _edit = _call
@@ -120,12 +96,7 @@ class GeminiProvider(ImageProvider):
         w, h = sizes.parse(preq.size)
         out = []
         for img in images:
-            try:
-                data = base64.b64decode(img.get("data") or "", validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise errors.ProviderBadResponse("gemini sent invalid base64 image data", provider=self.name) from exc
-            if not data:
-                raise errors.ProviderBadResponse("gemini sent an empty image", provider=self.name)
+            data = decode_image(self.name, img.get("data"))
             out.append(GeneratedImage(data, img.get("mimeType") or img.get("mime_type") or "image/png", w, h))
         cost, basis, usage = self.actual_cost(preq, payload.get("usageMetadata") or {}, len(out))
         return ProviderResult(images=out, model=preq.model, cost_micros=cost, cost_basis=basis, size=preq.size, usage=usage)
@@ -144,24 +115,6 @@ class GeminiProvider(ImageProvider):
                 + pricing.tokens_cost(text_out, rates.text_out))
         usage = {"prompt_tokens": prompt, "image_output_tokens": image_out, "text_output_tokens": text_out}
         return cost, f"usage: {prompt} in, {image_out} image out, {text_out} text out", usage
-
-    async def probe(self) -> dict[str, Any]:
-        return await google_probe(self, f"{self.base_url}/v1beta/models/{self.capabilities.default_model}", self._key)
-
-
-async def google_probe(provider: ImageProvider, url: str, key: str) -> dict[str, Any]:
-    """GET the model's metadata: proves reachability and the key without generating anything."""
-    started = provider.ctx.clock.monotonic()
-    try:
-        response = await provider.ctx.http.send(HttpRequest("GET", url, {"x-goog-api-key": key}, None, 10.0))
-    except errors.ImageWorkerError as exc:
-        return {"ok": False, "latency_ms": int((provider.ctx.clock.monotonic() - started) * 1000), "detail": exc.code}
-    latency = int((provider.ctx.clock.monotonic() - started) * 1000)
-    if response.status == 200:
-        return {"ok": True, "latency_ms": latency, "detail": "model reachable"}
-    return {"ok": False, "latency_ms": latency,
-            "detail": google_errors.from_response(provider.name, response.status, response.headers, response.body).code}
-
 
 def build(ctx: ProviderContext) -> GeminiProvider | None:
     return GeminiProvider(ctx) if ctx.settings.get("GEMINI_API_KEY") else None

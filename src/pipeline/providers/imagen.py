@@ -7,24 +7,19 @@ All withheld means `ProviderRefused`."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import replace
 from typing import Any
 
 from .. import errors, pricing, sizes
-from ..ports import HttpRequest
-from . import google_errors, http_errors
-from .base import Capabilities, CostEstimate, GeneratedImage, ImageProvider, ProviderContext, ProviderRequest, ProviderResult
-from .gemini import DEFAULT_BASE_URL, google_probe
+from .base import Capabilities, CostEstimate, GeneratedImage, ProviderContext, ProviderRequest, ProviderResult, decode_image
+from .google_api import GoogleApiProvider
 
 SIZES_1K = ("1024x1024", "896x1280", "1280x896", "768x1408", "1408x768")
 SIZES_2K = ("2048x2048", "1792x2560", "2560x1792", "1536x2816", "2816x1536")
 FAST = "imagen-4.0-fast-generate-001"
 
 
-class ImagenProvider(ImageProvider):
+class ImagenProvider(GoogleApiProvider):
     name = "imagen"
     capabilities = Capabilities(
         models=(FAST, "imagen-4.0-generate-001", "imagen-4.0-ultra-generate-001"),
@@ -37,9 +32,6 @@ class ImagenProvider(ImageProvider):
 
     def __init__(self, ctx: ProviderContext) -> None:
         super().__init__(ctx)
-        self.base_url = ctx.settings.get("GEMINI_BASE_URL", DEFAULT_BASE_URL).rstrip("/")
-        self._key = ctx.settings["GEMINI_API_KEY"]
-        self.timeout_s = float(ctx.settings.get("GEMINI_TIMEOUT_S", "120"))
         self.person_generation = ctx.settings.get("IMAGEN_PERSON_GENERATION", "allow_adult")
 
     def prepare(self, req, images=(), mask=None) -> ProviderRequest:  # type: ignore[override]
@@ -66,20 +58,7 @@ class ImagenProvider(ImageProvider):
         return {"instances": [{"prompt": preq.prompt}], "parameters": parameters}
 
     async def _generate(self, preq: ProviderRequest) -> ProviderResult:
-        request = HttpRequest(
-            "POST",
-            f"{self.base_url}/v1beta/models/{preq.model}:predict",
-            {"x-goog-api-key": self._key, "content-type": "application/json"},
-            json.dumps(self.request_body(preq)).encode(),
-            self.timeout_s,
-        )
-        response = await self.ctx.http.send(request)
-        if response.status != 200:
-            raise google_errors.from_response(self.name, response.status, response.headers, response.body)
-        payload = http_errors.json_body(response.body)
-        if payload is None:
-            raise errors.ProviderBadResponse("imagen answered 200 with a body that is not JSON", provider=self.name)
-        return self.parse(preq, payload)
+        return self.parse(preq, await self.post(preq.model, "predict", self.request_body(preq)))
 
     def parse(self, preq: ProviderRequest, payload: dict[str, Any]) -> ProviderResult:
         predictions = payload.get("predictions") or []
@@ -91,10 +70,7 @@ class ImagenProvider(ImageProvider):
             if not isinstance(item, dict):
                 continue
             if item.get("bytesBase64Encoded"):
-                try:
-                    data = base64.b64decode(item["bytesBase64Encoded"], validate=True)
-                except (binascii.Error, ValueError) as exc:
-                    raise errors.ProviderBadResponse("imagen sent invalid base64 image data", provider=self.name) from exc
+                data = decode_image(self.name, item["bytesBase64Encoded"])
                 images.append(GeneratedImage(data, item.get("mimeType") or "image/png", w, h))
             elif item.get("raiFilteredReason"):
                 reasons.append(str(item["raiFilteredReason"]))
@@ -114,10 +90,6 @@ class ImagenProvider(ImageProvider):
             cost_basis=f"{billed} image(s) returned x {pricing.usd(per_image)}", size=preq.size,
             usage={"images_returned": billed, "images_filtered": filtered}, warnings=warnings, filtered=filtered,
         )
-
-    async def probe(self) -> dict[str, Any]:
-        return await google_probe(self, f"{self.base_url}/v1beta/models/{self.capabilities.default_model}", self._key)
-
 
 def build(ctx: ProviderContext) -> ImagenProvider | None:
     return ImagenProvider(ctx) if ctx.settings.get("GEMINI_API_KEY") else None

@@ -9,8 +9,6 @@ from the reported `usage` tokens."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from typing import Any, AsyncIterator
 
@@ -19,7 +17,7 @@ from ..ports import HttpRequest
 from . import http_errors, multipart, sse
 from .base import (
     Capabilities, CostEstimate, GeneratedImage, ImageProvider, InputImage, ProviderContext, ProviderEvent,
-    ProviderRequest, ProviderResult,
+    ProviderRequest, ProviderResult, decode_image,
 )
 
 DEFAULT_BASE_URL = "https://api.openai.com"
@@ -207,12 +205,7 @@ class OpenAIProvider(ImageProvider):
                               size=images[0].width and f"{images[0].width}x{images[0].height}", usage=flat_usage)
 
     def _image(self, b64: Any, meta: dict[str, Any], preq: ProviderRequest) -> GeneratedImage:
-        if not isinstance(b64, str) or not b64:
-            raise errors.ProviderBadResponse("openai image has no b64_json", provider=self.name)
-        try:
-            data = base64.b64decode(b64, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise errors.ProviderBadResponse("openai sent invalid base64 image data", provider=self.name) from exc
+        data = decode_image(self.name, b64)
         fmt = meta.get("output_format") or preq.output_format or "png"
         size = str(meta.get("size") or preq.size)
         w, h = sizes.parse(size) if "x" in size else sizes.parse(preq.size)

@@ -25,7 +25,6 @@ def render_png(seed: bytes, width: int, height: int, transparent: bool = False) 
     digest = hashlib.sha256(seed).digest()
     base = digest[0:3]
     step = digest[3:6]
-    channels = 4 if transparent else 3
     border = max(1, min(width, height) // 8)
     rows = []
     for y in range(height):

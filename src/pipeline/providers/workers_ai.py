@@ -6,13 +6,13 @@ Under CPython the same AiBinding port is served by local/workers_ai.py."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Any
 
 from .. import errors, pricing
-from .base import Capabilities, CostEstimate, GeneratedImage, ImageProvider, ProviderContext, ProviderRequest, ProviderResult
+from .base import (
+    Capabilities, CostEstimate, GeneratedImage, ImageProvider, ProviderContext, ProviderRequest, ProviderResult, decode_image,
+)
 
 MODEL = "@cf/black-forest-labs/flux-1-schnell"
 
@@ -65,13 +65,7 @@ class WorkersAiProvider(ImageProvider):
             raise
         except Exception as exc:  # noqa: BLE001 - the binding raises plain JS errors
             raise self._error(exc) from None
-        image = output.get("image") if isinstance(output, dict) else None
-        if not isinstance(image, str) or not image:
-            raise errors.ProviderBadResponse("workers-ai answered without an image", provider=self.name)
-        try:
-            data = base64.b64decode(image, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise errors.ProviderBadResponse("workers-ai sent invalid base64 image data", provider=self.name) from exc
+        data = decode_image(self.name, output.get("image") if isinstance(output, dict) else None)
         cost = pricing.flux_schnell_micros(1024, 1024, steps)
         return ProviderResult(
             images=[GeneratedImage(data, _sniff(data), 1024, 1024)], model=preq.model, cost_micros=cost,
