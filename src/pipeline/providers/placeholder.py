@@ -21,7 +21,7 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def render_png(seed: bytes, width: int, height: int, transparent: bool = False) -> bytes:
-    """Diagonal colour bands chosen by `seed`; RGBA with a clear border when transparent."""
+    """Horizontal colour bands chosen by `seed`; RGBA with a clear border when transparent."""
     digest = hashlib.sha256(seed).digest()
     base = digest[0:3]
     step = digest[3:6]
