@@ -193,3 +193,21 @@ async def test_probe_checks_the_model_without_generating(openai):
     server.route("GET", "/v1/models/gpt-image-1", Reply(401, load("openai", "invalid_key")))
     assert (await provider.probe()) | {"latency_ms": 0} == {"ok": False, "latency_ms": 0, "detail": "provider_auth_error"}
     assert all(r.method == "GET" for r in server.received)
+
+
+def test_estimates_never_fall_below_what_tokens_bill(openai):
+    """For every model, quality and size, the estimate covers the image tokens the API
+    bills (even where they exceed the rounded table price) and a long prompt's tokens."""
+    from pipeline import pricing
+
+    _, provider = openai
+    long_prompt = "a lighthouse at dusk, " * 1400  # 30,800 characters, ~7,000 English tokens
+    for model, qualities in pricing.OPENAI_PER_IMAGE.items():
+        rates = pricing.OPENAI_TOKEN_RATES[model]
+        for quality, by_size in qualities.items():
+            for size, table in by_size.items():
+                short = provider.estimate(provider.prepare(GenerationRequest(prompt="x", model=model, quality=quality, size=size)))
+                image_tokens = pricing.tokens_cost(pricing.OPENAI_OUTPUT_TOKENS[quality][size], rates.image_out)
+                assert short.cost_micros >= max(table, image_tokens), (model, quality, size)
+                long = provider.estimate(provider.prepare(GenerationRequest(prompt=long_prompt, model=model, quality=quality, size=size)))
+                assert long.cost_micros - short.cost_micros >= pricing.tokens_cost(len(long_prompt) // 4, rates.text_in)

@@ -37,7 +37,7 @@ class TokenRates:
 
 
 # --- OpenAI GPT Image: per image by quality and size ------------------------------------
-# sizes: 1024x1024, then the two 3:2 / 2:3 sizes (same price).
+# sizes: 1024x1024, then the 3:2 and 2:3 sizes (same price).
 OPENAI_PER_IMAGE: dict[str, dict[str, dict[str, int]]] = {
     "gpt-image-1": {
         "low": {"1024x1024": 11_000, "1536x1024": 16_000, "1024x1536": 16_000},
@@ -61,6 +61,23 @@ OPENAI_TOKEN_RATES: dict[str, TokenRates] = {
     "gpt-image-1-mini": TokenRates(text_in=2_000_000, image_in=2_500_000, image_out=8_000_000),
     "gpt-image-1.5": TokenRates(text_in=5_000_000, image_in=8_000_000, image_out=32_000_000),
 }
+
+# Image output tokens per image by quality and size (the basis of the per-image prices).
+# Billing is by tokens, and at some sizes tokens × rate exceeds the rounded table
+# price (medium 1024x1536: 1584 × $40/1M = $0.06336 > $0.063), so estimates take
+# the larger of the two.
+OPENAI_OUTPUT_TOKENS: dict[str, dict[str, int]] = {
+    "low": {"1024x1024": 272, "1024x1536": 408, "1536x1024": 400},
+    "medium": {"1024x1024": 1056, "1024x1536": 1584, "1536x1024": 1568},
+    "high": {"1024x1024": 4160, "1024x1536": 6240, "1536x1024": 6208},
+}
+
+
+def prompt_tokens_bound(text: str) -> int:
+    """An upper bound for a prompt's tokens before the call: UTF-8 bytes / 3
+    (English runs ~4 characters a token; this leaves room for other scripts)."""
+    return -(-len(text.encode()) // 3)
+
 
 # Input images of an edit are billed as image input tokens; this bounds them for
 # the pre-call estimate (a 1024x1024 input is ~1,000 tokens at high fidelity ≈ 4,160 worst case).

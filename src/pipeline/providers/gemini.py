@@ -48,9 +48,10 @@ class GeminiProvider(GoogleApiProvider):
     )
 
     def estimate(self, preq: ProviderRequest) -> CostEstimate:
-        per_image = pricing.GEMINI_PER_IMAGE[preq.model]
-        inputs = len(preq.images) * pricing.GEMINI_INPUT_IMAGE_MICROS
-        return CostEstimate((per_image + inputs) * preq.n, f"table: {preq.model} x{preq.n}"
+        rates = pricing.GEMINI_TOKEN_RATES[preq.model]
+        per_call = (pricing.GEMINI_PER_IMAGE[preq.model] + len(preq.images) * pricing.GEMINI_INPUT_IMAGE_MICROS
+                    + pricing.tokens_cost(pricing.prompt_tokens_bound(preq.prompt), rates.text_in))
+        return CostEstimate(per_call * preq.n, f"table: {preq.model} x{preq.n} + prompt"
                             + (f" + {len(preq.images)} input image(s)" if preq.images else ""))
 
     def request_body(self, preq: ProviderRequest) -> dict[str, Any]:

@@ -50,13 +50,16 @@ class OpenAIProvider(ImageProvider):
     # --- costs ---------------------------------------------------------------
 
     def estimate(self, preq: ProviderRequest) -> CostEstimate:
+        """Worst case: `auto` quality as high; per image the larger of the table price and
+        its output tokens; plus the prompt's tokens (bounded) and any input images."""
         quality = preq.quality if preq.quality in ("low", "medium", "high") else "high"
-        per_image = pricing.OPENAI_PER_IMAGE[preq.model][quality][preq.size]
-        total = per_image * preq.n
-        basis = f"table: {preq.model} {quality} {preq.size} x{preq.n}"
+        rates = pricing.OPENAI_TOKEN_RATES[preq.model]
+        table = pricing.OPENAI_PER_IMAGE[preq.model][quality][preq.size]
+        by_tokens = pricing.tokens_cost(pricing.OPENAI_OUTPUT_TOKENS[quality][preq.size], rates.image_out)
+        total = max(table, by_tokens) * preq.n + pricing.tokens_cost(pricing.prompt_tokens_bound(preq.prompt), rates.text_in)
+        basis = f"table: {preq.model} {quality} {preq.size} x{preq.n} + prompt"
         if preq.images:
-            rates = pricing.OPENAI_TOKEN_RATES[preq.model]
-            tokens = pricing.OPENAI_EDIT_INPUT_TOKENS_PER_IMAGE * len(preq.images) * preq.n
+            tokens = pricing.OPENAI_EDIT_INPUT_TOKENS_PER_IMAGE * len(preq.images)
             total += pricing.tokens_cost(tokens, rates.image_in)
             basis += f" + {len(preq.images)} input image(s)"
         return CostEstimate(total, basis)
