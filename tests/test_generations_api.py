@@ -193,3 +193,15 @@ async def test_a_worker_without_api_token_fails_closed_when_required(make_servic
     response = await client.post("/v1/generations", json={"prompt": "x"})
     assert response.status_code == 401 and "API_TOKEN" in response.json()["error"]["message"]
     assert (await client.get("/v1/health")).status_code == 200
+
+
+async def test_listing_pages_newest_first_by_caller(make_services, client_for):
+    client = client_for(make_services())
+    ids = [(await client.post("/v1/generations", json={"prompt": f"p{i}", "caller": "a" if i % 2 else "b"})).json()["id"]
+           for i in range(5)]
+    page = (await client.get("/v1/generations", params={"limit": 2})).json()
+    assert [i["id"] for i in page["items"]] == ids[::-1][:2] and page["next_before"] == ids[3]
+    rest = (await client.get("/v1/generations", params={"limit": 5, "before": page["next_before"]})).json()
+    assert [i["id"] for i in rest["items"]] == ids[::-1][2:] and rest["next_before"] is None
+    only_a = (await client.get("/v1/generations", params={"caller": "a"})).json()["items"]
+    assert [i["id"] for i in only_a] == [ids[3], ids[1]]

@@ -164,6 +164,18 @@ async def _sse(generation: Generation) -> AsyncIterator[bytes]:
         await events.aclose()
 
 
+@router.get("/generations", dependencies=authed, summary="Recent generations, newest first")
+async def list_generations(
+    caller: str | None = Query(None, description="only this caller's"),
+    before: str | None = Query(None, description="the last id of the previous page"),
+    limit: int = Query(20, ge=1, le=100),
+    s: Services = Depends(get_services),
+) -> dict[str, Any]:
+    rows = await Store(s.db, s.clock).list_requests(caller, before, limit)
+    items = [to_result(row, s.settings.public_base_url) for row in rows]
+    return {"items": items, "next_before": items[-1]["id"] if len(items) == limit else None}
+
+
 @router.get("/generations/{request_id}", dependencies=authed, response_model=GenerationResult)
 async def get_generation(request_id: str, s: Services = Depends(get_services)) -> dict[str, Any]:
     row = await Store(s.db, s.clock).get_request(request_id)

@@ -17,10 +17,19 @@ def _b32(value: int, length: int) -> str:
     return "".join(reversed(out))
 
 
+_last = [0, 0]  # (ms, random part) of the previous id in this isolate
+
+
 def new_id(prefix: str, now_ms: int | None = None) -> str:
-    """`gen_01JD…`: time-ordered, 80 random bits (drawn at call time, never at import)."""
+    """`gen_01JD…`: time-ordered, 80 random bits (drawn at call time, never at import).
+    Within one isolate ids are strictly increasing, even within one millisecond."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    return f"{prefix}_{_b32(ms, 10)}{_b32(secrets.randbits(80), 16)}"
+    if ms <= _last[0] and _last[1] < (1 << 80) - 1:
+        ms, rand = _last[0], _last[1] + 1
+    else:
+        rand = secrets.randbits(80)
+    _last[0], _last[1] = ms, rand
+    return f"{prefix}_{_b32(ms, 10)}{_b32(rand, 16)}"
 
 
 def is_id(value: str, prefix: str) -> bool:

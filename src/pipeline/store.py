@@ -186,6 +186,19 @@ class Store:
             row[key] = json.loads(row[key]) if row.get(key) else ([] if key != "params" else {})
         return row
 
+    async def list_requests(self, caller: str | None, before: str | None, limit: int) -> list[dict[str, Any]]:
+        """Newest first; `before` is an id from the previous page (ids sort by time)."""
+        where, params = [], []
+        if caller is not None:
+            where.append("caller = ?")
+            params.append(caller)
+        if before is not None:
+            where.append("id < ?")
+            params.append(before)
+        sql = "SELECT id FROM generation_requests" + (" WHERE " + " AND ".join(where) if where else "")
+        rows = await self.db.all(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
+        return [r for r in [await self.get_request(row["id"]) for row in rows] if r is not None]
+
     async def get_image(self, image_id: str) -> dict[str, Any] | None:
         return await self.db.first("SELECT * FROM images WHERE id = ?", (image_id,))
 

@@ -1,0 +1,23 @@
+"""Ids sort by creation time; sizes go to the nearest one a provider supports."""
+
+from __future__ import annotations
+
+from pipeline import sizes
+from pipeline.ids import is_id, new_id
+
+
+def test_ids_are_strictly_increasing_and_well_formed():
+    ids = [new_id("gen") for _ in range(2000)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert all(is_id(i, "gen") for i in ids)
+    assert new_id("img", now_ms=10**13) > ids[-1]
+
+
+def test_sizes_pick_the_nearest_supported():
+    supported = ("1024x1024", "1536x1024", "1024x1536")
+    assert sizes.choose(None, None, supported) == ("1024x1024", None)
+    assert sizes.choose("1536x1024", None, supported) == ("1536x1024", None)
+    assert sizes.choose("1920x1080", None, supported)[0] == "1536x1024"
+    assert sizes.choose(None, "9:16", supported) == ("1024x1536", "size 9:16 not supported; using nearest 1024x1536")
+    assert sizes.choose("512x512", None, supported) == ("1024x1024", "size 512x512 not supported; using nearest 1024x1024")
+    assert sizes.ratio_label("1344x768") == "16:9" and sizes.ratio_label("1536x672") == "21:9"
