@@ -21,13 +21,16 @@ _last = [0, 0]  # (ms, random part) of the previous id in this isolate
 
 
 def new_id(prefix: str, now_ms: int | None = None) -> str:
-    """`gen_01JD…`: time-ordered, 80 random bits (drawn at call time, never at import).
-    Within one isolate ids are strictly increasing, even within one millisecond."""
+    """`gen_01JD…`: time-ordered, then random (drawn at call time, never at import).
+    Within one isolate ids strictly increase, even within one millisecond."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    if ms <= _last[0] and _last[1] < (1 << 80) - 1:
-        ms, rand = _last[0], _last[1] + 1
-    else:
-        rand = secrets.randbits(80)
+    rand = secrets.randbits(80)
+    if ms <= _last[0]:
+        # Same millisecond: step up by a random amount, so the next id stays unguessable
+        # (image URLs are public by id); past the top of the range, borrow the next ms.
+        ms, rand = _last[0], _last[1] + 1 + secrets.randbits(64)
+        if rand >= 1 << 80:
+            ms, rand = ms + 1, secrets.randbits(79)
     _last[0], _last[1] = ms, rand
     return f"{prefix}_{_b32(ms, 10)}{_b32(rand, 16)}"
 
