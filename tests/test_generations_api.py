@@ -205,3 +205,17 @@ async def test_listing_pages_newest_first_by_caller(make_services, client_for):
     assert [i["id"] for i in rest["items"]] == ids[::-1][2:] and rest["next_before"] is None
     only_a = (await client.get("/v1/generations", params={"caller": "a"})).json()["items"]
     assert [i["id"] for i in only_a] == [ids[3], ids[1]]
+
+
+async def test_a_malformed_provider_answer_fails_the_request_and_stores_nothing(make_services, client_for, fake_server):
+    openai = fake_server()
+    openai.route("POST", "/v1/images/generations", Reply(200, {"created": 1, "data": [{"b64_json": "%%% not base64 %%%"}]}))
+    services = make_services({**OPENAI_ENV, "OPENAI_BASE_URL": openai.url})
+    response = await client_for(services).post("/v1/generations", json={"prompt": "x"})
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error["code"] == "provider_bad_response" and "base64" in error["message"]
+    row = await services.db.first("SELECT status, error_code FROM generation_requests WHERE id = ?", (error["details"]["request_id"],))
+    assert row == {"status": "failed", "error_code": "provider_bad_response"}
+    assert await services.db.all("SELECT id FROM images") == []
+    assert list((services.objects.root).rglob("*.png")) == []
