@@ -233,3 +233,20 @@ async def test_a_slow_provider_hits_the_request_deadline(make_services, client_f
     assert error["code"] == "provider_timeout"
     row = await services.db.first("SELECT status, error_code FROM generation_requests WHERE id = ?", (error["details"]["request_id"],))
     assert row == {"status": "failed", "error_code": "provider_timeout"}
+
+
+async def test_the_per_image_cap_steers_auto_mode_and_refuses_when_nothing_fits(make_services, client_for, fake_server):
+    from local.workers_ai import FakeWorkersAI
+
+    openai = fake_server()
+    services = make_services({**OPENAI_ENV, "OPENAI_BASE_URL": openai.url, "AUTO_PROVIDER_ORDER": "openai,workers-ai"},
+                             ai=FakeWorkersAI())
+    client = client_for(services)
+    # openai low 1024x1024 is ~$0.011; workers-ai ~$0.0007: a $0.005 cap leaves only workers-ai
+    capped = await client.post("/v1/generations", json={"prompt": "cheap", "quality": "low", "max_cost_per_image_micros": 5_000})
+    assert capped.status_code == 201 and capped.json()["provider"] == "workers-ai"
+    assert openai.received == []
+    refused = await client.post("/v1/generations", json={"prompt": "x", "provider": "openai", "max_cost_per_image_micros": 5_000})
+    assert refused.status_code == 402 and refused.json()["error"]["details"]["reason"] == "request_cap"
+    estimate = (await client.post("/v1/estimate", json={"prompt": "x", "max_cost_per_image_micros": 5_000})).json()
+    assert estimate["auto_pick"] == "workers-ai"

@@ -85,49 +85,43 @@ def plan(
     skipped: dict[str, str] = {}
     candidates: list[Candidate] = []
     cap = req.max_cost_per_image_micros
+    over_cap: list[str] = []
 
-    def over_cap(c: Candidate) -> bool:
-        return cap is not None and c.estimate.cost_micros > cap * c.preq.n
+    def admit(c: Candidate) -> None:
+        if cap is not None and c.estimate.cost_micros > cap * c.preq.n:
+            over_cap.append(c.name)
+            skipped[c.name] = f"estimate {c.estimate.cost_micros} micros for {c.preq.n} image(s) is over the cap of {cap} per image"
+        else:
+            candidates.append(c)
 
-    if explicit is not None:
+    auto = explicit is None
+    if not auto:
         provider = registry.get(explicit)
         if provider is None:
             configured = ", ".join(registry.names()) or "none"
             raise InvalidRequest(f"provider {explicit!r} is not configured; configured: {configured}", details={"field": "provider"})
-        first = _candidate(provider, req, images, mask)  # raises UnsupportedByProvider when it cannot
-        candidates.append(first)
-        allow_fallback = bool(req.fallback)
-        auto = False
-    else:
-        allow_fallback = req.fallback is not False
-        auto = True
-    if auto or allow_fallback:
-        for name in auto_order(registry, settings):
-            if name == explicit:
-                continue
-            provider = registry.providers[name]
-            why = _needs_unmet(provider, req if auto or req.model is None else req.model_copy(update={"model": None}))
-            if why:
-                skipped[name] = why
-                continue
-            try:
-                c = _candidate(provider, req if auto else req.model_copy(update={"model": None}), images, mask)
-            except UnsupportedByProvider as exc:
-                skipped[name] = exc.message
-                continue
-            candidates.append(c)
-            if not allow_fallback:
-                break
-    kept = [c for c in candidates if not over_cap(c)]
-    for c in candidates:
-        if over_cap(c):
-            skipped[c.name] = f"estimate {c.estimate.cost_micros} micros for {c.preq.n} image(s) is over the cap of {cap} per image"
-    if not kept and candidates:
+        admit(_candidate(provider, req, images, mask))  # raises UnsupportedByProvider when it cannot
+    # Explicit requests fall back only when asked; a model name belongs to the explicit provider.
+    allow_fallback = req.fallback is not False if auto else bool(req.fallback)
+    others = req if auto else req.model_copy(update={"model": None})
+    for name in auto_order(registry, settings) if auto or allow_fallback else []:
+        if name == explicit or (candidates and not allow_fallback):
+            continue
+        provider = registry.providers[name]
+        why = _needs_unmet(provider, others)
+        if why:
+            skipped[name] = why
+            continue
+        try:
+            admit(_candidate(provider, others, images, mask))
+        except UnsupportedByProvider as exc:
+            skipped[name] = exc.message
+    if not candidates and over_cap:
         raise BudgetExceeded(
             f"every provider able to serve this costs more than max_cost_per_image_micros={cap}",
             details={"reason": "request_cap", "skipped": skipped},
         )
-    if not kept:
+    if not candidates:
         detail = "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "no provider is configured"
         raise UnsupportedByProvider(f"no configured provider can serve this request ({detail})", details={"skipped": skipped})
-    return Plan(kept, skipped, auto)
+    return Plan(candidates, skipped, auto)
