@@ -1,0 +1,199 @@
+"""runtime.py under CPython, against stand-ins shaped like the Workers bindings.
+
+The real thing needs Pyodide; these fakes model what runtime.py relies on
+(D1's prepare/bind/all/first/run/batch with results and meta.changes, R2's
+put/get/arrayBuffer/httpEtag, a Durable Object's sql.exec().toArray(), JS null
+as distinct from undefined) so the adapter's logic runs, over the real
+migrations and the real Store, and a regression in it fails here."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import types
+
+import pytest
+
+from pipeline.clock import SystemClock
+
+
+class _JsNull:
+    def __repr__(self) -> str:
+        return "null"
+
+
+NULL = _JsNull()
+
+
+class JsObj:
+    """A JS value seen from Python: attribute access, and `to_py()`."""
+
+    typeof = "object"
+
+    def __init__(self, value):
+        self._value = value
+
+    def to_py(self):
+        return self._value
+
+    def __getattr__(self, name):
+        try:
+            return self._value[name]
+        except (KeyError, TypeError):
+            raise AttributeError(name) from None
+
+
+def _install_fake_runtime(monkeypatch):
+    js = types.ModuleType("js")
+    js.JSON = types.SimpleNamespace(parse=lambda text: NULL)
+    js.Object = types.SimpleNamespace(fromEntries=dict)
+    js.AbortSignal = types.SimpleNamespace(timeout=lambda ms: ("signal", ms))
+    ffi = types.ModuleType("pyodide.ffi")
+    ffi.to_js = lambda value, dict_converter=None: value
+    ffi.JsException = type("JsException", (Exception,), {})
+    pyodide = types.ModuleType("pyodide")
+    pyodide.ffi = ffi
+    monkeypatch.setitem(sys.modules, "js", js)
+    monkeypatch.setitem(sys.modules, "pyodide", pyodide)
+    monkeypatch.setitem(sys.modules, "pyodide.ffi", ffi)
+    monkeypatch.delitem(sys.modules, "pipeline.runtime", raising=False)
+    import pipeline.runtime as runtime
+
+    return runtime
+
+
+class FakeD1:
+    """env.DB: statements bind JS values; None would be `undefined`, so only null is accepted."""
+
+    def __init__(self):
+        self.conn = sqlite3.connect(":memory:", isolation_level=None)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA foreign_keys = ON")
+
+    def prepare(self, sql):
+        return _Stmt(self, sql, ())
+
+
+class _Stmt:
+    def __init__(self, db, sql, params):
+        self.db, self.sql, self.params = db, sql, params
+
+    def bind(self, *params):
+        assert all(p is not None for p in params), "None reaches D1 as undefined: bind JS null instead"
+        return _Stmt(self.db, self.sql, tuple(None if p is NULL else p for p in params))
+
+    def _exec(self):
+        return self.db.conn.execute(self.sql, self.params)
+
+    async def all(self):
+        rows = [dict(r) for r in self._exec().fetchall()]
+        return JsObj({"results": rows, "success": True, "meta": {"changes": 0}})
+
+    async def first(self):
+        row = self._exec().fetchone()
+        return JsObj(dict(row)) if row else NULL
+
+    async def run(self):
+        cursor = self._exec()
+        return JsObj({"success": True, "meta": {"changes": cursor.rowcount}})
+
+
+async def _batch(db, statements):
+    db.conn.execute("BEGIN")
+    try:
+        for stmt in statements:
+            stmt._exec()
+    except Exception:
+        db.conn.execute("ROLLBACK")
+        raise
+    db.conn.execute("COMMIT")
+    return JsObj([])
+
+
+class FakeBytes:
+    def __init__(self, data: bytes):
+        self._data = data
+
+    def to_bytes(self):
+        return self._data
+
+
+class FakeR2:
+    def __init__(self):
+        self.objects = {}
+
+    async def put(self, key, body, options):
+        self.objects[key] = (bytes(body), options)
+
+    async def get(self, key):
+        if key not in self.objects:
+            return NULL
+        body, options = self.objects[key]
+
+        async def array_buffer():
+            return FakeBytes(body)
+
+        return types.SimpleNamespace(arrayBuffer=array_buffer, etag="e1", size=len(body),
+                                     httpMetadata=types.SimpleNamespace(contentType=options["httpMetadata"]["contentType"]))
+
+    async def delete(self, key):
+        self.objects.pop(key, None)
+
+
+async def test_d1_adapter_runs_the_real_store_over_the_real_schema(monkeypatch):
+    runtime = _install_fake_runtime(monkeypatch)
+    from local.db import MIGRATIONS
+    from pipeline.store import Attempt, Store
+
+    fake = FakeD1()
+    fake.batch = lambda statements: _batch(fake, statements)
+    for path in sorted(MIGRATIONS.glob("*.sql")):
+        fake.conn.executescript(path.read_text())
+    db = runtime.D1Database(fake)
+    store = Store(db, SystemClock())
+    assert await store.create_request("gen_1", caller="app", kind="generate", prompt="p", params={}, requested_provider=None,
+                                      n=1, links=[], idempotency_key=None, request_hash="h")
+    await store.record_attempt(Attempt("gen_1", "openai", "gpt-image-1", 1, "failed", error_code="provider_timeout"))
+    assert await store.finish_unsuccessfully("gen_1", status="failed", error={"code": "provider_timeout", "message": "slow"})
+    row = await store.get_request("gen_1")
+    assert row["status"] == "failed" and row["attempts"][0]["error_code"] == "provider_timeout"
+    assert await db.first("SELECT id FROM images WHERE id = ?", ("none",)) is None
+    with pytest.raises(sqlite3.IntegrityError):  # a batch is all or nothing
+        await db.batch([("UPDATE generation_requests SET prompt = 'changed' WHERE id = ?", ("gen_1",)),
+                        ("INSERT INTO images (id) VALUES (?)", ("img_broken",))])
+    assert (await store.get_request("gen_1"))["prompt"] == "p"
+
+
+async def test_r2_and_durable_object_sql_adapters(monkeypatch):
+    runtime = _install_fake_runtime(monkeypatch)
+    bucket = FakeR2()
+    store = runtime.R2ObjectStore(bucket)
+    await store.put("images/a.png", b"\x89PNG...", "image/png", {"sha256": "x"})
+    got = await store.get("images/a.png")
+    assert (got.body, got.content_type, got.size) == (b"\x89PNG...", "image/png", 7)
+    assert bucket.objects["images/a.png"][1]["customMetadata"] == {"sha256": "x"}
+    assert await store.get("missing") is None
+
+    conn = sqlite3.connect(":memory:")
+    conn.row_factory = sqlite3.Row
+
+    class Sql:
+        def exec(self, sql, *params):
+            assert all(p is not None for p in params)
+            rows = [dict(r) for r in conn.execute(sql, tuple(None if p is NULL else p for p in params)).fetchall()]
+            return types.SimpleNamespace(toArray=lambda: JsObj(rows))
+
+    from pipeline.ledger_service import LedgerService
+
+    ledger = LedgerService(runtime.DurableObjectSql(Sql()), SystemClock())
+    answer = await ledger.reserve({"request_id": "r1", "caller": "c", "provider": "openai", "model": "m",
+                                   "images": 1, "estimate_micros": 1_000, "cap_micros": None})
+    assert answer["ok"] and (await ledger.settle("r1", 900))["charged_micros"] == 900
+    assert (await ledger.put_config({"max_cost_per_image_micros": None}))["max_cost_per_image_micros"] is None
+
+
+def test_env_reading_copies_only_known_settings(monkeypatch):
+    runtime = _install_fake_runtime(monkeypatch)
+    env = types.SimpleNamespace(OPENAI_API_KEY="sk-1", API_TOKEN="t", DB=object(), SOMETHING_ELSE="x", PUBLIC_BASE_URL="")
+    assert runtime.read_env(env) == {"OPENAI_API_KEY": "sk-1", "API_TOKEN": "t"}
+    assert runtime._js(None) is NULL and runtime._js({"a": None, "b": [None]}) == {"a": NULL, "b": [NULL]}
