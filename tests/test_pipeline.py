@@ -189,7 +189,11 @@ async def test_estimate_lists_every_able_provider_and_the_auto_pick(make_service
 
     providers = (await client.get("/v1/providers")).json()
     names = [p["name"] for p in providers["providers"]]
-    assert "openai" in names and providers["prices"]["unit"].startswith("micro-dollars")
+    assert "openai" in names and providers["price_unit"].startswith("micro-dollars")
+    openai_entry = providers["providers"][names.index("openai")]
+    assert openai_entry["prices"]["per_image"]["gpt-image-1"]["medium"]["1024x1024"] == 42_000
+    assert openai_entry["capabilities"]["mask"] is True and "3:2" in openai_entry["capabilities"]["aspect_ratios"]
+    assert openai_entry["health"]["recent_calls"] == 0
 
 
 async def test_idempotency_key_replays_instead_of_paying_twice(two_providers, client_for):

@@ -25,6 +25,7 @@ async def providers_view(s: Services, *, probe: bool = False) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "name": name,
             "capabilities": provider.capabilities.to_dict(),
+            "prices": provider.price_list(),
             "health": s.registry.health[name].to_dict(),
         }
         if probe:
@@ -33,7 +34,8 @@ async def providers_view(s: Services, *, probe: bool = False) -> dict[str, Any]:
     return {
         "providers": out,
         "auto_order": selection.auto_order(s.registry, s.settings),
-        "prices": pricing.price_table(),
+        "prices_as_of": pricing.PRICES_AS_OF,
+        "price_unit": "micro-dollars (1000000 = $1)",
     }
 
 

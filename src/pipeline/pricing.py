@@ -108,17 +108,3 @@ FLUX_SCHNELL_MICROS_PER_STEP = 110  # $0.00011 per step
 def flux_schnell_micros(width: int, height: int, steps: int) -> int:
     tiles = -(-width // 512) * -(-height // 512)
     return tiles * FLUX_SCHNELL_MICROS_PER_TILE + steps * FLUX_SCHNELL_MICROS_PER_STEP
-
-
-def price_table() -> dict[str, object]:
-    """Everything above, for `GET /v1/providers`."""
-    return {
-        "as_of": PRICES_AS_OF,
-        "unit": "micro-dollars (1000000 = $1)",
-        "openai_per_image": OPENAI_PER_IMAGE,
-        "openai_tokens_per_million": {m: r.__dict__ for m, r in OPENAI_TOKEN_RATES.items()},
-        "gemini_per_image": GEMINI_PER_IMAGE,
-        "gemini_tokens_per_million": {m: r.__dict__ for m, r in GEMINI_TOKEN_RATES.items()},
-        "imagen_per_image": IMAGEN_PER_IMAGE,
-        "workers_ai_flux_schnell": {"per_512_tile": FLUX_SCHNELL_MICROS_PER_TILE, "per_step": FLUX_SCHNELL_MICROS_PER_STEP},
-    }

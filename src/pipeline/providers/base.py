@@ -247,6 +247,10 @@ class ImageProvider(abc.ABC):
         streaming just produce the result; OpenAI overrides this."""
         yield ProviderEvent(kind="result", result=await self.run(preq))
 
+    def price_list(self) -> dict[str, Any]:
+        """This provider's list prices (micro-dollars), for `GET /v1/providers`."""
+        return {}
+
     async def probe(self) -> dict[str, Any]:
         """A cheap active health check (no image is generated, nothing is billed)."""
         return {"ok": True, "detail": "no probe"}

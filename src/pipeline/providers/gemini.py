@@ -54,6 +54,10 @@ class GeminiProvider(GoogleApiProvider):
         return CostEstimate(per_call * preq.n, f"table: {preq.model} x{preq.n} + prompt"
                             + (f" + {len(preq.images)} input image(s)" if preq.images else ""))
 
+    def price_list(self) -> dict[str, Any]:
+        return {"per_image": pricing.GEMINI_PER_IMAGE,
+                "tokens_per_million": {m: r.__dict__ for m, r in pricing.GEMINI_TOKEN_RATES.items()}}
+
     def request_body(self, preq: ProviderRequest) -> dict[str, Any]:
         parts: list[dict[str, Any]] = [
             {"inlineData": {"mimeType": img.content_type, "data": base64.b64encode(img.data).decode()}}

@@ -46,6 +46,9 @@ class ImagenProvider(GoogleApiProvider):
         per_image = pricing.IMAGEN_PER_IMAGE[preq.model]
         return CostEstimate(per_image * preq.n, f"table: {preq.model} {pricing.usd(per_image)} x{preq.n}")
 
+    def price_list(self) -> dict[str, Any]:
+        return {"per_image": pricing.IMAGEN_PER_IMAGE}
+
     def request_body(self, preq: ProviderRequest) -> dict[str, Any]:
         parameters: dict[str, Any] = {
             "sampleCount": preq.n,

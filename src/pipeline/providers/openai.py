@@ -64,6 +64,10 @@ class OpenAIProvider(ImageProvider):
             basis += f" + {len(preq.images)} input image(s)"
         return CostEstimate(total, basis)
 
+    def price_list(self) -> dict[str, Any]:
+        return {"per_image": pricing.OPENAI_PER_IMAGE,
+                "tokens_per_million": {m: r.__dict__ for m, r in pricing.OPENAI_TOKEN_RATES.items()}}
+
     def actual_cost(self, model: str, usage: dict[str, Any] | None, fallback: int) -> tuple[int, str]:
         """Bill from reported tokens; without usage, the table price."""
         if not usage:

@@ -66,6 +66,9 @@ class PlaceholderProvider(ImageProvider):
     def estimate(self, preq: ProviderRequest) -> CostEstimate:
         return CostEstimate(0, "placeholder is free")
 
+    def price_list(self) -> dict[str, object]:
+        return {"per_image": 0}
+
     def _images(self, preq: ProviderRequest) -> list[GeneratedImage]:
         w, h = sizes.parse(preq.size)
         sources = b"".join(hashlib.sha256(i.data).digest() for i in preq.images)

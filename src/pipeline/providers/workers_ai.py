@@ -55,6 +55,9 @@ class WorkersAiProvider(ImageProvider):
         per_image = pricing.flux_schnell_micros(1024, 1024, self._steps(preq))
         return CostEstimate(per_image * preq.n, f"units: 4 tiles + {self._steps(preq)} steps x{preq.n}")
 
+    def price_list(self) -> dict[str, Any]:
+        return {"per_512_tile": pricing.FLUX_SCHNELL_MICROS_PER_TILE, "per_step": pricing.FLUX_SCHNELL_MICROS_PER_STEP}
+
     async def _generate(self, preq: ProviderRequest) -> ProviderResult:
         if len(preq.prompt) > MAX_PROMPT:
             raise errors.ProviderInvalidRequest(f"workers-ai takes prompts of at most {MAX_PROMPT} characters", provider=self.name)
