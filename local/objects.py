@@ -25,7 +25,9 @@ class FolderObjectStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_bytes(body)
-        meta = {"content_type": content_type, "etag": hashlib.md5(body).hexdigest(), "metadata": metadata or {}}
+        # The caller's sha256 when it sent one: hashing several MB again would only cost time.
+        etag = (metadata or {}).get("sha256") or hashlib.sha256(body).hexdigest()
+        meta = {"content_type": content_type, "etag": etag, "metadata": metadata or {}}
         path.with_name(path.name + ".meta.json").write_text(json.dumps(meta))
         os.replace(tmp, path)  # readers see the whole object or none of it
 
