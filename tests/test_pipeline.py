@@ -254,3 +254,46 @@ async def test_the_per_image_cap_steers_auto_mode_and_refuses_when_nothing_fits(
     assert refused.status_code == 402 and refused.json()["error"]["details"]["reason"] == "request_cap"
     estimate = (await client.post("/v1/estimate", json={"prompt": "x", "max_cost_per_image_micros": 5_000})).json()
     assert estimate["auto_pick"] == "workers-ai"
+
+
+class FlakyLedger:
+    """The real ledger behind an RPC boundary that drops the first settle calls."""
+
+    def __init__(self, inner, failures: int) -> None:
+        self.inner, self.failures = inner, failures
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    async def settle(self, *args, **kwargs):
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("rpc dropped")
+        return await self.inner.settle(*args, **kwargs)
+
+
+async def test_a_dropped_settle_is_retried_so_spend_is_never_lost(make_services, client_for, fake_server):
+    openai = fake_server()
+    openai.route("POST", "/v1/images/generations", Reply(200, openai_success(render_png(b"s", 8, 8))))
+    services = make_services({**OPENAI_ENV, "OPENAI_BASE_URL": openai.url})
+    services.ledger = FlakyLedger(services.ledger, failures=2)
+    response = await client_for(services).post("/v1/generations", json={"prompt": "pay once"})
+    assert response.status_code == 201
+    status = (await services.ledger.usage("2000-01-01", "2999-12-31"))["budget"]
+    assert status["spent_today_micros"] == 11_130 and status["reserved_now_micros"] == 0
+
+
+async def test_logs_are_json_lines_without_secrets_or_prompts(make_services, client_for, fake_server, caplog):
+    import json as _json
+    import logging
+
+    openai = fake_server()
+    openai.sequence("POST", "/v1/images/generations", [Reply(500, SERVER_ERROR), Reply(200, openai_success(render_png(b"l", 8, 8)))])
+    services = make_services({**OPENAI_ENV, "OPENAI_BASE_URL": openai.url})
+    with caplog.at_level(logging.INFO, logger="image_worker"):
+        await client_for(services).post("/v1/generations", json={"prompt": "my secret plot twist"})
+    lines = [_json.loads(r.getMessage()) for r in caplog.records if r.name == "image_worker"]
+    assert [line["event"] for line in lines] == ["attempt_failed", "generation_succeeded"]
+    assert lines[0]["code"] == "provider_unavailable" and lines[1]["cost_micros"] == 11_130
+    text = caplog.text
+    assert "sk-test-secret-123" not in text and "plot twist" not in text

@@ -18,6 +18,7 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 import random
 from dataclasses import replace
 from typing import Any, AsyncIterator
@@ -29,6 +30,14 @@ from .providers.base import InputImage, ProviderResult
 from .results import to_result
 from .services import Services
 from .store import Attempt, ImageRow, Store
+
+log = logging.getLogger("image_worker")
+
+
+def _log(level: int, event: str, **fields: Any) -> None:
+    """One JSON line per event (Workers Logs index them). Only ids, names, codes and
+    numbers go in: never a prompt, a key or an image."""
+    log.log(level, json.dumps({"event": event, **fields}, separators=(",", ":")))
 
 
 class Generation:
@@ -210,6 +219,8 @@ class Generation:
                                 latency_ms=latency, error_code=exc.code)
                     )
                     last_error = exc
+                    _log(logging.WARNING, "attempt_failed", request_id=self.request_id, provider=candidate.name,
+                         attempt=attempt, code=exc.code, latency_ms=latency)
                     delay = self._retry_delay(exc, attempt)
                     if delay is not None and self.s.clock.monotonic() + delay < deadline:
                         yield self._event("retry", provider=candidate.name, attempt=attempt, error=exc.to_dict(), delay_s=delay)
@@ -220,6 +231,9 @@ class Generation:
                     raise
                 latency = self._ms_since(started)
                 self.s.registry.record(candidate.name, True, latency)
+                _log(logging.INFO, "generation_succeeded", request_id=self.request_id, provider=candidate.name,
+                     model=result.model, attempt=attempt, images=len(result.images), cost_micros=result.cost_micros,
+                     latency_ms=latency)
                 async for event in self._store_success(candidate, attempt, result, latency):
                     yield event
                 return
@@ -306,9 +320,21 @@ class Generation:
         yield self._event("completed", result=result_dict)
 
     async def _settle(self, actual_micros: int, details: dict[str, Any]) -> None:
-        if self._reserved:
-            self._reserved = False
-            await self.s.ledger.settle(self.request_id, actual_micros, details)
+        """Charge what was spent. Settling is idempotent, so a failed call is retried: if it
+        never lands, the reservation's lease would expire and the spend go unrecorded."""
+        if not self._reserved:
+            return
+        self._reserved = False
+        for attempt in range(3):
+            try:
+                await self.s.ledger.settle(self.request_id, actual_micros, details)
+                return
+            except Exception as exc:  # noqa: BLE001 - the ledger is reached over RPC on Cloudflare
+                _log(logging.ERROR, "settle_failed", request_id=self.request_id, attempt=attempt + 1,
+                     micros=actual_micros, error=type(exc).__name__)
+                if attempt == 2:
+                    raise
+                await self.s.clock.sleep(0.2 * 2**attempt)
 
     async def _finish_unsuccessfully(self, exc: BaseException) -> None:
         if isinstance(exc, errors.ImageWorkerError):
