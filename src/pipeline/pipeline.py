@@ -333,7 +333,9 @@ class Generation:
                 _log(logging.ERROR, "settle_failed", request_id=self.request_id, attempt=attempt + 1,
                      micros=actual_micros, error=type(exc).__name__)
                 if attempt == 2:
-                    raise
+                    # The images exist and D1 has the cost (usage_events): failing the caller now
+                    # would help no one. The ledger undercounts until its lease expires; logged.
+                    return
                 await self.s.clock.sleep(0.2 * 2**attempt)
 
     async def _finish_unsuccessfully(self, exc: BaseException) -> None:
