@@ -82,6 +82,9 @@ class BudgetLedger(DurableObject):
     async def release(self, request_id, reason):
         return self._out(await self._ledger.release(str(request_id), str(reason)))
 
+    async def reconcile(self, spent):
+        return self._out(await self._ledger.reconcile(self._in(spent)))
+
     async def acquire_slot(self, request_id, provider, wait_s):
         return self._out(await self._ledger.acquire_slot(str(request_id), str(provider), float(wait_s)))
 

@@ -297,3 +297,18 @@ async def test_logs_are_json_lines_without_secrets_or_prompts(make_services, cli
     assert lines[0]["code"] == "provider_unavailable" and lines[1]["cost_micros"] == 11_130
     text = caplog.text
     assert "sk-test-secret-123" not in text and "plot twist" not in text
+
+
+async def test_the_cron_charges_spend_whose_settle_never_landed(make_services, client_for, fake_server):
+    openai = fake_server()
+    openai.route("POST", "/v1/images/generations", Reply(200, openai_success(render_png(b"lost", 8, 8))))
+    services = make_services({**OPENAI_ENV, "OPENAI_BASE_URL": openai.url})
+    real = services.ledger
+    services.ledger = FlakyLedger(real, failures=3)  # every settle attempt is lost
+    assert (await client_for(services).post("/v1/generations", json={"prompt": "lost settle"})).status_code == 201
+    services.ledger = real
+    assert (await real.usage("2000-01-01", "2999-12-31"))["budget"]["spent_today_micros"] == 0
+    report = await maintenance.scheduled(services)
+    assert report["reconciled"] == 1
+    assert (await real.usage("2000-01-01", "2999-12-31"))["budget"]["spent_today_micros"] == 11_130
+    assert (await maintenance.scheduled(services))["reconciled"] == 0  # idempotent

@@ -218,6 +218,19 @@ class LedgerCore:
             self._event(request_id, "overrun", difference, details, now_ms)
         return {"ok": True, "charged_micros": actual, "difference_micros": difference, "already_settled": False}
 
+    def reconcile(self, spent: list[dict[str, Any]], now_ms: int) -> dict[str, Any]:
+        """Charge spend the ledger has not seen settled (a settle RPC that never landed).
+        Items come from D1: {request_id, actual_micros, caller, provider, model, images}."""
+        charged = []
+        for item in spent:
+            row = self._reservation(str(item["request_id"]))
+            if row is not None and row["state"] == "settled":
+                continue
+            self.settle(str(item["request_id"]), int(item["actual_micros"]),
+                        {k: item.get(k) for k in ("caller", "provider", "model", "images")} | {"reconciled": True}, now_ms)
+            charged.append(str(item["request_id"]))
+        return {"reconciled": len(charged), "request_ids": charged[:50]}
+
     def release(self, request_id: str, reason: str, now_ms: int) -> dict[str, Any]:
         """Give the held money back (the call failed, nothing was billed). Idempotent."""
         row = self._reservation(request_id)

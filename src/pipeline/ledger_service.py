@@ -47,6 +47,9 @@ class LedgerService:
     async def release(self, request_id: str, reason: str) -> dict[str, Any]:
         return self.core.release(request_id, reason, self._now_ms())
 
+    async def reconcile(self, spent: list[dict[str, Any]]) -> dict[str, Any]:
+        return self.core.reconcile(spent, self._now_ms())
+
     # --- concurrency -----------------------------------------------------------
 
     async def acquire_slot(self, request_id: str, provider: str, wait_s: float) -> dict[str, Any]:

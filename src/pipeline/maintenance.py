@@ -1,4 +1,5 @@
-"""The cron: recover requests whose isolate died, expire ledger leases, roll usage up."""
+"""The cron: recover requests whose isolate died, expire ledger leases, reconcile
+the ledger with D1's record of spend, roll usage up."""
 
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ async def scheduled(s: Services, cron: str = "", scheduled_time_ms: int | None =
     store = Store(s.db, s.clock)
     swept = await sweep_stale_requests(s)
     leases = await s.ledger.sweep()
+    # Spend D1 recorded but the ledger never saw settled (a lost settle call) is charged now;
+    # settling is idempotent, so requests settled normally are left alone.
+    reconciled = await s.ledger.reconcile(await store.recent_spend(within_s=2 * 3600))
     days = [utc_day(now - timedelta(days=1)), utc_day(now)]  # yesterday too: late settles land there
     rolled = {day: await store.roll_up(day) for day in days}
-    return {"cron": cron, "stale_requests": swept, "ledger": leases, "rolled_up": rolled}
+    return {"cron": cron, "stale_requests": swept, "ledger": leases, "reconciled": reconciled["reconciled"],
+            "rolled_up": rolled}

@@ -227,6 +227,9 @@ class DurableLedger:
     async def release(self, request_id: str, reason: str) -> dict[str, Any]:
         return await self._call("release", request_id, reason)
 
+    async def reconcile(self, spent: list[dict[str, Any]]) -> dict[str, Any]:
+        return await self._call("reconcile", spent)
+
     async def acquire_slot(self, request_id: str, provider: str, wait_s: float) -> dict[str, Any]:
         return await self._call("acquire_slot", request_id, provider, wait_s)
 
