@@ -186,3 +186,13 @@ async def test_probes_do_not_generate(google):
     down = await imagen.probe()
     assert down["ok"] is False and down["detail"] == "provider_invalid_request"  # 404: no route on the fake
     assert all(r.method == "GET" for r in server.received)
+
+
+async def test_a_failure_after_billed_calls_keeps_the_images_already_paid_for(google):
+    server, gemini, _ = google
+    server.sequence("POST", GEN, [Reply(200, load("gemini", "success", IMAGE=PNG)), Reply(200, load("gemini", "success", IMAGE=PNG)),
+                                  Reply(503, load("gemini", "unavailable"))])
+    result = await gemini.run(gemini.prepare(GenerationRequest(prompt="four please", n=4)))
+    assert len(result.images) == 2 and result.cost_micros == 2 * (4 + 38_700)
+    assert "2 of 4 images made; gemini failed on the rest (provider_unavailable)" in result.warnings
+    assert len(server.received) == 3

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, AsyncIterator, Literal
 
 from .. import sizes
-from ..errors import ProviderBadResponse, UnsupportedByProvider
+from ..errors import ImageWorkerError, ProviderBadResponse, UnsupportedByProvider
 from ..models import GenerationRequest
 from ..ports import AiBinding, Clock, HttpClient
 
@@ -235,7 +235,16 @@ class ImageProvider(abc.ABC):
         remaining = preq.n
         while remaining > 0:
             batch = min(remaining, self.capabilities.max_images_per_call)
-            part = await call(replace(preq, n=batch))
+            try:
+                part = await call(replace(preq, n=batch))
+            except ImageWorkerError as exc:
+                if result is None:
+                    raise
+                # Earlier calls were billed: keep their images rather than pay for nothing.
+                result.warnings.append(
+                    f"{preq.n - remaining} of {preq.n} images made; {self.name} failed on the rest ({exc.code})"
+                )
+                break
             result = part if result is None else result.merge(part)
             remaining -= batch
         assert result is not None
