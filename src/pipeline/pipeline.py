@@ -248,6 +248,7 @@ class Generation:
         slot = await self.s.ledger.acquire_slot(self.request_id, candidate.name, min(self.s.settings.slot_wait_s, remaining))
         if not slot.get("ok"):
             raise errors.CapacityTimeout(slot.get("message") or f"no {candidate.name} slot came free in time", provider=candidate.name)
+        stream = None
         try:
             preq = candidate.preq
             if self.partial_images and candidate.provider.capabilities.native_streaming:
@@ -265,7 +266,11 @@ class Generation:
                     ) from exc
                 yield step
         finally:
-            await self.s.ledger.release_slot(self.request_id, candidate.name)
+            try:
+                if stream is not None:
+                    await stream.aclose()  # closes the provider connection if we stopped early
+            finally:
+                await self.s.ledger.release_slot(self.request_id, candidate.name)
 
     def _retry_delay(self, exc: errors.ImageWorkerError, attempt: int) -> float | None:
         """Seconds to wait before retrying the same provider, or None to stop retrying it."""
