@@ -71,3 +71,40 @@ async def test_partial_images_reach_the_caller_before_the_provider_finishes(make
     finally:
         server.should_exit = True
         thread.join(5)
+
+
+async def test_a_caller_that_disconnects_does_not_lose_the_generation(make_services, fake_server):
+    import asyncio
+
+    from tests.fakes.server import Reply
+    from tests.test_generations_api import openai_success
+
+    openai = fake_server()
+    openai.route("POST", "/v1/images/generations", Reply(200, openai_success(render_png(b"late", 8, 8)), delay_s=0.5))
+    services = make_services({**OPENAI_ENV, "OPENAI_BASE_URL": openai.url})
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.01)
+        request_id = None
+        with httpx.Client(timeout=20) as client:
+            with client.stream("POST", f"http://127.0.0.1:{port}/v1/generations?stream=true&partial_images=0",
+                               json={"prompt": "hang up early"}) as response:
+                for line in response.iter_lines():
+                    if line.startswith("data: "):
+                        request_id = json.loads(line[6:])["request_id"]
+                        break  # hang up after the first event, while the provider is still working
+        for _ in range(100):
+            row = await services.db.first("SELECT status FROM generation_requests WHERE id = ?", (request_id,))
+            if row and row["status"] not in ("pending", "running"):
+                break
+            await asyncio.sleep(0.05)
+        full = await services.db.first("SELECT status, error_code, error_message FROM generation_requests WHERE id = ?", (request_id,))
+        assert row == {"status": "succeeded"}, full
+        assert (await services.ledger.usage("2000-01-01", "2999-12-31"))["budget"]["spent_today_micros"] == 11_130
+    finally:
+        server.should_exit = True
+        thread.join(5)

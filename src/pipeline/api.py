@@ -133,35 +133,48 @@ def _frame(kind: str, data: dict[str, Any]) -> bytes:
     return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
+_DETACHED: set[asyncio.Task] = set()  # generations whose caller went away, still finishing
+
+
 async def _sse(generation: Generation) -> AsyncIterator[bytes]:
     """Events as SSE frames, keep-alive comments while a provider is silent, and a
-    final `failed` event (error + stored result) instead of a broken stream."""
-    events = generation.events().__aiter__()
-    pending: asyncio.Task | None = None
-    try:
-        while True:
-            pending = pending or asyncio.ensure_future(events.__anext__())
-            done, _ = await asyncio.wait({pending}, timeout=_KEEPALIVE_S)
-            if not done:
-                yield b": keep-alive\n\n"
-                continue
-            task, pending = pending, None
-            try:
-                event = task.result()
-            except StopAsyncIteration:
-                return
-            except errors.ImageWorkerError as exc:
-                data: dict[str, Any] = {"request_id": generation.request_id, "error": exc.to_dict()}
-                row = await generation.store.get_request(generation.request_id)
-                if row is not None:
-                    data["result"] = to_result(row, generation.s.settings.public_base_url)
-                yield _frame("failed", data)
-                return
-            yield _frame(event.type, {"request_id": event.request_id, **event.data})
-    finally:
-        if pending is not None:
-            pending.cancel()
-        await events.aclose()
+    final `failed` event (error + stored result) instead of a broken stream.
+
+    The generation runs in its own task and reports through a queue: a caller that
+    disconnects does not cancel it (the provider may already be billing), it
+    finishes and is stored, and `GET /v1/generations/{id}` has the result."""
+    queue: asyncio.Queue = asyncio.Queue()
+
+    async def run() -> None:
+        try:
+            async for event in generation.events():
+                queue.put_nowait(("event", event))
+        except errors.ImageWorkerError as exc:
+            queue.put_nowait(("error", exc))
+        except Exception as exc:  # noqa: BLE001 - reported to the caller as an internal error
+            queue.put_nowait(("error", errors.ImageWorkerError(f"internal error ({type(exc).__name__})")))
+        finally:
+            queue.put_nowait(("end", None))
+
+    task = asyncio.ensure_future(run())
+    _DETACHED.add(task)
+    task.add_done_callback(_DETACHED.discard)
+    while True:
+        try:
+            kind, item = await asyncio.wait_for(queue.get(), timeout=_KEEPALIVE_S)
+        except asyncio.TimeoutError:
+            yield b": keep-alive\n\n"
+            continue
+        if kind == "end":
+            return
+        if kind == "error":
+            data: dict[str, Any] = {"request_id": generation.request_id, "error": item.to_dict()}
+            row = await generation.store.get_request(generation.request_id)
+            if row is not None:
+                data["result"] = to_result(row, generation.s.settings.public_base_url)
+            yield _frame("failed", data)
+            return
+        yield _frame(item.type, {"request_id": item.request_id, **item.data})
 
 
 @router.get("/generations", dependencies=authed, summary="Recent generations, newest first")
