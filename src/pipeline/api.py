@@ -159,22 +159,29 @@ async def _sse(generation: Generation) -> AsyncIterator[bytes]:
     task = asyncio.ensure_future(run())
     _DETACHED.add(task)
     task.add_done_callback(_DETACHED.discard)
-    while True:
-        try:
-            kind, item = await asyncio.wait_for(queue.get(), timeout=_KEEPALIVE_S)
-        except asyncio.TimeoutError:
-            yield b": keep-alive\n\n"
-            continue
-        if kind == "end":
-            return
-        if kind == "error":
-            data: dict[str, Any] = {"request_id": generation.request_id, "error": item.to_dict()}
-            row = await generation.store.get_request(generation.request_id)
-            if row is not None:
-                data["result"] = to_result(row, generation.s.settings.public_base_url)
-            yield _frame("failed", data)
-            return
-        yield _frame(item.type, {"request_id": item.request_id, **item.data})
+    try:
+        while True:
+            try:
+                kind, item = await asyncio.wait_for(queue.get(), timeout=_KEEPALIVE_S)
+            except asyncio.TimeoutError:
+                yield b": keep-alive\n\n"
+                continue
+            if kind == "end":
+                return
+            if kind == "error":
+                data: dict[str, Any] = {"request_id": generation.request_id, "error": item.to_dict()}
+                row = await generation.store.get_request(generation.request_id)
+                if row is not None:
+                    data["result"] = to_result(row, generation.s.settings.public_base_url)
+                yield _frame("failed", data)
+                return
+            yield _frame(item.type, {"request_id": item.request_id, **item.data})
+    finally:
+        # Closed early (the caller left): stay until the generation is stored, so the
+        # runtime keeps this request alive (the Workers ASGI bridge waits on the app).
+        # If we are cancelled instead, the shielded task carries on by itself.
+        if not task.done():
+            await asyncio.shield(task)
 
 
 @router.get("/generations", dependencies=authed, summary="Recent generations, newest first")
