@@ -219,3 +219,9 @@ async def test_a_malformed_provider_answer_fails_the_request_and_stores_nothing(
     assert row == {"status": "failed", "error_code": "provider_bad_response"}
     assert await services.db.all("SELECT id FROM images") == []
     assert list((services.objects.root).rglob("*.png")) == []
+
+
+def test_only_known_settings_reach_the_providers(make_services):
+    services = make_services({"OPENAI_API_KEY": "sk-x", "UNRELATED_SECRET": "do-not-pass", "PLACEHOLDER_ENABLED": "false"})
+    provider_settings = services.registry.get("openai").ctx.settings
+    assert "UNRELATED_SECRET" not in provider_settings and provider_settings["OPENAI_API_KEY"] == "sk-x"

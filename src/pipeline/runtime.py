@@ -20,14 +20,7 @@ from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]
 from . import errors
 from .clock import SystemClock
 from .ports import HttpRequest, HttpResponse, StoredObject
-
-# Settings read from env (vars and secrets). Only these are copied; values are never logged.
-ENV_KEYS = (
-    "API_TOKEN", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_TIMEOUT_S", "GEMINI_API_KEY", "GEMINI_BASE_URL",
-    "PUBLIC_BASE_URL", "DEFAULT_PROVIDER", "AUTO_PROVIDER_ORDER", "DEFAULT_CALLER", "MAX_ATTEMPTS_PER_PROVIDER",
-    "RETRY_BASE_DELAY_S", "RETRY_MAX_DELAY_S", "REQUEST_TIMEOUT_S", "SLOT_WAIT_S", "STALE_REQUEST_S",
-    "PLACEHOLDER_ENABLED", "REQUIRE_API_TOKEN", "GEMINI_TIMEOUT_S", "IMAGEN_PERSON_GENERATION",
-)
+from .settings import KNOWN_KEYS
 
 _NULL = js.JSON.parse("null")
 
@@ -59,7 +52,7 @@ def _py(value: Any) -> Any:
 
 def read_env(env: Any) -> dict[str, str]:
     out = {}
-    for key in ENV_KEYS:
+    for key in KNOWN_KEYS:
         value = getattr(env, key, None)
         if isinstance(value, str) and value != "":
             out[key] = value

@@ -10,7 +10,7 @@ from typing import Mapping
 from .ports import AiBinding, Clock, Database, HttpClient, Ledger, ObjectStore
 from .providers.base import ProviderContext
 from .providers.registry import ProviderRegistry
-from .settings import Settings
+from .settings import KNOWN_KEYS, Settings
 
 
 @dataclass
@@ -37,6 +37,7 @@ def build_services(
     ai: AiBinding | None = None,
 ) -> Services:
     """Read settings from the environment (vars + secrets) and build the registry once."""
-    settings = Settings.from_env(env)
-    ctx = ProviderContext(http=http, clock=clock, settings=dict(env), ai=ai)
+    known = {k: str(env[k]) for k in KNOWN_KEYS if env.get(k) not in (None, "")}
+    settings = Settings.from_env(known)
+    ctx = ProviderContext(http=http, clock=clock, settings=known, ai=ai)
     return Services(settings, db, objects, ledger, http, clock, ProviderRegistry(ctx), ai)

@@ -8,6 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+# Every setting the Worker reads (vars and secrets). Only these are copied out of the
+# environment, so nothing else (and no unrelated secret) reaches the providers.
+KNOWN_KEYS = (
+    "API_TOKEN", "REQUIRE_API_TOKEN", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_TIMEOUT_S",
+    "GEMINI_API_KEY", "GEMINI_BASE_URL", "GEMINI_TIMEOUT_S", "IMAGEN_PERSON_GENERATION",
+    "PUBLIC_BASE_URL", "DEFAULT_PROVIDER", "AUTO_PROVIDER_ORDER", "DEFAULT_CALLER", "MAX_ATTEMPTS_PER_PROVIDER",
+    "RETRY_BASE_DELAY_S", "RETRY_MAX_DELAY_S", "REQUEST_TIMEOUT_S", "SLOT_WAIT_S", "STALE_REQUEST_S",
+    "PLACEHOLDER_ENABLED",
+)
+
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:
     raw = env.get(key)
