@@ -225,3 +225,13 @@ def test_only_known_settings_reach_the_providers(make_services):
     services = make_services({"OPENAI_API_KEY": "sk-x", "UNRELATED_SECRET": "do-not-pass", "PLACEHOLDER_ENABLED": "false"})
     provider_settings = services.registry.get("openai").ctx.settings
     assert "UNRELATED_SECRET" not in provider_settings and provider_settings["OPENAI_API_KEY"] == "sk-x"
+
+
+async def test_the_openapi_document_describes_the_api(make_services, client_for):
+    spec = (await client_for(make_services()).get("/openapi.json")).json()
+    paths = spec["paths"]
+    for path in ("/v1/generations", "/v1/generations/{request_id}", "/v1/images/{image_id}", "/v1/estimate",
+                 "/v1/providers", "/v1/budget", "/v1/usage", "/v1/links", "/v1/entities/{entity_type}/{entity_id}/images"):
+        assert path in paths, path
+    request_schema = spec["components"]["schemas"]["GenerationRequest"]
+    assert request_schema["additionalProperties"] is False and "prompt" in request_schema["required"]
