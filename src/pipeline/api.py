@@ -26,9 +26,7 @@ from .services import Services
 from .store import Store
 
 _KEEPALIVE_S = 15.0
-_ERRORS = {400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}, 402: {"model": ErrorResponse},
-           404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 502: {"model": ErrorResponse},
-           503: {"model": ErrorResponse}}
+_ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 402, 404, 409, 422, 429, 502, 503, 504)}
 
 router = APIRouter(prefix="/v1", responses=_ERRORS)
 authed = [Depends(require_token)]
