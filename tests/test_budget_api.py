@@ -44,5 +44,10 @@ async def test_usage_reports_per_day_and_provider(make_services, client_for):
     entry = day["providers"][0]
     assert (entry["provider"], entry["requests"], entry["images"], entry["spent_micros"]) == ("placeholder", 2, 3, 0)
     assert usage["budget"]["daily_budget_micros"] == 0
+    from pipeline import maintenance
+
+    await maintenance.scheduled(services)
+    recorded = (await client.get("/v1/usage")).json()["recorded"]
+    assert [(r["provider"], r["attempts"], r["succeeded"], r["images"]) for r in recorded] == [("placeholder", 2, 2, 3)]
     assert (await client.get("/v1/usage", params={"from": "yesterday"})).status_code == 422
     assert (await client.get("/v1/usage", params={"from": "2026-12-02", "to": "2026-12-01"})).status_code == 422

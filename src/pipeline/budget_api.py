@@ -13,6 +13,7 @@ from . import errors
 from .api_deps import get_services, require_token
 from .clock import utc_day
 from .services import Services
+from .store import Store
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["budget"])
 
@@ -69,4 +70,6 @@ async def get_usage(
             raise errors.InvalidRequest(f"{name} must be a UTC day like 2026-11-24", details={"field": name})
     if day_from > day_to:
         raise errors.InvalidRequest("from is after to", details={"field": "from"})
-    return {"from": day_from, "to": day_to, **await s.ledger.usage(day_from, day_to)}
+    recorded = await Store(s.db, s.clock).daily_usage(day_from, day_to)
+    # `recorded`: D1's per-attempt record, rolled up by the cron (at most ~5 minutes old).
+    return {"from": day_from, "to": day_to, **await s.ledger.usage(day_from, day_to), "recorded": recorded}
