@@ -24,6 +24,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_server(services):
+    """The Worker's app under uvicorn on a free port, in a thread: (base URL, stop)."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(5)
+
+    return f"http://127.0.0.1:{port}", stop
+
+
 def _sse(event: str, payload: dict) -> bytes:
     return f"event: {event}\ndata: {json.dumps(payload)}\n\n".encode()
 
@@ -42,16 +58,11 @@ async def test_partial_images_reach_the_caller_before_the_provider_finishes(make
 
     openai.route("POST", "/v1/images/generations", lambda _req: StreamReply(frames()))
     services = make_services({**OPENAI_ENV, "OPENAI_BASE_URL": openai.url})
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    base, stop = start_server(services)
     try:
-        while not server.started:
-            time.sleep(0.01)
         kinds = []
         with httpx.Client(timeout=20) as client:
-            with client.stream("POST", f"http://127.0.0.1:{port}/v1/generations?stream=true&partial_images=2",
+            with client.stream("POST", f"{base}/v1/generations?stream=true&partial_images=2",
                                json={"prompt": "stream me", "quality": "low"}) as response:
                 assert response.headers["content-type"].startswith("text/event-stream")
                 event = None
@@ -69,8 +80,7 @@ async def test_partial_images_reach_the_caller_before_the_provider_finishes(make
         assert result["status"] == "succeeded" and result["actual_cost_micros"] == 11_130
         assert openai.received[0].json()["stream"] is True
     finally:
-        server.should_exit = True
-        thread.join(5)
+        stop()
 
 
 async def test_a_caller_that_disconnects_does_not_lose_the_generation(make_services, fake_server):
@@ -82,16 +92,11 @@ async def test_a_caller_that_disconnects_does_not_lose_the_generation(make_servi
     openai = fake_server()
     openai.route("POST", "/v1/images/generations", Reply(200, openai_success(render_png(b"late", 8, 8)), delay_s=0.5))
     services = make_services({**OPENAI_ENV, "OPENAI_BASE_URL": openai.url})
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    base, stop = start_server(services)
     try:
-        while not server.started:
-            time.sleep(0.01)
         request_id = None
         with httpx.Client(timeout=20) as client:
-            with client.stream("POST", f"http://127.0.0.1:{port}/v1/generations?stream=true&partial_images=0",
+            with client.stream("POST", f"{base}/v1/generations?stream=true&partial_images=0",
                                json={"prompt": "hang up early"}) as response:
                 for line in response.iter_lines():
                     if line.startswith("data: "):
@@ -107,5 +112,4 @@ async def test_a_caller_that_disconnects_does_not_lose_the_generation(make_servi
         assert row == {"status": "succeeded"}, full
         assert (await services.ledger.usage("2000-01-01", "2999-12-31"))["budget"]["spent_today_micros"] == 11_130
     finally:
-        server.should_exit = True
-        thread.join(5)
+        stop()
