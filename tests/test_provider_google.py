@@ -196,3 +196,30 @@ async def test_a_failure_after_billed_calls_keeps_the_images_already_paid_for(go
     assert len(result.images) == 2 and result.cost_micros == 2 * (4 + 38_700)
     assert "2 of 4 images made; gemini failed on the rest (provider_unavailable)" in result.warnings
     assert len(server.received) == 3
+
+
+async def test_imagen_large_images(google):
+    server, _, imagen = google
+    big = [b"\x89PNG\r\n\x1a\n" + os.urandom(4 * 1024 * 1024) for _ in range(2)]
+    server.route("POST", PREDICT, Reply(200, load("imagen", "success", IMAGE=big[0], IMAGE2=big[1])))
+    result = await imagen.run(imagen.prepare(GenerationRequest(prompt="big", n=2)))
+    assert [i.data for i in result.images] == big
+
+
+@pytest.mark.parametrize("status, fixture, error", [
+    (429, "rate_limited", errors.ProviderRateLimited), (503, "unavailable", errors.ProviderUnavailable),
+    (403, "permission_denied", errors.ProviderAuthError), (400, "invalid_argument", errors.ProviderInvalidRequest),
+])
+async def test_imagen_errors_are_typed(google, status, fixture, error):
+    server, _, imagen = google
+    server.route("POST", PREDICT, Reply(status, load("gemini", fixture)))  # the same Gemini API error body
+    with pytest.raises(error):
+        await imagen.run(imagen.prepare(GenerationRequest(prompt="x")))
+
+
+async def test_imagen_malformed_answers(google):
+    server, _, imagen = google
+    for body in (b"<html>", b'{"predictions": "nope"}', b'{"predictions": [{"bytesBase64Encoded": "%%%"}]}'):
+        server.route("POST", PREDICT, Reply(200, body, headers={"Content-Type": "application/json"}))
+        with pytest.raises(errors.ProviderBadResponse):
+            await imagen.run(imagen.prepare(GenerationRequest(prompt="x")))
