@@ -11,14 +11,11 @@ from datetime import datetime
 
 from .ids import new_id
 from .ports import ObjectStore, StoredObject
-from .providers.base import GeneratedImage
+from .providers.base import EXTENSIONS, GeneratedImage
 from .store import ImageRow
 
-_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
-
-
 def object_key(request_id: str, index: int, content_type: str, when: datetime) -> str:
-    return f"images/{when:%Y/%m/%d}/{request_id}/{index}.{_EXT.get(content_type, 'bin')}"
+    return f"images/{when:%Y/%m/%d}/{request_id}/{index}.{EXTENSIONS.get(content_type, 'bin')}"
 
 
 async def put_image(

@@ -26,7 +26,7 @@ from typing import Any, AsyncIterator
 from . import errors, images, selection
 from .ids import new_id
 from .models import Event, GenerationRequest, ImageInput
-from .providers.base import InputImage, ProviderResult
+from .providers.base import InputImage, ProviderResult, image_type
 from .results import to_result
 from .services import Services
 from .store import Attempt, ImageRow, Store
@@ -155,7 +155,10 @@ class Generation:
             raise errors.InvalidRequest(f"{field}.data_base64 is not valid base64", details={"field": field}) from exc
         if not data:
             raise errors.InvalidRequest(f"{field}.data_base64 is empty", details={"field": field})
-        return InputImage(data, item.content_type or _sniff(data))
+        content_type = item.content_type or image_type(data)
+        if content_type is None:
+            raise errors.InvalidRequest(f"{field} is not PNG, JPEG or WebP", details={"field": field})
+        return InputImage(data, content_type)
 
     async def _reserve(self, plan: selection.Plan) -> None:
         cap = self.req.max_cost_per_image_micros
@@ -374,13 +377,3 @@ class Generation:
 
     def _ms_since(self, started: float) -> int:
         return max(0, int((self.s.clock.monotonic() - started) * 1000))
-
-
-def _sniff(data: bytes) -> str:
-    if data.startswith(b"\x89PNG"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    raise errors.InvalidRequest("input image is not PNG, JPEG or WebP")

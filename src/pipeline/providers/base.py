@@ -11,12 +11,27 @@ import abc
 import base64
 import binascii
 from dataclasses import dataclass, field, replace
-from typing import Any, AsyncIterator, Literal
+from typing import Any, AsyncIterator, Callable, Literal
 
 from .. import sizes
 from ..errors import ImageWorkerError, ProviderBadResponse, UnsupportedByProvider
 from ..models import GenerationRequest
-from ..ports import AiBinding, Clock, HttpClient
+from ..ports import AiBinding, Clock, HttpClient, HttpRequest, HttpResponse
+
+
+# File extension of each image type we store or send (R2 keys, multipart filenames).
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+
+
+def image_type(data: bytes) -> str | None:
+    """The content type from the bytes' signature: PNG, JPEG or WebP, else None."""
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
 
 
 def decode_image(provider: str, b64: object) -> bytes:
@@ -263,3 +278,15 @@ class ImageProvider(abc.ABC):
     async def probe(self) -> dict[str, Any]:
         """A cheap active health check (no image is generated, nothing is billed)."""
         return {"ok": True, "detail": "no probe"}
+
+    async def probe_request(self, request: HttpRequest, to_error: Callable[[HttpResponse], ImageWorkerError]) -> dict[str, Any]:
+        """Send a request that generates nothing (e.g. GET the model); never raises."""
+        started = self.ctx.clock.monotonic()
+        try:
+            response = await self.ctx.http.send(request)
+        except ImageWorkerError as exc:
+            return {"ok": False, "latency_ms": int((self.ctx.clock.monotonic() - started) * 1000), "detail": exc.code}
+        latency = int((self.ctx.clock.monotonic() - started) * 1000)
+        if response.status == 200:
+            return {"ok": True, "latency_ms": latency, "detail": "model reachable"}
+        return {"ok": False, "latency_ms": latency, "detail": to_error(response).code}

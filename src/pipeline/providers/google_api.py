@@ -81,13 +81,5 @@ class GoogleApiProvider(ImageProvider):
     async def probe(self) -> dict[str, Any]:
         """GET the model's metadata: proves reachability and the key without generating anything."""
         url = f"{self.base_url}/v1beta/models/{self.capabilities.default_model}"
-        started = self.ctx.clock.monotonic()
-        try:
-            response = await self.ctx.http.send(HttpRequest("GET", url, {"x-goog-api-key": self._key}, None, 10.0))
-        except errors.ImageWorkerError as exc:
-            return {"ok": False, "latency_ms": int((self.ctx.clock.monotonic() - started) * 1000), "detail": exc.code}
-        latency = int((self.ctx.clock.monotonic() - started) * 1000)
-        if response.status == 200:
-            return {"ok": True, "latency_ms": latency, "detail": "model reachable"}
-        return {"ok": False, "latency_ms": latency,
-                "detail": from_response(self.name, response.status, response.headers, response.body).code}
+        request = HttpRequest("GET", url, {"x-goog-api-key": self._key}, None, 10.0)
+        return await self.probe_request(request, lambda r: from_response(self.name, r.status, r.headers, r.body))

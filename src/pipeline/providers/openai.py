@@ -17,7 +17,7 @@ from ..ports import HttpRequest
 from . import http_errors, multipart, sse
 from .base import (
     Capabilities, CostEstimate, GeneratedImage, ImageProvider, InputImage, ProviderContext, ProviderEvent,
-    ProviderRequest, ProviderResult, decode_image,
+    EXTENSIONS, ProviderRequest, ProviderResult, decode_image,
 )
 
 DEFAULT_BASE_URL = "https://api.openai.com"
@@ -178,17 +178,9 @@ class OpenAIProvider(ImageProvider):
 
     async def probe(self) -> dict[str, Any]:
         """GET the model: checks reachability and the key, generates nothing."""
-        started = self.ctx.clock.monotonic()
         request = HttpRequest("GET", f"{self.base_url}/v1/models/{self.capabilities.default_model}",
                               {"authorization": f"Bearer {self._key}"}, None, 10.0)
-        try:
-            response = await self.ctx.http.send(request)
-        except errors.ImageWorkerError as exc:
-            return {"ok": False, "latency_ms": int((self.ctx.clock.monotonic() - started) * 1000), "detail": exc.code}
-        latency = int((self.ctx.clock.monotonic() - started) * 1000)
-        if response.status == 200:
-            return {"ok": True, "latency_ms": latency, "detail": "model reachable"}
-        return {"ok": False, "latency_ms": latency, "detail": self.error_for(response.status, response.headers, response.body).code}
+        return await self.probe_request(request, lambda r: self.error_for(r.status, r.headers, r.body))
 
     def error_for(self, status: int, headers: dict[str, str], body: bytes) -> errors.ProviderError:
         message, err = http_errors.error_message(body)
@@ -220,7 +212,7 @@ class OpenAIProvider(ImageProvider):
 
 
 def _file(stem: str, image: InputImage) -> multipart.FilePart:
-    ext = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}.get(image.content_type, "png")
+    ext = EXTENSIONS.get(image.content_type, "png")
     return multipart.FilePart(f"{stem}.{ext}", image.content_type, image.data)
 
 

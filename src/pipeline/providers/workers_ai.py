@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import errors, pricing
 from .base import (
-    Capabilities, CostEstimate, GeneratedImage, ImageProvider, ProviderContext, ProviderRequest, ProviderResult, decode_image,
+    Capabilities, CostEstimate, GeneratedImage, ImageProvider, ProviderContext, ProviderRequest, ProviderResult, decode_image, image_type,
 )
 
 MODEL = "@cf/black-forest-labs/flux-1-schnell"
@@ -71,7 +71,7 @@ class WorkersAiProvider(ImageProvider):
         data = decode_image(self.name, output.get("image") if isinstance(output, dict) else None)
         cost = pricing.flux_schnell_micros(1024, 1024, steps)
         return ProviderResult(
-            images=[GeneratedImage(data, _sniff(data), 1024, 1024)], model=preq.model, cost_micros=cost,
+            images=[GeneratedImage(data, image_type(data) or "image/jpeg", 1024, 1024)], model=preq.model, cost_micros=cost,
             cost_basis=f"units: 4 tiles + {steps} steps", size="1024x1024", usage={"steps": steps},
         )
 
@@ -85,10 +85,6 @@ class WorkersAiProvider(ImageProvider):
     async def probe(self) -> dict[str, Any]:
         # Any call to the binding runs the model (and bills it): report the passive view only.
         return {"ok": True, "detail": "binding present; no free probe exists"}
-
-
-def _sniff(data: bytes) -> str:
-    return "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
 
 
 def build(ctx: ProviderContext) -> WorkersAiProvider | None:
