@@ -109,8 +109,8 @@ class LedgerCore:
         per_caller = cfg["caller_daily_budget_micros"] or {}
         return per_caller.get(caller, cfg["default_caller_daily_budget_micros"])
 
-    def remaining(self, now_ms: int, caller: str | None = None) -> dict[str, Any]:
-        cfg = self.config()
+    def remaining(self, now_ms: int, caller: str | None = None, cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+        cfg = cfg or self.config()
         day = utc_day_ms(now_ms)
         spent, reserved = self._held(day)
         out: dict[str, Any] = {"day": day, "global_micros": max(0, cfg["daily_budget_micros"] - spent - reserved)}
@@ -149,7 +149,7 @@ class LedgerCore:
                 request_id, day, caller, str(request.get("provider") or ""), str(request.get("model") or ""),
                 reason, estimate, now_ms,
             )
-            return {"ok": False, "reason": reason, "message": message, "remaining": self.remaining(now_ms, caller)}
+            return {"ok": False, "reason": reason, "message": message, "remaining": self.remaining(now_ms, caller, cfg)}
 
         self.sql.exec(
             "INSERT INTO reservations (request_id, caller, provider, model, day, images, reserved_micros, state,"
@@ -158,7 +158,7 @@ class LedgerCore:
             estimate, now_ms, now_ms + int(cfg["reservation_lease_s"]) * 1000,
         )
         self._event(request_id, "reserved", estimate, None, now_ms)
-        return {"ok": True, "already": False, "reserved_micros": estimate, "remaining": self.remaining(now_ms, caller)}
+        return {"ok": True, "already": False, "reserved_micros": estimate, "remaining": self.remaining(now_ms, caller, cfg)}
 
     def _refusal(
         self, cfg: dict[str, Any], caller: str, day: str, estimate: int, images: int, cap: Any
@@ -264,12 +264,12 @@ class LedgerCore:
 
     # --- concurrency -----------------------------------------------------------
 
-    def try_acquire(self, request_id: str, provider: str, now_ms: int) -> bool:
+    def try_acquire(self, request_id: str, provider: str, now_ms: int, cfg: dict[str, Any] | None = None) -> bool:
         """Take a slot if both the global and the provider's limits allow. Idempotent."""
         held = self.sql.exec("SELECT 1 AS x FROM slots WHERE request_id = ? AND provider = ?", request_id, provider)
         if held:
             return True
-        cfg = self.config()
+        cfg = cfg or self.config()
         if _scalar(self.sql.exec("SELECT COUNT(*) AS n FROM slots")) >= int(cfg["global_concurrency"]):
             return False
         limit = (cfg["provider_concurrency"] or {}).get(provider)

@@ -100,12 +100,15 @@ class LedgerService:
     def _hand_over(self) -> None:
         """Grant free slots to waiters in arrival order (skipping only those whose
         own provider limit is full), synchronously, so nobody can cut in line."""
+        if not self._waiters:
+            return
         now = self._now_ms()
+        cfg = self.core.config()  # once for the whole queue, not once per waiter
         for waiter in list(self._waiters):
             if waiter.future.done():
                 self._waiters.remove(waiter)
                 continue
-            if self.core.try_acquire(waiter.request_id, waiter.provider, now):
+            if self.core.try_acquire(waiter.request_id, waiter.provider, now, cfg):
                 self._waiters.remove(waiter)
                 waiter.future.set_result(True)
 
