@@ -173,18 +173,10 @@ class Store:
     # --- reading ---------------------------------------------------------------
 
     async def get_request(self, request_id: str) -> dict[str, Any] | None:
-        row = await self.db.first("SELECT * FROM generation_requests WHERE id = ?", (request_id,))
-        if row is None:
-            return None
-        row["images"] = await self.db.all("SELECT * FROM images WHERE request_id = ? ORDER BY idx", (request_id,))
-        row["attempts"] = await self.db.all(
-            "SELECT provider, model, attempt, outcome, error_code, latency_ms, cost_micros FROM usage_events"
-            " WHERE request_id = ? ORDER BY created_at, rowid",
-            (request_id,),
+        rows = await self._with_details(
+            await self.db.all("SELECT * FROM generation_requests WHERE id = ?", (request_id,))
         )
-        for key in ("params", "warnings", "links"):
-            row[key] = json.loads(row[key]) if row.get(key) else ([] if key != "params" else {})
-        return row
+        return rows[0] if rows else None
 
     async def list_requests(self, caller: str | None, before: str | None, limit: int) -> list[dict[str, Any]]:
         """Newest first; `before` is an id from the previous page (ids sort by time)."""
@@ -195,9 +187,28 @@ class Store:
         if before is not None:
             where.append("id < ?")
             params.append(before)
-        sql = "SELECT id FROM generation_requests" + (" WHERE " + " AND ".join(where) if where else "")
-        rows = await self.db.all(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
-        return [r for r in [await self.get_request(row["id"]) for row in rows] if r is not None]
+        sql = "SELECT * FROM generation_requests" + (" WHERE " + " AND ".join(where) if where else "")
+        return await self._with_details(await self.db.all(sql + " ORDER BY id DESC LIMIT ?", (*params, limit)))
+
+    async def _with_details(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Attach images and attempts to request rows: two queries for any number of rows
+        (at most 100, D1's limit on bound parameters)."""
+        if not rows:
+            return rows
+        ids = [row["id"] for row in rows]
+        marks = ", ".join("?" * len(ids))
+        images = await self.db.all(f"SELECT * FROM images WHERE request_id IN ({marks}) ORDER BY idx", ids)
+        attempts = await self.db.all(
+            "SELECT request_id, provider, model, attempt, outcome, error_code, latency_ms, cost_micros FROM usage_events"
+            f" WHERE request_id IN ({marks}) ORDER BY created_at, rowid",
+            ids,
+        )
+        for row in rows:
+            row["images"] = [i for i in images if i["request_id"] == row["id"]]
+            row["attempts"] = [{k: v for k, v in a.items() if k != "request_id"} for a in attempts if a["request_id"] == row["id"]]
+            for key in ("params", "warnings", "links"):
+                row[key] = json.loads(row[key]) if row.get(key) else ([] if key != "params" else {})
+        return rows
 
     async def get_image(self, image_id: str) -> dict[str, Any] | None:
         return await self.db.first("SELECT * FROM images WHERE id = ?", (image_id,))
