@@ -6,7 +6,7 @@ import sqlite3
 from typing import Any
 
 from pipeline.clock import SystemClock
-from pipeline.ledger_service import LedgerService
+from pipeline.ledger.service import LedgerService
 from pipeline.ports import Clock
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import uvicorn
 
-from pipeline.api import create_app
+from pipeline.api.app import create_app
 
 from .services import build_local_services
 

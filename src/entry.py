@@ -1,6 +1,6 @@
 """The Worker: wiring only. HTTP goes to the FastAPI app, service-binding RPC to
-pipeline.rpc, the cron to pipeline.maintenance, and the ledger Durable Object
-forwards to pipeline.ledger_service. Everything else lives in src/pipeline/."""
+pipeline.api.rpc, the cron to pipeline.maintenance, and the ledger Durable Object
+forwards to pipeline.ledger.service. Everything else lives in src/pipeline/."""
 
 from workers import DurableObject, WorkerEntrypoint
 
@@ -13,7 +13,7 @@ def _services_for(env):
     global _services, _app
     if _services is None:
         from pipeline import runtime
-        from pipeline.api import create_app
+        from pipeline.api.app import create_app
 
         _services = runtime.build_services(env)
         _app = create_app(_services)
@@ -21,7 +21,8 @@ def _services_for(env):
 
 
 async def _rpc(env, name, *args):
-    from pipeline import rpc, runtime
+    from pipeline.api import rpc
+    from pipeline import runtime
 
     result = await getattr(rpc, name)(_services_for(env), *[runtime.from_js_arg(a) for a in args])
     return runtime.to_js_result(result)
@@ -62,7 +63,7 @@ class BudgetLedger(DurableObject):
         super().__init__(ctx, env)
         from pipeline import runtime
         from pipeline.clock import SystemClock
-        from pipeline.ledger_service import LedgerService
+        from pipeline.ledger.service import LedgerService
 
         self._rt = runtime
         self._ledger = LedgerService(runtime.ledger_storage(ctx), SystemClock())

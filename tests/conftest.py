@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from local.services import build_local_services
-from pipeline.api import create_app
+from pipeline.api.app import create_app
 from pipeline.services import Services
 from tests.fakes.server import FakeServer
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, invariant, rule
 
 from local.ledger import SqliteSqlStorage
-from pipeline.ledger import LedgerCore, utc_day_ms
+from pipeline.ledger.core import LedgerCore, utc_day_ms
 
 BUDGET = 1_000_000
 LEASE_S = 60

@@ -7,9 +7,10 @@ import base64
 
 import pytest
 
-from pipeline import maintenance, rpc
+from pipeline import maintenance
+from pipeline.api import rpc
 from pipeline.models import GenerationRequest
-from pipeline.pipeline import Generation
+from pipeline.generation.generation import Generation
 from pipeline.providers import openai as openai_mod
 from pipeline.providers.base import ProviderContext
 from pipeline.providers.registry import FACTORIES, ProviderRegistry

@@ -198,7 +198,7 @@ async def test_probe_checks_the_model_without_generating(openai):
 def test_estimates_never_fall_below_what_tokens_bill(openai):
     """For every model, quality and size, the estimate covers the image tokens the API
     bills (even where they exceed the rounded table price) and a long prompt's tokens."""
-    from pipeline import pricing
+    from pipeline.catalog import pricing
 
     _, provider = openai
     long_prompt = "a lighthouse at dusk, " * 1400  # 30,800 characters, ~7,000 English tokens

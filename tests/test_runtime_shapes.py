@@ -143,7 +143,7 @@ class FakeR2:
 async def test_d1_adapter_runs_the_real_store_over_the_real_schema(monkeypatch):
     runtime = _install_fake_runtime(monkeypatch)
     from local.db import MIGRATIONS
-    from pipeline.store import Attempt, Store
+    from pipeline.storage.store import Attempt, Store
 
     fake = FakeD1()
     fake.batch = lambda statements: _batch(fake, statements)
@@ -183,7 +183,7 @@ async def test_r2_and_durable_object_sql_adapters(monkeypatch):
             rows = [dict(r) for r in conn.execute(sql, tuple(None if p is NULL else p for p in params)).fetchall()]
             return types.SimpleNamespace(toArray=lambda: JsObj(rows))
 
-    from pipeline.ledger_service import LedgerService
+    from pipeline.ledger.service import LedgerService
 
     ledger = LedgerService(runtime.DurableObjectSql(Sql()), SystemClock())
     answer = await ledger.reserve({"request_id": "r1", "caller": "c", "provider": "openai", "model": "m",

@@ -11,7 +11,7 @@ import time
 import httpx
 import uvicorn
 
-from pipeline.api import create_app
+from pipeline.api.app import create_app
 from pipeline.providers.placeholder import render_png
 from tests.fakes.fixtures import load
 from tests.fakes.server import StreamReply

@@ -8,7 +8,7 @@ from typing import Any
 
 from .clock import utc_day
 from .services import Services
-from .store import Store
+from .storage.store import Store
 
 
 async def sweep_stale_requests(s: Services) -> int:

@@ -9,8 +9,17 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from .. import errors, pricing, sizes
-from .base import Capabilities, CostEstimate, GeneratedImage, ProviderContext, ProviderRequest, ProviderResult, decode_image
+from .. import errors, sizes
+from ..catalog import pricing
+from .base import (
+    Capabilities,
+    CostEstimate,
+    GeneratedImage,
+    ProviderContext,
+    ProviderRequest,
+    ProviderResult,
+    decode_image,
+)
 from .google_api import GoogleApiProvider
 
 # The documented 1K output size of each aspect ratio; 1:1 first (the default).

@@ -10,8 +10,17 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from .. import errors, pricing, sizes
-from .base import Capabilities, CostEstimate, GeneratedImage, ProviderContext, ProviderRequest, ProviderResult, decode_image
+from .. import errors, sizes
+from ..catalog import pricing
+from .base import (
+    Capabilities,
+    CostEstimate,
+    GeneratedImage,
+    ProviderContext,
+    ProviderRequest,
+    ProviderResult,
+    decode_image,
+)
 from .google_api import GoogleApiProvider
 
 SIZES_1K = ("1024x1024", "896x1280", "1280x896", "768x1408", "1408x768")

@@ -12,12 +12,22 @@ from __future__ import annotations
 import json
 from typing import Any, AsyncIterator
 
-from .. import errors, pricing, sizes
+from .. import errors, sizes
+from ..catalog import pricing
 from ..ports import HttpRequest
 from . import http_errors, multipart, sse
 from .base import (
-    Capabilities, CostEstimate, GeneratedImage, ImageProvider, InputImage, ProviderContext, ProviderEvent,
-    EXTENSIONS, ProviderRequest, ProviderResult, decode_image,
+    Capabilities,
+    CostEstimate,
+    GeneratedImage,
+    ImageProvider,
+    InputImage,
+    ProviderContext,
+    ProviderEvent,
+    EXTENSIONS,
+    ProviderRequest,
+    ProviderResult,
+    decode_image,
 )
 
 DEFAULT_BASE_URL = "https://api.openai.com"

@@ -11,7 +11,15 @@ import zlib
 from typing import AsyncIterator
 
 from .. import sizes
-from .base import Capabilities, CostEstimate, GeneratedImage, ImageProvider, ProviderEvent, ProviderRequest, ProviderResult
+from .base import (
+    Capabilities,
+    CostEstimate,
+    GeneratedImage,
+    ImageProvider,
+    ProviderEvent,
+    ProviderRequest,
+    ProviderResult,
+)
 
 _SIZES = ("1024x1024", "1536x1024", "1024x1536", "512x512", "256x256", "1344x768", "768x1344")
 

@@ -9,9 +9,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .. import errors, pricing
+from .. import errors
+from ..catalog import pricing
 from .base import (
-    Capabilities, CostEstimate, GeneratedImage, ImageProvider, ProviderContext, ProviderRequest, ProviderResult, decode_image, image_type,
+    Capabilities,
+    CostEstimate,
+    GeneratedImage,
+    ImageProvider,
+    ProviderContext,
+    ProviderRequest,
+    ProviderResult,
+    decode_image,
+    image_type,
 )
 
 MODEL = "@cf/black-forest-labs/flux-1-schnell"

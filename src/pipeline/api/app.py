@@ -14,16 +14,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import errors, images
-from .api_deps import get_services, require_token
-from .budget_api import router as budget_router
-from .catalog import estimates, providers_view
-from .links_api import router as links_router
-from .models import ErrorResponse, EstimateResponse, GenerationRequest, GenerationResult
-from .pipeline import Generation
-from .results import to_result
-from .services import Services
-from .store import Store
+from .. import errors
+from ..storage import images
+from .deps import get_services, require_token
+from .budget import router as budget_router
+from .catalog_views import estimates, providers_view
+from .links import router as links_router
+from ..models import ErrorResponse, EstimateResponse, GenerationRequest, GenerationResult
+from ..generation.generation import Generation
+from ..storage.results import to_result
+from ..services import Services
+from ..storage.store import Store
 
 _KEEPALIVE_S = 15.0
 _ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 402, 404, 409, 422, 429, 502, 503, 504)}

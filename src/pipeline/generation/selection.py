@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import BudgetExceeded, InvalidRequest, UnsupportedByProvider
-from .models import GenerationRequest
-from .providers.base import CostEstimate, ImageProvider, InputImage, ProviderRequest
-from .providers.registry import ProviderRegistry
-from .settings import Settings
+from ..errors import BudgetExceeded, InvalidRequest, UnsupportedByProvider
+from ..models import GenerationRequest
+from ..providers.base import CostEstimate, ImageProvider, InputImage, ProviderRequest
+from ..providers.registry import ProviderRegistry
+from ..settings import Settings
 
 
 @dataclass(frozen=True)

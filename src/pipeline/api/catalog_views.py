@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from . import pricing, selection
-from .errors import ImageWorkerError
-from .models import GenerationRequest
-from .providers.base import InputImage
-from .services import Services
+from ..catalog import pricing
+from ..generation import selection
+from ..errors import ImageWorkerError
+from ..models import GenerationRequest
+from ..providers.base import InputImage
+from ..services import Services
 
 
 async def providers_view(s: Services, *, probe: bool = False) -> dict[str, Any]:

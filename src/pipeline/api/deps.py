@@ -6,8 +6,8 @@ import hmac
 
 from fastapi import Request
 
-from .errors import Unauthorized
-from .services import Services
+from ..errors import Unauthorized
+from ..services import Services
 
 
 def get_services(request: Request) -> Services:

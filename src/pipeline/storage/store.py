@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from .clock import iso, utc_day
-from .ids import new_id
-from .ports import Clock, Database
+from ..clock import iso, utc_day
+from ..ids import new_id
+from ..ports import Clock, Database
 
 TERMINAL = ("succeeded", "failed", "refused")
 

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from . import errors
-from .api_deps import get_services, require_token
-from .models import EntityRef, EntityType
-from .results import image_url
-from .services import Services
-from .store import Store
+from .. import errors
+from .deps import get_services, require_token
+from ..models import EntityRef, EntityType
+from ..storage.results import image_url
+from ..services import Services
+from ..storage.store import Store
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["links"])
 

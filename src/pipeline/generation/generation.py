@@ -23,13 +23,15 @@ import random
 from dataclasses import replace
 from typing import Any, AsyncIterator
 
-from . import errors, images, selection
-from .ids import new_id
-from .models import Event, GenerationRequest, ImageInput
-from .providers.base import InputImage, ProviderResult, image_type
-from .results import to_result
-from .services import Services
-from .store import Attempt, ImageRow, Store
+from .. import errors
+from ..storage import images
+from . import selection
+from ..ids import new_id
+from ..models import Event, GenerationRequest, ImageInput
+from ..providers.base import InputImage, ProviderResult, image_type
+from ..storage.results import to_result
+from ..services import Services
+from ..storage.store import Attempt, ImageRow, Store
 
 log = logging.getLogger("image_worker")
 

@@ -9,11 +9,11 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import errors
-from .api_deps import get_services, require_token
-from .clock import utc_day
-from .services import Services
-from .store import Store
+from .. import errors
+from .deps import get_services, require_token
+from ..clock import utc_day
+from ..services import Services
+from ..storage.store import Store
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["budget"])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import GenerationResult
+from ..models import GenerationResult
 
 
 def image_url(base_url: str, image_id: str) -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from .ids import new_id
-from .ports import ObjectStore, StoredObject
-from .providers.base import EXTENSIONS, GeneratedImage
+from ..ids import new_id
+from ..ports import ObjectStore, StoredObject
+from ..providers.base import EXTENSIONS, GeneratedImage
 from .store import ImageRow
 
 def object_key(request_id: str, index: int, content_type: str, when: datetime) -> str:

@@ -16,7 +16,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from .errors import InvalidRequest
+from ..errors import InvalidRequest
 
 
 class SqlStorage(Protocol):

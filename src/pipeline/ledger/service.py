@@ -16,8 +16,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from .ledger import LedgerCore, SqlStorage
-from .ports import Clock
+from .core import LedgerCore, SqlStorage
+from ..ports import Clock
 
 
 @dataclass

@@ -10,13 +10,13 @@ from typing import Any, Awaitable, Callable
 
 from pydantic import ValidationError
 
-from . import errors
-from .catalog import estimates, providers_view
-from .models import GenerationRequest
-from .pipeline import Generation
-from .results import to_result
-from .services import Services
-from .store import Store
+from .. import errors
+from .catalog_views import estimates, providers_view
+from ..models import GenerationRequest
+from ..generation.generation import Generation
+from ..storage.results import to_result
+from ..services import Services
+from ..storage.store import Store
 
 
 async def _guard(call: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
