@@ -1,4 +1,7 @@
-"""Dependencies shared by every router: the services and the API token check."""
+"""Dependencies shared by every router: the services and the API token check.
+
+Both are `async def`: FastAPI runs a plain `def` dependency in a thread pool, and
+the Workers runtime has no threads (every route would answer 500)."""
 
 from __future__ import annotations
 
@@ -10,13 +13,13 @@ from ..errors import Unauthorized
 from ..services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
-def require_token(request: Request) -> None:
+async def require_token(request: Request) -> None:
     """Bearer `API_TOKEN` when one is configured (always on Cloudflare; optional locally)."""
-    settings = get_services(request).settings
+    settings = (await get_services(request)).settings
     token = settings.api_token
     if token is None:
         if settings.require_token:
