@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .limits import MAX_INLINE_BASE64_CHARS, MAX_INLINE_IMAGE_BYTES
+
 Quality = Literal["low", "medium", "high", "auto"]
 Background = Literal["transparent", "opaque", "auto"]
 OutputFormat = Literal["png", "jpeg", "webp"]
@@ -20,7 +22,8 @@ EntityType = Literal["character", "location", "scene", "item", "other"]
 
 _SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 _RATIO = re.compile(r"^(\d{1,3}):(\d{1,3})$")
-_MAX_INLINE_BASE64 = 56_000_000  # ~40 MB decoded across all inline images of one request
+_TOO_MUCH_INLINE = (f"inline images may total {MAX_INLINE_IMAGE_BYTES // (1024 * 1024)} MiB; upload larger ones "
+                    "first (POST /v1/uploads) and pass upload_id")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 
 
@@ -29,17 +32,27 @@ class _Strict(BaseModel):
 
 
 class ImageInput(_Strict):
-    """A source image for an edit: an image this service stored, or inline bytes."""
+    """A source image for an edit: an image this service made, an upload, or inline bytes.
+    Inline images are for small inputs (limits.py); upload larger ones first (POST /v1/uploads)."""
 
-    image_id: str | None = None
-    # ~20 MB decoded: the Worker has 128 MB, and every input image is held while the call runs.
-    data_base64: str | None = Field(default=None, max_length=28_000_000, description="base64 bytes (no data: prefix)")
-    content_type: Literal["image/png", "image/jpeg", "image/webp"] | None = None
+    image_id: str | None = Field(default=None, max_length=64, description="an image this service generated")
+    upload_id: str | None = Field(default=None, max_length=64, description="an image uploaded with POST /v1/uploads")
+    data_base64: str | None = Field(default=None, description="base64 bytes (no data: prefix); all inline images "
+                                    f"together at most {MAX_INLINE_IMAGE_BYTES // (1024 * 1024)} MiB decoded")
+    content_type: Literal["image/png", "image/jpeg", "image/webp"] | None = Field(
+        default=None, description="ignored: the type is read from the bytes")
+
+    @field_validator("data_base64")
+    @classmethod
+    def _inline_size(cls, v: str | None) -> str | None:
+        if v is not None and len(v) > MAX_INLINE_BASE64_CHARS:
+            raise ValueError(_TOO_MUCH_INLINE)
+        return v
 
     @model_validator(mode="after")
     def _one_source(self) -> ImageInput:
-        if (self.image_id is None) == (self.data_base64 is None):
-            raise ValueError("give exactly one of image_id or data_base64")
+        if sum(v is not None for v in (self.image_id, self.upload_id, self.data_base64)) != 1:
+            raise ValueError("give exactly one of image_id, upload_id or data_base64")
         return self
 
 
@@ -111,8 +124,8 @@ class GenerationRequest(_Strict):
         if self.size not in (None, "auto") and self.aspect_ratio is not None:
             raise ValueError("give size or aspect_ratio, not both")
         inline = sum(len(i.data_base64 or "") for i in [*self.images, *([self.mask] if self.mask else [])])
-        if inline > _MAX_INLINE_BASE64:
-            raise ValueError("inline images total more than 40 MB; store them first and pass image_id")
+        if inline > MAX_INLINE_BASE64_CHARS:
+            raise ValueError(_TOO_MUCH_INLINE)
         return self
 
     @property

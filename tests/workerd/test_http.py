@@ -201,3 +201,17 @@ def test_errors_have_one_shape(worker, http):
         assert response.status_code == status, response.text
         error = response.json()["error"]
         assert set(error) >= {"code", "message", "retryable"} and (code is None or error["code"] == code)
+
+
+def test_upload_then_edit_by_upload_id(http, fakes):
+    fakes.openai.route("POST", "/v1/images/edits", Reply(200, load("openai", "edit", IMAGE=PNG)))
+    source = render_png(b"uploaded source", 300, 200)
+    upload = http.post("/v1/uploads", content=source, headers={"content-type": "image/png"})
+    assert upload.status_code == 201, upload.text
+    assert upload.json()["byte_size"] == len(source) and upload.json()["content_type"] == "image/png"
+    edit = http.post("/v1/generations", json={"prompt": "recolour", "provider": "openai",
+                                              "images": [{"upload_id": upload.json()["id"]}]})
+    assert edit.status_code == 201, edit.text
+    assert source in fakes.openai.received[-1].body
+    not_an_image = http.post("/v1/uploads", content=b"hello", headers={"content-type": "image/png"})
+    assert not_an_image.status_code == 422 and not_an_image.json()["error"]["code"] == "invalid_request"
