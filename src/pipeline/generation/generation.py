@@ -56,6 +56,7 @@ class Generation:
         self._spent_micros = 0  # billed by providers so far (a failed store still cost money)
         self._finished = False
         self.replayed = False
+        self.api_key_id: str | None = None  # the API key that asked, for per-key budgets
 
     # --- public ----------------------------------------------------------------
 
@@ -92,6 +93,7 @@ class Generation:
             links=[link.model_dump() for link in self.req.links],
             idempotency_key=key,
             request_hash=self.request_hash,
+            api_key_id=self.api_key_id,
         )
         if not created:  # a concurrent request with the same key got there first
             existing = await self.store.find_by_idempotency_key(self.caller, key or "")
