@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import errors
-from .deps import get_services, require_token
+from .deps import get_services, require_scope, require_token
 from ..clock import utc_day
 from ..services import Services
 from ..storage.store import Store
@@ -43,7 +43,8 @@ async def get_budget(s: Services = Depends(get_services)) -> dict[str, Any]:
     return {"config": config, "today": usage["budget"]}
 
 
-@router.put("/budget", summary="Change budgets or limits; effective immediately")
+@router.put("/budget", dependencies=[Depends(require_scope("admin"))],
+            summary="Change budgets or limits; effective immediately (admin)")
 async def put_budget(
     body: BudgetChanges = Body(..., openapi_examples={"raise": {"value": {"daily_budget_micros": 25_000_000}}}),
     s: Services = Depends(get_services),

@@ -2,7 +2,10 @@
 
 The caller of a request is resolved once, from its key, by `authenticate`
 (the request middleware does it before the body is read; the dependencies
-reuse that answer). Routes then ask `require_scope("generate" | "read" | "admin")`."""
+reuse that answer). Routes then ask `require_scope("generate" | "read" | "admin")`.
+
+All are `async def`: FastAPI runs a plain `def` dependency in a thread pool, and
+the Workers runtime has no threads (every route would answer 500)."""
 
 from __future__ import annotations
 
@@ -18,8 +21,12 @@ from ..storage.keys import KeyStore
 _MISSING = "missing API key (send 'Authorization: Bearer <key>')"
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     return request.app.state.services
+
+
+def services_of(app: Any) -> Services:
+    return app.state.services
 
 
 def bearer(authorization: str | None) -> str | None:
@@ -63,10 +70,10 @@ async def current_principal(request: Request) -> Principal:
     """Who is calling (401 when nobody is). Resolved at most once per request."""
     state: Any = request.state
     if not getattr(state, "principal_resolved", False):
-        state.principal = await authenticate(get_services(request), request.headers.get("authorization"))
+        state.principal = await authenticate(services_of(request.app), request.headers.get("authorization"))
         state.principal_resolved = True
     if state.principal is None:
-        raise Unauthorized(no_key_message(get_services(request)))
+        raise Unauthorized(no_key_message(services_of(request.app)))
     return state.principal
 
 

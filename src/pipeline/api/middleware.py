@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable
 
 from .. import errors
 from ..ids import new_id
-from .deps import authenticate, get_services, no_key_message
+from .deps import authenticate, no_key_message, services_of
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -137,7 +137,7 @@ class Gate:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         state = scope.setdefault("state", {})
-        services = get_services(_AppRef(self.fastapi_app))
+        services = services_of(self.fastapi_app)
         try:
             state["principal"] = await authenticate(services, _header(scope, b"authorization"))
             state["principal_resolved"] = True
@@ -159,9 +159,3 @@ class Gate:
         scope["method"] = "GET"
         await self.app(scope, receive, send_headers_only)
 
-
-class _AppRef:
-    """Lets `get_services` (written for a Request) read the app's state here."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
