@@ -80,8 +80,9 @@ class RequestLog:
             await self.app(scope, receive, send_logged)
         finally:
             status = seen["status"]
-            level = self.level if status < 500 else max(self.level, logging.ERROR)
-            if access_log.isEnabledFor(level):
+            # 2xx/3xx at INFO, 4xx at WARNING, 5xx at ERROR; LOG_LEVEL is the threshold.
+            level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+            if level >= self.level and access_log.isEnabledFor(level):
                 principal = (scope.get("state") or {}).get("principal")
                 route = scope.get("route")
                 access_log.log(level, json.dumps({
