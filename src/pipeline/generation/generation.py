@@ -23,12 +23,12 @@ import random
 from dataclasses import replace
 from typing import Any, AsyncIterator
 
-from .. import errors
+from .. import errors, inspect_image
 from ..storage import images
 from . import selection
 from ..ids import new_id
 from ..models import Event, GenerationRequest, ImageInput
-from ..providers.base import InputImage, ProviderResult, image_type
+from ..providers.base import InputImage, ProviderResult
 from ..storage.results import to_result
 from ..services import Services
 from ..storage.store import Attempt, ImageRow, Store
@@ -159,9 +159,10 @@ class Generation:
             raise errors.InvalidRequest(f"{field}.data_base64 is not valid base64", details={"field": field}) from exc
         if not data:
             raise errors.InvalidRequest(f"{field}.data_base64 is empty", details={"field": field})
-        content_type = item.content_type or image_type(data)
-        if content_type is None:
-            raise errors.InvalidRequest(f"{field} is not PNG, JPEG or WebP", details={"field": field})
+        try:  # the bytes decide, not the declared content_type
+            content_type, _w, _h = inspect_image.inspect(data)
+        except inspect_image.BadImage as exc:
+            raise errors.InvalidRequest(f"{field}: {exc}", details={"field": field}) from None
         return InputImage(data, content_type)
 
     async def _reserve(self, plan: selection.Plan) -> None:
