@@ -22,13 +22,16 @@ async def test_an_upload_is_stored_and_used_as_an_edit_input(make_services, clie
     row = await services.db.first("SELECT r2_key FROM uploads WHERE id = ?", (upload["id"],))
     assert (await services.objects.get(row["r2_key"])).body == png
 
-    edit = await client.post("/v1/generations", json={"prompt": "add a moon", "provider": "placeholder",
+    edit = await client.post("/v1/generations", json={"prompt": "add a moon", "provider": "placeholder", "caller": "app",
                                                       "images": [{"upload_id": upload["id"]}]})
     assert edit.status_code == 201, edit.text
     assert edit.json()["kind"] == "edit"
     missing = await client.post("/v1/generations", json={"prompt": "x", "provider": "placeholder",
                                                          "images": [{"upload_id": "upl_missing"}]})
     assert missing.status_code == 404 and "upl_missing" in missing.json()["error"]["message"]
+    others = await client.post("/v1/generations", json={"prompt": "x", "provider": "placeholder", "caller": "someone",
+                                                        "images": [{"upload_id": upload["id"]}]})
+    assert others.status_code == 404  # an upload is private to its caller
 
 
 async def test_uploads_are_judged_by_their_bytes_and_capped(make_services, client_for):

@@ -25,6 +25,7 @@ _RATIO = re.compile(r"^(\d{1,3}):(\d{1,3})$")
 _TOO_MUCH_INLINE = (f"inline images may total {MAX_INLINE_IMAGE_BYTES // (1024 * 1024)} MiB; upload larger ones "
                     "first (POST /v1/uploads) and pass upload_id")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+MAX_MICROS = 2**53 - 1  # money beyond this is not exact in JSON numbers or the Durable Object's JS side
 
 
 class _Strict(BaseModel):
@@ -74,13 +75,13 @@ class GenerationRequest(_Strict):
     size: str | None = Field(default=None, description="'WxH' or 'auto'; the nearest supported size is used")
     aspect_ratio: str | None = Field(default=None, description="'W:H', e.g. '16:9'")
     quality: Quality | None = None
-    n: int = Field(default=1, ge=1, le=10)
+    n: int = Field(default=1, ge=1, le=10, strict=True)  # strict: "2", 2.0 and true are not a count
     background: Background | None = None
     output_format: OutputFormat | None = None
-    output_compression: int | None = Field(default=None, ge=0, le=100)
+    output_compression: int | None = Field(default=None, ge=0, le=100, strict=True)
     moderation: Moderation | None = None
     caller: str | None = Field(default=None, max_length=128, description="app or user the request is made for")
-    max_cost_per_image_micros: int | None = Field(default=None, ge=0)
+    max_cost_per_image_micros: int | None = Field(default=None, ge=0, le=MAX_MICROS, strict=True)
     images: list[ImageInput] = Field(default_factory=list, max_length=16)
     mask: ImageInput | None = None
     links: list[EntityRef] = Field(default_factory=list, max_length=50)
@@ -89,6 +90,13 @@ class GenerationRequest(_Strict):
         description="retrying with the same key (per caller) returns the first request instead of paying twice; "
         "over HTTP the Idempotency-Key header sets it",
     )
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("prompt must not be blank")
+        return v
 
     @field_validator("size")
     @classmethod

@@ -33,6 +33,7 @@ def _settings(openai: FakeServer, gemini: FakeServer) -> dict[str, str]:
         "GEMINI_API_KEY": "gm-workerd-test", "GEMINI_BASE_URL": gemini.url,
         "AUTO_PROVIDER_ORDER": "gemini,openai",
         "RETRY_BASE_DELAY_S": "0.05", "RETRY_MAX_DELAY_S": "0.5", "SLOT_WAIT_S": "20",
+        "CORS_ORIGINS": "https://app.example.com",
     }
 
 

@@ -12,13 +12,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from .. import errors, limits
-from ..providers.base import image_type
+from .. import errors, inspect_image, limits
 from ..services import Services
 from ..storage.uploads import put_upload
-from .deps import get_services, require_token
+from ..auth.keys import Principal
+from .deps import get_services, require_scope
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["uploads"])
+router = APIRouter(prefix="/v1", tags=["uploads"])
 
 
 class PayloadTooLarge(errors.InvalidRequest):
@@ -45,16 +45,20 @@ async def _read_capped(request: Request, cap: int) -> bytes:
     openapi_extra={"requestBody": {"required": True, "content": {t: {"schema": {"type": "string", "format": "binary"}}
                                                                  for t in ("image/png", "image/jpeg", "image/webp")}}},
 )
-async def create_upload(request: Request, caller: str | None = Query(None, max_length=128),
+async def create_upload(request: Request, caller: str | None = Query(None, min_length=1, max_length=128,
+                                                                    description="admin keys only: upload for this caller"),
+                        principal: Principal = Depends(require_scope("generate")),
                         s: Services = Depends(get_services)) -> JSONResponse:
-    """Answers the upload's id: pass it as `images[].upload_id` (or `mask.upload_id`) in an edit."""
+    """Answers the upload's id: pass it as `images[].upload_id` (or `mask.upload_id`) in an edit
+    made by the same caller (an upload is private to its caller)."""
     data = await _read_capped(request, limits.MAX_UPLOAD_BYTES)
     if not data:
         raise errors.InvalidRequest("the body is empty: send the image's bytes")
-    content_type = image_type(data)
-    if content_type is None:
-        raise errors.InvalidRequest("the body is not a PNG, JPEG or WebP image")
-    row = await put_upload(s.db, s.objects, s.clock, caller=caller or s.settings.default_caller, data=data,
-                           content_type=content_type)
+    try:
+        content_type, width, height = inspect_image.inspect(data)
+    except inspect_image.BadImage as exc:
+        raise errors.InvalidRequest(f"the body is not a usable image: {exc}") from None
+    row = await put_upload(s.db, s.objects, s.clock, caller=principal.acting_caller(caller), data=data,
+                           content_type=content_type, width=width, height=height)
     body: dict[str, Any] = {k: v for k, v in row.items() if k != "r2_key"}
     return JSONResponse(body, status_code=201, headers={"Location": f"/v1/uploads/{row['id']}"})

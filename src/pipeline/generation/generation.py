@@ -56,6 +56,7 @@ class Generation:
         self._spent_micros = 0  # billed by providers so far (a failed store still cost money)
         self._finished = False
         self.replayed = False
+        self.api_key_id: str | None = None  # the API key that asked, for per-key budgets
 
     # --- public ----------------------------------------------------------------
 
@@ -78,7 +79,7 @@ class Generation:
                 async for event in self._replay(existing):
                     yield event
                 return
-        source_images, mask = await load_inputs(self.s, self.store, self.req)
+        source_images, mask = await load_inputs(self.s, self.store, self.req, self.caller)
         plan = selection.plan(self.s.registry, self.s.settings, self.req, source_images, mask)
         created = await self.store.create_request(
             self.request_id,
@@ -92,6 +93,7 @@ class Generation:
             links=[link.model_dump() for link in self.req.links],
             idempotency_key=key,
             request_hash=self.request_hash,
+            api_key_id=self.api_key_id,
         )
         if not created:  # a concurrent request with the same key got there first
             existing = await self.store.find_by_idempotency_key(self.caller, key or "")

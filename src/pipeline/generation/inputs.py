@@ -10,21 +10,22 @@ import base64
 import binascii
 from typing import Any
 
-from .. import errors, limits
+from .. import errors, inspect_image, limits
 from ..models import GenerationRequest, ImageInput
-from ..providers.base import InputImage, image_type
+from ..providers.base import InputImage
 from ..services import Services
 from ..storage import images
 from ..storage.store import Store
 from ..storage.uploads import get_upload
 
 
-async def _row(s: Services, store: Store, item: ImageInput, field: str) -> dict[str, Any] | None:
+async def _row(s: Services, store: Store, item: ImageInput, field: str, caller: str) -> dict[str, Any] | None:
     if item.image_id is not None:
         row = await store.get_image(item.image_id)
         what = f"image {item.image_id!r}"
     elif item.upload_id is not None:
         row = await get_upload(s.db, item.upload_id)
+        row = row if row is not None and row["caller"] == caller else None  # private to its caller
         what = f"upload {item.upload_id!r}"
     else:
         return None
@@ -40,18 +41,20 @@ def _inline(item: ImageInput, field: str) -> InputImage:
         raise errors.InvalidRequest(f"{field}.data_base64 is not valid base64", details={"field": field}) from exc
     if not data:
         raise errors.InvalidRequest(f"{field}.data_base64 is empty", details={"field": field})
-    content_type = image_type(data)
-    if content_type is None:
-        raise errors.InvalidRequest(f"{field} is not PNG, JPEG or WebP", details={"field": field})
+    try:  # the bytes decide, not the declared content_type
+        content_type, _width, _height = inspect_image.inspect(data)
+    except inspect_image.BadImage as exc:
+        raise errors.InvalidRequest(f"{field}: {exc}", details={"field": field}) from None
     return InputImage(data, content_type)
 
 
-async def load_inputs(s: Services, store: Store, req: GenerationRequest) -> tuple[tuple[InputImage, ...], InputImage | None]:
+async def load_inputs(s: Services, store: Store, req: GenerationRequest,
+                      caller: str) -> tuple[tuple[InputImage, ...], InputImage | None]:
     """The edit's images and mask as bytes, in order; typed errors for what is missing or too large."""
     items = [(item, f"images[{n}]") for n, item in enumerate(req.images)]
     if req.mask is not None:
         items.append((req.mask, "mask"))
-    rows = [await _row(s, store, item, field) for item, field in items]
+    rows = [await _row(s, store, item, field, caller) for item, field in items]
     total = sum(int(r["byte_size"]) for r in rows if r) + sum(
         len(item.data_base64 or "") * 3 // 4 for item, _ in items if item.data_base64 is not None)
     if total > limits.MAX_INPUT_BYTES:
