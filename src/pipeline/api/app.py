@@ -20,6 +20,7 @@ from .deps import get_services, require_token
 from .budget import router as budget_router
 from .catalog_views import estimates, providers_view
 from .links import router as links_router
+from .openai_compat import router as openai_router
 from ..models import ErrorResponse, EstimateResponse, GenerationRequest, GenerationResult
 from ..generation.generation import Generation
 from ..storage.results import to_result
@@ -90,6 +91,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(links_router)
     app.include_router(budget_router)
+    app.include_router(openai_router)
     return app
 
 
