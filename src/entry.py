@@ -46,8 +46,32 @@ class Default(WorkerEntrypoint):
     async def estimate(self, payload):
         return await _rpc(self.env, "estimate", payload)
 
-    async def providers(self):
-        return await _rpc(self.env, "providers")
+    async def providers(self, params=None):
+        return await _rpc(self.env, "providers", params)
+
+    async def edit(self, payload):
+        return await _rpc(self.env, "edit", payload)
+
+    async def list_generations(self, params=None):
+        return await _rpc(self.env, "list_generations", params)
+
+    async def link(self, payload):
+        return await _rpc(self.env, "link", payload)
+
+    async def unlink(self, payload):
+        return await _rpc(self.env, "unlink", payload)
+
+    async def entity_images(self, params):
+        return await _rpc(self.env, "entity_images", params)
+
+    async def usage(self, params=None):
+        return await _rpc(self.env, "usage", params)
+
+    async def get_budget(self):
+        return await _rpc(self.env, "get_budget")
+
+    async def put_budget(self, changes):
+        return await _rpc(self.env, "put_budget", changes)
 
     async def scheduled(self, controller, env=None, ctx=None):
         from pipeline import maintenance

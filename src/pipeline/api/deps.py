@@ -8,6 +8,7 @@ from fastapi import Request
 
 from ..errors import Unauthorized
 from ..services import Services
+from .rpc import TRUSTED
 
 
 def get_services(request: Request) -> Services:
@@ -16,6 +17,8 @@ def get_services(request: Request) -> Services:
 
 def require_token(request: Request) -> None:
     """Bearer `API_TOKEN` when one is configured (always on Cloudflare; optional locally)."""
+    if request.scope.get(TRUSTED):
+        return  # the service binding (rpc.py): only code bound to this Worker can reach it
     settings = get_services(request).settings
     token = settings.api_token
     if token is None:
