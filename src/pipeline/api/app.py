@@ -160,6 +160,7 @@ async def _sse(generation: Generation) -> AsyncIterator[bytes]:
     task = asyncio.ensure_future(run())
     _DETACHED.add(task)
     task.add_done_callback(_DETACHED.discard)
+    generation.s.background.keep_alive(task)  # ctx.waitUntil on Workers: outlives a disconnect
     try:
         while True:
             try:

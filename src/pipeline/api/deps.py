@@ -1,4 +1,7 @@
-"""Dependencies shared by every router: the services and the API token check."""
+"""Dependencies shared by every router: the services and the API token check.
+
+Both are `async def`: FastAPI runs a plain `def` dependency in a thread pool, and
+the Workers runtime has no threads (every route would answer 500)."""
 
 from __future__ import annotations
 
@@ -11,15 +14,15 @@ from ..services import Services
 from .rpc import TRUSTED
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
-def require_token(request: Request) -> None:
+async def require_token(request: Request) -> None:
     """Bearer `API_TOKEN` when one is configured (always on Cloudflare; optional locally)."""
     if request.scope.get(TRUSTED):
         return  # the service binding (rpc.py): only code bound to this Worker can reach it
-    settings = get_services(request).settings
+    settings = (await get_services(request)).settings
     token = settings.api_token
     if token is None:
         if settings.require_token:
