@@ -175,6 +175,7 @@ async def _stream(s: Services, generation: Generation, body: tr.OpenAIImagesRequ
     task = asyncio.ensure_future(run())
     _DETACHED.add(task)
     task.add_done_callback(_DETACHED.discard)
+    s.background.keep_alive(task)  # ctx.waitUntil on Workers: outlives a disconnect
     store = Store(s.db, s.clock)
     try:
         while True:
