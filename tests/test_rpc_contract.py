@@ -161,3 +161,17 @@ def test_every_operation_is_a_documented_route(make_services, name):
     doc = create_app(make_services()).openapi()
     op = rpc.OPERATIONS[name]
     assert op.method.lower() in doc["paths"][op.path]
+
+
+def test_the_typescript_types_are_generated_from_the_current_models():
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("gen_types", root / "scripts" / "gen_types.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)  # type: ignore[union-attr]
+    text = gen.render()
+    assert (root / "types" / "index.d.ts").read_text() == text, "run scripts/gen-types"
+    for name in rpc.OPERATIONS:
+        assert f"  {name}(" in text
