@@ -34,16 +34,21 @@ def test_every_rpc_operation_answers_as_http_does_in_workerd(rpc, http):
     image_id = made["result"]["images"][0]["id"]
     link = {"image_id": image_id, "entity_type": "character", "entity_id": "wd-1"}
     assert rpc("link", link)["ok"]
+    listed = rpc("entity_images", {"entity_type": "character", "entity_id": "wd-1"})
+    assert [i["id"] for i in listed["result"]["images"]] == [image_id]
+    page = rpc("list_generations", {"caller": "app", "limit": 1})
+    assert page["ok"] and len(page["result"]["items"]) == 1
+    # The `rpc` and `worker` sessions are separate Workers (separate D1): compare what holds in both.
     cases = [
-        ("entity_images", {"entity_type": "character", "entity_id": "wd-1"}, "/v1/entities/character/wd-1/images"),
-        ("list_generations", {"caller": "app", "limit": 1}, "/v1/generations?caller=app&limit=1"),
+        ("entity_images", {"entity_type": "nope", "entity_id": "x"}, "/v1/entities/nope/x/images"),
         ("list_generations", {"limit": 0}, "/v1/generations?limit=0"),
         ("usage", {"from": "2026-13-45"}, "/v1/usage?from=2026-13-45"),
-        ("get_budget", None, "/v1/budget"),
+        ("get_generation", {"request_id": "gen_missing"}, "/v1/generations/gen_missing"),
+        ("estimate", {"prompt": "a fox", "size": "1x1"}, None),
     ]
     for name, arg, path in cases:
-        over_rpc = rpc(name, arg) if arg is not None else rpc(name)
-        response = http.get(path)
+        over_rpc = rpc(name, arg)
+        response = http.get(path) if path else http.post("/v1/estimate", json=arg)
         expected = {"ok": True, "result": response.json()} if response.is_success else {"ok": False, **response.json()}
         assert over_rpc == expected, name
     edit = rpc("edit", {"prompt": "moon", "provider": "placeholder",
