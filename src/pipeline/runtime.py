@@ -375,8 +375,11 @@ def build_services(env: Any) -> Any:
     binding names and resolve them in the current request on each use."""
     from .services import build_services as build
 
+    settings = read_env(env)
+    # Fail closed in every wrangler environment (named ones do not inherit [vars]).
+    settings.setdefault("REQUIRE_API_TOKEN", "true")
     return build(
-        read_env(env),
+        settings,
         db=D1Database("DB"),
         objects=R2ObjectStore("IMAGES"),
         ledger=DurableLedger(),
