@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Quality = Literal["low", "medium", "high", "auto"]
+Quality = Literal["low", "medium", "high", "xhigh", "max", "auto"]
 Background = Literal["transparent", "opaque", "auto"]
-OutputFormat = Literal["png", "jpeg", "webp"]
+OutputFormat = Literal["png", "jpeg", "webp", "gif", "svg"]  # gif and svg are refused with the reason
 Moderation = Literal["low", "auto"]
 Status = Literal["pending", "running", "succeeded", "failed", "refused"]
 EntityType = Literal["character", "location", "scene", "item", "other"]
@@ -66,6 +66,11 @@ class GenerationRequest(_Strict):
     output_format: OutputFormat | None = None
     output_compression: int | None = Field(default=None, ge=0, le=100)
     moderation: Moderation | None = None
+    complexity: Literal["low", "medium", "high"] | None = Field(
+        default=None, description="planning effort, independent of quality (OpenAI GPT Image 2.x)")
+    input_fidelity: Literal["high", "low"] | None = Field(default=None, description="edits: only models that take it")
+    person_generation: Literal["allow_all", "allow_adult", "dont_allow"] | None = Field(
+        default=None, description="Gemini and Imagen: whether people may be drawn")
     caller: str | None = Field(default=None, max_length=128, description="app or user the request is made for")
     max_cost_per_image_micros: int | None = Field(default=None, ge=0)
     images: list[ImageInput] = Field(default_factory=list, max_length=16)
