@@ -22,6 +22,7 @@ _SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 _RATIO = re.compile(r"^(\d{1,3}):(\d{1,3})$")
 _MAX_INLINE_BASE64 = 56_000_000  # ~40 MB decoded across all inline images of one request
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+_MODEL_ID = re.compile(r"^@?[a-z0-9][a-z0-9_.:/-]{0,127}$")
 
 
 class _Strict(BaseModel):
@@ -102,11 +103,19 @@ class GenerationRequest(_Strict):
             raise ValueError("aspect_ratio must look like '16:9'")
         return v
 
-    @field_validator("provider", "model")
+    @field_validator("provider")
     @classmethod
     def _name(cls, v: str | None) -> str | None:
         if v is not None and not _NAME.match(v):
             raise ValueError("must be a lower-case name like 'openai' or 'gpt-image-1'")
+        return v
+
+    @field_validator("model")
+    @classmethod
+    def _model_id(cls, v: str | None) -> str | None:
+        # catalog ids: 'gpt-image-2.6-flare', Workers AI's '@cf/leonardo/lucid-origin'
+        if v is not None and not _MODEL_ID.match(v):
+            raise ValueError("must be a catalog model id like 'gpt-image-2.6-flare' or '@cf/leonardo/lucid-origin'")
         return v
 
     @model_validator(mode="after")
