@@ -70,7 +70,13 @@ def choose_size(spec: ModelSpec, req: GenerationRequest) -> tuple[str, str | Non
             return req.size, None
         fitted = rule.fit(w, h)
         return fitted, f"size {req.size} not allowed for {spec.id} ({why}); using {fitted}"
-    return sizes.choose(req.size, req.aspect_ratio, rule.fixed)
+    size, note = sizes.choose(req.size, req.aspect_ratio, rule.fixed)
+    if note and req.aspect_ratio:
+        a, _, b = req.aspect_ratio.partition(":")
+        w, h = sizes.parse(size)
+        if abs(w / h - int(a) / int(b)) <= 0.02 * int(a) / int(b):  # exactly the asked ratio (e.g. 1:8)
+            note = None
+    return size, note
 
 
 def _option(spec: ModelSpec, name: str, value: str | None, warnings: list[str]) -> str | None:
