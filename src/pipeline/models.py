@@ -107,15 +107,15 @@ class GenerationRequest(_Strict):
     @classmethod
     def _name(cls, v: str | None) -> str | None:
         if v is not None and not _NAME.match(v):
-            raise ValueError("must be a lower-case name like 'openai' or 'gpt-image-1'")
+            raise ValueError("must be a lower-case name like 'openai' or 'gemini'")
         return v
 
     @field_validator("model")
     @classmethod
     def _model_id(cls, v: str | None) -> str | None:
-        # catalog ids: 'gpt-image-2.6-flare', Workers AI's '@cf/leonardo/lucid-origin'
+        # catalog ids, including Workers AI's '@cf/<vendor>/<model>'
         if v is not None and not _MODEL_ID.match(v):
-            raise ValueError("must be a catalog model id like 'gpt-image-2.6-flare' or '@cf/leonardo/lucid-origin'")
+            raise ValueError("must be a catalog model id (GET /v1/providers lists them)")
         return v
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ from .. import errors
 from ..storage import images
 from .deps import get_services, require_token
 from .budget import router as budget_router
+from .prices import router as prices_router
 from .catalog_views import estimates, providers_view
 from .links import router as links_router
 from ..models import ErrorResponse, EstimateResponse, GenerationRequest, GenerationResult
@@ -90,6 +91,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(links_router)
     app.include_router(budget_router)
+    app.include_router(prices_router)
     return app
 
 

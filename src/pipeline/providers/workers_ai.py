@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import errors
 from .. import sizes
-from ..catalog import pricing
+from ..catalog import pricing, workers_ai as workers_ai_catalog
 from .base import (
     Capabilities,
     CostEstimate,
@@ -26,7 +26,7 @@ from .base import (
     image_type,
 )
 
-MODEL = "@cf/black-forest-labs/flux-1-schnell"  # the cost default (catalog defaults["cost"])
+MODEL = workers_ai_catalog.CATALOG.defaults["cost"]  # FLUX.1 [schnell]
 
 
 def _flux_schnell(prompt: str, w: int, h: int, steps: int) -> dict[str, Any]:
