@@ -138,3 +138,10 @@ async def test_a_model_the_provider_says_is_gone_falls_back_and_shows_as_unavail
     models = {m["id"]: m for m in {p["name"]: p for p in (await client.get("/v1/providers")).json()["providers"]}["openai"]["models"]}
     assert models["gpt-image-2.6-flare"]["unavailable"]["code"] == "model_unavailable"
     assert models["gpt-image-2.6-flare"]["default"] is False and models["gpt-image-2.6-sunburst"]["default"] is True
+
+
+def test_docs_providers_page_is_generated_from_the_catalog():
+    from pipeline.catalog import docs
+
+    page = (SRC.parent.parent / "docs" / "providers.md").read_text()
+    assert page == docs.render(), "docs/providers.md is stale: PYTHONPATH=src python -m pipeline.catalog.docs > docs/providers.md"
