@@ -21,6 +21,7 @@ from .keys import router as keys_router
 from .middleware import Cors, Gate, RequestLog
 from ..auth.keys import Principal
 from .budget import router as budget_router
+from .prices import router as prices_router
 from .catalog_views import estimates, providers_view
 from .links import router as links_router
 from .openai_compat import router as openai_router
@@ -100,6 +101,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(keys_router)
     app.include_router(links_router)
     app.include_router(budget_router)
+    app.include_router(prices_router)
     app.include_router(uploads_router)
     app.include_router(openai_router)
     _add_access_middleware(app)
