@@ -19,6 +19,7 @@ Three facts of workerd shape it (each one broke the Worker before):
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextvars
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -366,6 +367,21 @@ class WorkersAiBinding:
         return _py(await getattr(_request().env, self._name).run(model, _js(inputs)))
 
 
+# --- WebCrypto -------------------------------------------------------------------
+
+
+class WebCryptoSigner:
+    """The Signer port (RS256 for Vertex service-account JWTs) over `crypto.subtle`. Keys
+    are imported per call: the access token is cached (vertex_auth), so signing is rare."""
+
+    async def sign_rs256(self, private_key_pem: str, data: bytes) -> bytes:
+        body = "".join(line for line in private_key_pem.strip().splitlines() if not line.startswith("-----"))
+        algorithm = _js({"name": "RSASSA-PKCS1-v1_5", "hash": "SHA-256"})
+        subtle = js.crypto.subtle
+        key = await subtle.importKey("pkcs8", to_js(base64.b64decode(body)), algorithm, False, _js(["sign"]))
+        return _bytes(await subtle.sign("RSASSA-PKCS1-v1_5", key, to_js(data)))
+
+
 # --- assembling ---------------------------------------------------------------------
 
 
@@ -386,6 +402,7 @@ def build_services(env: Any) -> Any:
         clock=SystemClock(),
         ai=WorkersAiBinding("AI") if not _is_null(getattr(_raw(env), "AI", None)) else None,
         background=Background(),
+        signer=WebCryptoSigner(),
     )
 
 

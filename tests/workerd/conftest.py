@@ -20,13 +20,15 @@ import httpx
 import pytest
 
 from tests.fakes.server import FakeServer, Reply
+from tests.fakes.vertex import service_account, token_endpoint
 from tests.workerd import harness
 
 TOKEN = "workerd-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def _settings(openai: FakeServer, gemini: FakeServer) -> dict[str, str]:
+def _settings(fakes: "Fakes") -> dict[str, str]:
+    openai, gemini = fakes.openai, fakes.gemini
     return {
         "API_TOKEN": TOKEN, "REQUIRE_API_TOKEN": "true", "PLACEHOLDER_ENABLED": "true",
         "OPENAI_API_KEY": "sk-workerd-test", "OPENAI_BASE_URL": openai.url,
@@ -34,6 +36,9 @@ def _settings(openai: FakeServer, gemini: FakeServer) -> dict[str, str]:
         "AUTO_PROVIDER_ORDER": "gemini,openai",
         "RETRY_BASE_DELAY_S": "0.05", "RETRY_MAX_DELAY_S": "0.5", "SLOT_WAIT_S": "20",
         "CORS_ORIGINS": "https://app.example.com",
+        # Imagen on Vertex: a service-account JWT signed with WebCrypto, checked by the fake token endpoint
+        "VERTEX_SERVICE_ACCOUNT_JSON": fakes.vertex_account, "VERTEX_LOCATION": "europe-west4",
+        "VERTEX_BASE_URL": fakes.vertex.url,
     }
 
 
@@ -43,16 +48,20 @@ class Fakes:
     def __init__(self) -> None:
         self.openai = FakeServer().start()
         self.gemini = FakeServer().start()
+        self.vertex = FakeServer().start()  # Google's token endpoint and Vertex AI in one
+        self.vertex_account, self._vertex_key = service_account(self.vertex)
+        self.vertex_tokens: list[dict] = []
 
     def reset(self) -> None:
-        for server in (self.openai, self.gemini):
+        for server in (self.openai, self.gemini, self.vertex):
             server.routes.clear()
             server.received.clear()
             server.fallback = lambda req: Reply(500, {"error": {"message": f"unscripted {req.path}"}})
+        self.vertex_tokens = token_endpoint(self.vertex, self._vertex_key)
 
     def stop(self) -> None:
-        self.openai.stop()
-        self.gemini.stop()
+        for server in (self.openai, self.gemini, self.vertex):
+            server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +75,7 @@ def fakes() -> Iterator[Fakes]:
 def _sessions(fakes: Fakes) -> Iterator[dict[str, harness.Workerd]]:
     if harness.tool_dir() is None:
         pytest.fail("the offline workerd tool is missing (WORKERD_TOOL or ../shared/workerd)")
-    settings = _settings(fakes.openai, fakes.gemini)
+    settings = _settings(fakes)
     sessions = {"worker": harness.start(settings),
                 "rpc": harness.start(settings, configs=[harness.CALLER_CONFIG, "wrangler.toml"])}
     try:

@@ -120,9 +120,10 @@ def start(dev_vars: dict[str, str], *, configs: list[str] | None = None, port: i
     port = port or free_port()
     folder = Path(tempfile.mkdtemp(prefix=f"workerd-{port}-"))
     project = copy_project(folder / "image-worker", dev_vars)
-    args = [str(tool / "dev"), "--port", str(port), "--fresh", "--persist-to", str(folder / "state"), str(project)]
-    if configs:
-        args += ["--", *[a for c in configs for a in ("-c", c)]]
+    args = [str(tool / "dev"), "--port", str(port), "--fresh", "--persist-to", str(folder / "state"), str(project),
+            # each session its own inspector port: two on the default 9229 collide
+            "--", "--inspector-port", str(free_port())]
+    args += [a for c in configs or [] for a in ("-c", c)]
     with open(folder / "dev.out", "wb") as out, open(folder / "dev.err", "wb") as err:
         proc = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                                 env={**os.environ, "CI": "true", "WRANGLER_SEND_METRICS": "false"})

@@ -66,3 +66,19 @@ def test_a_price_override_is_recorded_in_d1_and_bills_the_next_request(http, fak
         assert history[0]["reason"] == "workerd test"
     finally:
         http.request("DELETE", "/v1/prices/gpt-image-2.6-flare", json={"reason": "restore"})
+
+
+def test_imagen_on_vertex_signs_its_service_account_jwt_with_webcrypto(http, fakes):
+    from tests.fakes.fixtures import load
+    from tests.workerd.test_http import PNG
+
+    predict = ("/v1/projects/proj-1/locations/europe-west4/publishers/google/models/"
+               "imagen-4.0-fast-generate-001:predict")
+    fakes.vertex.route("POST", predict, Reply(200, load("imagen", "success", IMAGE=PNG, IMAGE2=PNG)))
+    answer = http.post("/v1/generations", json={"prompt": "a lighthouse", "provider": "imagen",
+                                                "model": "imagen-4.0-fast-generate-001"})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["provider"] == "imagen" and answer.json()["status"] == "succeeded"
+    assert len(fakes.vertex_tokens) == 1  # the fake verified the RS256 signature against the account's key
+    sent = [r for r in fakes.vertex.received if r.path == predict][-1]
+    assert sent.headers["authorization"].startswith("Bearer ") and sent.json()["instances"] == [{"prompt": "a lighthouse"}]
