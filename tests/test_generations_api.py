@@ -118,7 +118,7 @@ async def test_openai_generation_over_http(make_services, client_for, fake_serve
     # 50 text tokens at $5/1M + 272 image tokens at $40/1M = 250 + 10880 micro-dollars
     assert result["actual_cost_micros"] == 11_130
     # table price + a bound on the prompt's tokens (9 bytes / 3 = 3 tokens at $5/1M)
-    assert result["estimated_cost_micros"] == 11_000 + 15
+    assert result["estimated_cost_micros"] == 11_000 + 545  # list price + (9 prompt bytes + 100 overhead) text tokens
     usage = await services.db.all("SELECT outcome, cost_micros, usage FROM usage_events WHERE request_id = ?", (result["id"],))
     assert [(u["outcome"], u["cost_micros"]) for u in usage] == [("succeeded", 11_130)]
     assert json.loads(usage[0]["usage"])["output_tokens"] == 272

@@ -183,7 +183,7 @@ async def test_estimate_lists_every_able_provider_and_the_auto_pick(make_service
     client = client_for(services)
     body = (await client.post("/v1/estimate", json={"prompt": "x", "quality": "medium", "n": 2, "size": "1536x1024"})).json()
     by_name = {e["provider"]: e for e in body["estimates"]}
-    assert by_name["openai"]["cost_micros"] == 126_000 + 5 and by_name["openai"]["size"] == "1536x1024"
+    assert by_name["openai"]["cost_micros"] == 126_000 + 505 and by_name["openai"]["size"] == "1536x1024"
     assert by_name["placeholder"]["cost_micros"] == 0
     assert body["auto_pick"] == "openai"  # the placeholder never serves auto mode beside a real provider
     assert FACTORIES  # registry dispatch is by table, not by name checks

@@ -48,7 +48,7 @@ async def test_gemini_generates_with_the_documented_request(google):
     assert result.images[0].data == PNG and result.images[0].content_type == "image/png"
     # 11 prompt tokens at $0.30/1M + 1290 image tokens at $30/1M
     assert result.cost_micros == 4 + 38_700
-    assert gemini.estimate(preq).cost_micros == 39_000 + 3  # + 7 prompt tokens (bound) at $0.30/1M
+    assert gemini.estimate(preq).cost_micros == 39_000 + 36  # + 120 prompt tokens (20 bytes + 100 overhead) at $0.30/1M
 
 
 async def test_gemini_n_images_take_n_calls_and_edits_send_inline_data(google):

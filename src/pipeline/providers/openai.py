@@ -68,10 +68,16 @@ class OpenAIProvider(ImageProvider):
         by_tokens = pricing.tokens_cost(pricing.OPENAI_OUTPUT_TOKENS[quality][preq.size], rates.image_out)
         total = max(table, by_tokens) * preq.n + pricing.tokens_cost(pricing.prompt_tokens_bound(preq.prompt), rates.text_in)
         basis = f"table: {preq.model} {quality} {preq.size} x{preq.n} + prompt"
-        if preq.images:
-            tokens = pricing.OPENAI_EDIT_INPUT_TOKENS_PER_IMAGE * len(preq.images)
+        inputs = len(preq.images) + (1 if preq.mask is not None else 0)  # the mask is an input image too
+        if inputs:
+            tokens = pricing.OPENAI_EDIT_INPUT_TOKENS_PER_IMAGE * inputs
             total += pricing.tokens_cost(tokens, rates.image_in)
-            basis += f" + {len(preq.images)} input image(s)"
+            basis += f" + {inputs} input image(s)"
+        if preq.partial_images:
+            # streamed previews are billed as extra image output tokens, per image
+            tokens = pricing.OPENAI_PARTIAL_IMAGE_OUTPUT_TOKENS * preq.partial_images * preq.n
+            total += pricing.tokens_cost(tokens, rates.image_out)
+            basis += f" + {preq.partial_images} partial image(s)"
         return CostEstimate(total, basis)
 
     def price_list(self) -> dict[str, Any]:
