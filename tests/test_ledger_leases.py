@@ -138,3 +138,29 @@ def _totals_match_rows(core: LedgerCore) -> bool:
     days = {r["day"] for r in rows}
     return all(schema.held(core.sql, d) == (sum(r["spent"] for r in rows if r["day"] == d),
                                              sum(r["reserved"] for r in rows if r["day"] == d)) for d in days)
+
+
+def test_a_reserve_does_the_same_work_at_the_first_and_the_20000th_request_of_a_day():
+    """Counted in SQLite VM steps, not time, so the test is exact on a noisy machine."""
+    from bench.ledger import START_MS, fill
+
+    def steps_per_reserve(day_requests: int) -> int:
+        storage = SqliteSqlStorage()
+        core = LedgerCore(storage)
+        core.put_config({"daily_budget_micros": 10**12})
+        fill(core, day_requests, START_MS)
+        counter = [0]
+
+        def tick() -> int:
+            counter[0] += 1
+            return 0
+
+        storage._conn.set_progress_handler(tick, 1)
+        core.reserve({"request_id": "probe", "caller": "c1", "provider": "openai", "model": "m", "images": 1,
+                      "estimate_micros": 1}, START_MS)
+        storage._conn.set_progress_handler(None, 1)
+        return counter[0]
+
+    empty, busy = steps_per_reserve(0), steps_per_reserve(20_000)
+    print(f"\nSQLite VM steps per reserve: {empty} at 0 requests, {busy} at 20,000")
+    assert busy <= empty * 1.1 + 50, (empty, busy)  # B-tree depth may add a handful of steps
