@@ -5,8 +5,10 @@ Secrets (`*_API_KEY`, `API_TOKEN`) are held here and by the providers only;
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
+
+from .auth.config import ACCESS_KEYS, AccessConfig
 
 # Every setting the Worker reads (vars and secrets). Only these are copied out of the
 # environment, so nothing else (and no unrelated secret) reaches the providers.
@@ -16,7 +18,7 @@ KNOWN_KEYS = (
     "PUBLIC_BASE_URL", "DEFAULT_PROVIDER", "AUTO_PROVIDER_ORDER", "DEFAULT_CALLER", "MAX_ATTEMPTS_PER_PROVIDER",
     "RETRY_BASE_DELAY_S", "RETRY_MAX_DELAY_S", "REQUEST_TIMEOUT_S", "SLOT_WAIT_S", "STALE_REQUEST_S",
     "PLACEHOLDER_ENABLED",
-)
+) + ACCESS_KEYS
 
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:
@@ -48,6 +50,7 @@ class Settings:
     slot_wait_s: float
     stale_request_s: int
     default_caller: str
+    access: AccessConfig = field(default_factory=AccessConfig)  # keys, CORS, image URLs, logs
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -65,6 +68,7 @@ class Settings:
             slot_wait_s=_float(env, "SLOT_WAIT_S", 30.0),
             stale_request_s=_int(env, "STALE_REQUEST_S", 900),
             default_caller=env.get("DEFAULT_CALLER") or "default",
+            access=AccessConfig.from_env(env),
         )
 
     def public(self) -> dict[str, object]:

@@ -16,10 +16,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import errors
 from ..storage import images
-from .deps import get_services, require_token
+from .deps import get_services, require_scope, require_token
+from .generations import for_principal, router as generations_router
+from .image_access import router as image_router
+from .keys import router as keys_router
+from .middleware import Cors, Gate, RequestLog
+from ..auth.keys import Principal
 from .budget import router as budget_router
 from .catalog_views import estimates, providers_view
 from .links import router as links_router
+from .uploads import router as uploads_router
 from ..models import ErrorResponse, EstimateResponse, GenerationRequest, GenerationResult
 from ..generation.generation import Generation
 from ..storage.results import to_result
@@ -27,7 +33,7 @@ from ..services import Services
 from ..storage.store import Store
 
 _KEEPALIVE_S = 15.0
-_ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 402, 404, 409, 422, 429, 502, 503, 504)}
+_ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 402, 403, 404, 409, 422, 429, 502, 503, 504)}
 
 router = APIRouter(prefix="/v1", responses=_ERRORS)
 authed = [Depends(require_token)]
@@ -60,6 +66,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         title="Image generation Worker",
         version="0.1.0",
         description="Generate and edit images across providers within a budget; results stored in R2 and D1.",
+        redirect_slashes=False,  # a redirect would be built from the Host header
     )
     if services is not None:
         app.state.services = services
@@ -88,9 +95,26 @@ def create_app(services: Services | None = None) -> FastAPI:
         return error_response(errors.ImageWorkerError(f"internal error ({type(exc).__name__})"))
 
     app.include_router(router)
+    app.include_router(generations_router)
+    app.include_router(image_router)
+    app.include_router(keys_router)
     app.include_router(links_router)
     app.include_router(budget_router)
+    app.include_router(uploads_router)
+    _add_access_middleware(app)
     return app
+
+
+def _add_access_middleware(app: FastAPI) -> None:
+    """Outermost last: RequestLog(Cors(Gate(app))). Settings are read per request,
+    because `app.state.services` may be set after the app is built."""
+
+    def access() -> Any:
+        return app.state.services.settings.access
+
+    app.add_middleware(Gate, fastapi_app=app)
+    app.add_middleware(Cors, allows=lambda origin: access().allows_origin(origin))
+    app.add_middleware(RequestLog, level=lambda: access().log_level)
 
 
 @router.get("/health", summary="Liveness; no auth")
@@ -98,12 +122,13 @@ async def health(s: Services = Depends(get_services)) -> dict[str, Any]:
     return {"ok": True, "providers": s.registry.names(), **s.settings.public()}
 
 
-@router.post("/generations", dependencies=authed, response_model=GenerationResult, summary="Generate or edit images")
+@router.post("/generations", response_model=GenerationResult, summary="Generate or edit images")
 async def create_generation(
     body: GenerationRequest,
     request: Request,
     stream: bool = Query(False, description="stream progress as Server-Sent Events"),
     partial_images: int = Query(2, ge=0, le=3, description="previews to stream, where the provider can"),
+    principal: Principal = Depends(require_scope("generate")),
     s: Services = Depends(get_services),
 ) -> Any:
     """Plain JSON: the finished result (or the error, whose details carry `request_id`).
@@ -113,14 +138,17 @@ async def create_generation(
         if not 1 <= len(header_key) <= 128:
             raise errors.InvalidRequest("Idempotency-Key must be 1 to 128 characters", details={"field": "Idempotency-Key"})
         body = body.model_copy(update={"idempotency_key": header_key})
+    body = await for_principal(s, principal, body)
     wants_sse = stream or "text/event-stream" in request.headers.get("accept", "")
     if wants_sse:
         generation = Generation(s, body, partial_images=partial_images)
+        generation.api_key_id = principal.key_id
         return StreamingResponse(
             _sse(generation), media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Request-Id": generation.request_id},
         )
     generation = Generation(s, body)
+    generation.api_key_id = principal.key_id
     result = await generation.result()
     headers = {"Location": f"/v1/generations/{result['id']}"}
     if generation.replayed:
@@ -158,6 +186,7 @@ async def _sse(generation: Generation) -> AsyncIterator[bytes]:
     task = asyncio.ensure_future(run())
     _DETACHED.add(task)
     task.add_done_callback(_DETACHED.discard)
+    generation.s.background.keep_alive(task)  # ctx.waitUntil on Workers: outlives a disconnect
     try:
         while True:
             try:
@@ -183,43 +212,14 @@ async def _sse(generation: Generation) -> AsyncIterator[bytes]:
             await asyncio.shield(task)
 
 
-@router.get("/generations", dependencies=authed, summary="Recent generations, newest first")
-async def list_generations(
-    caller: str | None = Query(None, description="only this caller's"),
-    before: str | None = Query(None, description="the last id of the previous page"),
-    limit: int = Query(20, ge=1, le=100),
-    s: Services = Depends(get_services),
+@router.get("/generations/{request_id}", response_model=GenerationResult)
+async def get_generation(
+    request_id: str, principal: Principal = Depends(require_scope("read")), s: Services = Depends(get_services)
 ) -> dict[str, Any]:
-    rows = await Store(s.db, s.clock).list_requests(caller, before, limit)
-    items = [to_result(row, s.settings.public_base_url) for row in rows]
-    return {"items": items, "next_before": items[-1]["id"] if len(items) == limit else None}
-
-
-@router.get("/generations/{request_id}", dependencies=authed, response_model=GenerationResult)
-async def get_generation(request_id: str, s: Services = Depends(get_services)) -> dict[str, Any]:
     row = await Store(s.db, s.clock).get_request(request_id)
-    if row is None:
+    if row is None or not principal.sees(row["caller"]):
         raise errors.NotFound(f"no generation {request_id!r}")
     return to_result(row, s.settings.public_base_url)
-
-
-@router.get(
-    "/images/{image_id}",
-    summary="The image bytes (public by id: ids carry 80 random bits)",
-    responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}}, 304: {"description": "unchanged"}},
-)
-async def get_image(image_id: str, request: Request, s: Services = Depends(get_services)) -> Response:
-    row = await Store(s.db, s.clock).get_image(image_id)
-    if row is None:
-        raise errors.NotFound(f"no image {image_id!r}")
-    etag = f'"{row["sha256"]}"'
-    cache = {"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable"}
-    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
-        return Response(status_code=304, headers=cache)
-    stored = await images.get_image_bytes(s.objects, row["r2_key"])
-    if stored is None:
-        raise errors.NotFound(f"image {image_id!r} is recorded but its bytes are missing from storage")
-    return Response(stored.body, media_type=row["content_type"], headers=cache)
 
 
 @router.get("/providers", dependencies=authed, summary="Configured providers: capabilities, prices, health")
@@ -228,6 +228,6 @@ async def list_providers(probe: bool = Query(False, description="also run each p
     return await providers_view(s, probe=probe)
 
 
-@router.post("/estimate", dependencies=authed, response_model=EstimateResponse, summary="What each provider would charge")
+@router.post("/estimate", dependencies=[Depends(require_scope("generate"))], response_model=EstimateResponse, summary="What each provider would charge")
 async def estimate(body: GenerationRequest, s: Services = Depends(get_services)) -> dict[str, Any]:
     return await estimates(s, body)
