@@ -27,6 +27,7 @@ def _services_for(env):
     if _services is None:
         _services = runtime.build_services(env)
         _app.state.services = _services
+        _services.extras["rpc_app"] = _app  # RPC runs the same routes in-process (pipeline.api.rpc)
     return _services
 
 
@@ -52,8 +53,32 @@ class Default(WorkerEntrypoint):
     async def estimate(self, payload):
         return await self._rpc("estimate", payload)
 
-    async def providers(self):
-        return await self._rpc("providers")
+    async def providers(self, params=None):
+        return await self._rpc("providers", params)
+
+    async def edit(self, payload):
+        return await self._rpc("edit", payload)
+
+    async def list_generations(self, params=None):
+        return await self._rpc("list_generations", params)
+
+    async def link(self, payload):
+        return await self._rpc("link", payload)
+
+    async def unlink(self, payload):
+        return await self._rpc("unlink", payload)
+
+    async def entity_images(self, params):
+        return await self._rpc("entity_images", params)
+
+    async def usage(self, params=None):
+        return await self._rpc("usage", params)
+
+    async def get_budget(self):
+        return await self._rpc("get_budget")
+
+    async def put_budget(self, changes):
+        return await self._rpc("put_budget", changes)
 
     async def scheduled(self, controller, env=None, ctx=None):
         services = _services_for(self.env)

@@ -25,6 +25,7 @@ from ..auth.keys import Principal
 from .budget import router as budget_router
 from .catalog_views import estimates, providers_view
 from .links import router as links_router
+from .openai_compat import router as openai_router
 from .uploads import router as uploads_router
 from ..models import ErrorResponse, EstimateResponse, GenerationRequest, GenerationResult
 from ..generation.generation import Generation
@@ -101,6 +102,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(links_router)
     app.include_router(budget_router)
     app.include_router(uploads_router)
+    app.include_router(openai_router)
     _add_access_middleware(app)
     return app
 

@@ -19,6 +19,9 @@ from ..services import Services
 from ..storage.keys import KeyStore
 
 _MISSING = "missing API key (send 'Authorization: Bearer <key>')"
+# ASGI scope key set only on in-process calls from the service binding (rpc.py); no HTTP
+# client can set it. Code bound to this Worker is trusted: it may act for any caller.
+TRUSTED = "image_worker.trusted"
 
 
 async def get_services(request: Request) -> Services:
@@ -35,10 +38,12 @@ def bearer(authorization: str | None) -> str | None:
     return given if scheme.lower() == "bearer" and given else None
 
 
-async def authenticate(s: Services, authorization: str | None) -> Principal | None:
-    """The principal for an `Authorization` header; None when none was sent and one is
-    needed; Unauthorized for a wrong, revoked or expired key."""
+async def authenticate(s: Services, authorization: str | None, trusted: bool = False) -> Principal | None:
+    """The principal for an `Authorization` header (or the service binding, `trusted`);
+    None when none was sent and one is needed; Unauthorized for a wrong, revoked or expired key."""
     settings = s.settings
+    if trusted:
+        return admin_principal(settings.default_caller, "service_binding")
     secret = bearer(authorization)
     if secret is None:
         if authorization:
@@ -70,7 +75,8 @@ async def current_principal(request: Request) -> Principal:
     """Who is calling (401 when nobody is). Resolved at most once per request."""
     state: Any = request.state
     if not getattr(state, "principal_resolved", False):
-        state.principal = await authenticate(services_of(request.app), request.headers.get("authorization"))
+        state.principal = await authenticate(services_of(request.app), request.headers.get("authorization"),
+                                             bool(request.scope.get(TRUSTED)))
         state.principal_resolved = True
     if state.principal is None:
         raise Unauthorized(no_key_message(services_of(request.app)))

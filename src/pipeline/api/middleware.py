@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable
 
 from .. import errors
 from ..ids import new_id
-from .deps import authenticate, no_key_message, services_of
+from .deps import TRUSTED, authenticate, no_key_message, services_of
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -140,7 +140,7 @@ class Gate:
         state = scope.setdefault("state", {})
         services = services_of(self.fastapi_app)
         try:
-            state["principal"] = await authenticate(services, _header(scope, b"authorization"))
+            state["principal"] = await authenticate(services, _header(scope, b"authorization"), bool(scope.get(TRUSTED)))
             state["principal_resolved"] = True
         except errors.ImageWorkerError as exc:
             return await _send_json(send, exc.status, {"error": exc.to_dict()}, [(b"www-authenticate", b"Bearer")])
