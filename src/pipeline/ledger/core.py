@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import InvalidRequest
-from . import reports, schema, slots
+from . import policy, reports, schema, slots
 from .schema import SqlStorage, add_totals
 
 __all__ = ["LedgerCore", "SqlStorage", "DEFAULTS", "utc_day_ms"]
@@ -71,8 +71,7 @@ class LedgerCore:
         return schema.held(self.sql, day, caller)
 
     def _caller_budget(self, cfg: dict[str, Any], caller: str) -> int | None:
-        per_caller = cfg["caller_daily_budget_micros"] or {}
-        return per_caller.get(caller, cfg["default_caller_daily_budget_micros"])
+        return policy.caller_budget(cfg, caller)
 
     def remaining(self, now_ms: int, caller: str | None = None, cfg: dict[str, Any] | None = None) -> dict[str, Any]:
         cfg = cfg or self.config()
@@ -153,34 +152,9 @@ class LedgerCore:
         )
         return {"ok": False, "reason": reason, "message": message, "remaining": self.remaining(now_ms, caller, cfg)}
 
-    def _refusal(
-        self, cfg: dict[str, Any], caller: str, day: str, request: dict[str, Any], estimate: int, images: int,
-        needed: int | None,
-    ) -> tuple[str, str] | None:
-        """Why `estimate` may not be held; `needed` is the new money it takes (None: all of it).
-        Caps apply to this attempt's own estimate, not to what earlier attempts already cost."""
-        needed = estimate if needed is None else needed
-        own = int(request.get("attempt_estimate_micros", estimate))
-        cap, default_cap = request.get("cap_micros"), cfg["max_cost_per_image_micros"]
-        if cap is not None and own > int(cap):
-            return "request_cap", f"estimate {own} micro-dollars is over the request's cap of {int(cap)}"
-        if cap is None and default_cap is not None and own > int(default_cap) * images:
-            return ("request_cap", f"estimate {own} micro-dollars for {images} image(s) is over the cap of "
-                    f"{default_cap} per image")
-        spent, reserved = self._held(day)
-        budget = int(cfg["daily_budget_micros"])
-        if spent + reserved + needed > budget:
-            left = max(0, budget - spent - reserved)
-            return "daily_budget", (f"the daily budget would be passed: {left} of {budget} micro-dollars left today "
-                                    f"({spent} spent, {reserved} reserved), this request needs {needed}")
-        caller_budget = self._caller_budget(cfg, caller)
-        if caller_budget is not None:
-            c_spent, c_reserved = self._held(day, caller)
-            if c_spent + c_reserved + needed > caller_budget:
-                left = max(0, caller_budget - c_spent - c_reserved)
-                return "caller_budget", (f"caller {caller!r}'s daily budget would be passed: {left} of {caller_budget} "
-                                         f"micro-dollars left today, this request needs {needed}")
-        return None
+    def _refusal(self, cfg: dict[str, Any], caller: str, day: str, request: dict[str, Any], estimate: int, images: int,
+                 needed: int | None) -> tuple[str, str] | None:
+        return policy.refusal(self.sql, cfg, caller, day, request, estimate, images, needed)
 
     def settle(self, request_id: str, actual_micros: int, details: dict[str, Any] | None, now_ms: int) -> dict[str, Any]:
         """Charge what the provider billed (or may have billed). Idempotent: a second
@@ -307,27 +281,7 @@ class LedgerCore:
         return reports.usage(self.sql, day_from, day_to) | {"budget": self.budget_status(now_ms)}
 
     def budget_status(self, now_ms: int) -> dict[str, Any]:
-        cfg = self.config()
-        day = utc_day_ms(now_ms)
-        spent, reserved = self._held(day)
-        callers = {}
-        seen = [r["caller"] for r in self.sql.exec(
-            "SELECT caller FROM day_totals WHERE day = ? AND caller != ?", day, schema.GLOBAL)]
-        for caller in sorted(set(seen) | set(cfg["caller_daily_budget_micros"] or {})):
-            c_spent, c_reserved = self._held(day, caller)
-            budget = self._caller_budget(cfg, caller)
-            callers[caller] = {"budget_micros": budget, "spent_micros": c_spent, "reserved_micros": c_reserved,
-                               "remaining_micros": None if budget is None else max(0, budget - c_spent - c_reserved)}
-        return {
-            "day": day,
-            "daily_budget_micros": cfg["daily_budget_micros"],
-            "spent_today_micros": spent,
-            "reserved_now_micros": int(self.sql.exec(
-                "SELECT COALESCE(SUM(reserved_micros), 0) AS n FROM reservations WHERE state = 'reserved'")[0]["n"]),
-            "remaining_micros": max(0, cfg["daily_budget_micros"] - spent - reserved),
-            "slots_in_use": int(self.sql.exec("SELECT COUNT(*) AS n FROM slots")[0]["n"]),
-            "callers": callers,
-        }
+        return reports.budget_status(self, now_ms)
 
     # --- internals -------------------------------------------------------------
 
