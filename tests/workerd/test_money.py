@@ -81,3 +81,24 @@ def test_auto_mode_reserves_the_attempt_not_the_chain(worker, fakes, http):
     assert response.status_code == 201, response.text
     assert response.json()["provider"] == "gemini"
     assert json.loads(json.dumps(_today(http)))["slots_in_use"] == 0
+
+
+async def test_queued_requests_confirm_their_handed_over_slots(worker, fakes, http):
+    import asyncio
+
+    import httpx
+
+    from tests.workerd.conftest import AUTH
+
+    fakes.openai.route("POST", "/v1/images/generations", Reply(200, openai_success(PNG), delay_s=0.5))
+    original = http.get("/v1/budget").json()["config"]["global_concurrency"]
+    http.put("/v1/budget", json={"global_concurrency": 1})
+    try:
+        async with httpx.AsyncClient(base_url=worker.url, headers=AUTH, timeout=90) as client:
+            body = {"prompt": "one at a time", "provider": "openai", "quality": "low"}
+            answers = await asyncio.gather(*(client.post("/v1/generations", json=body) for _ in range(3)))
+    finally:
+        http.put("/v1/budget", json={"global_concurrency": original})
+    assert [a.status_code for a in answers] == [201, 201, 201], [a.text for a in answers]
+    today = _today(http)
+    assert today["slots_in_use"] == 0 and today["reserved_now_micros"] == 0
