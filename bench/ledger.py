@@ -4,7 +4,7 @@ The ledger runs over a SQLite file (WAL, synchronous=NORMAL, as local/ledger.py
 opens it). For each point we time `reserve` + `settle` pairs, the work every
 request adds, and report the median and p95 of the reserve alone. Before the
 day totals, each reserve summed all of the day's rows, so its cost grew with
-the day; now it must not: `python -m bench.ledger` (or `bench/run-ledger`)."""
+the day; now it must not: `bench/run --ledger`."""
 
 from __future__ import annotations
 
