@@ -7,6 +7,7 @@ environment and from `.dev.vars` (the file wrangler uses), never printed."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import uvicorn
 
 from pipeline.api.app import create_app
 
+from . import maintenance
 from .services import build_local_services
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +47,20 @@ def main() -> None:
     print(f"Image worker on http://{args.host}:{args.port}  (docs: /docs, providers: {names}, data: {args.data})", flush=True)
     if services.settings.api_token is None:
         print("No API_TOKEN set: the API is open. Set API_TOKEN to require 'Authorization: Bearer <token>'.", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    every_s = float(env.get("LOCAL_MAINTENANCE_S") or 30)
+    asyncio.run(serve(services, app, args.host, args.port, every_s))
+
+
+async def serve(services, app, host: str, port: int, every_s: float) -> None:
+    """Recover what a crashed predecessor left, then serve with the maintenance timer."""
+    recovered = await maintenance.recover(services)
+    if recovered.get("stale_requests") or recovered.get("recovered_slots"):
+        print(f"Recovered after restart: {recovered}", flush=True)
+    timer = asyncio.create_task(maintenance.run_timer(services, every_s))
+    try:
+        await uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).serve()
+    finally:
+        timer.cancel()
 
 
 if __name__ == "__main__":

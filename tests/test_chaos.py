@@ -1,6 +1,7 @@
 """Many concurrent generations against a provider that fails at random, end to end:
 nothing lost (every row terminal), nothing double-charged (the ledger's spend equals
-D1's), nothing left reserved or holding a slot."""
+D1's), every possibly-billed answer charged (a 2xx we cannot read costs its
+estimate), nothing left reserved or holding a slot."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ async def test_random_provider_failures_never_lose_or_double_count_money(make_se
     rng = random.Random(20261124)
     lock = threading.Lock()
     billed = []
+    unreadable = []  # 2xx answers we cannot read: the provider billed them
     png = render_png(b"chaos", 8, 8)
     answers = [
         (40, lambda: Reply(200, load("openai", "generation", IMAGE=png))),
@@ -35,6 +37,8 @@ async def test_random_provider_failures_never_lose_or_double_count_money(make_se
             reply = make()
             if reply.status == 200 and isinstance(reply.body, dict):
                 billed.append(250 + 8_160)  # 50 text in at $5/1M + 272 image out at $30/1M (gpt-image-2.6-flare)
+            elif reply.status == 200:
+                unreadable.append(1)
         return reply
 
     openai = fake_server()
@@ -54,7 +58,13 @@ async def test_random_provider_failures_never_lose_or_double_count_money(make_se
     assert len(rows) == 80 and all(r["status"] in ("succeeded", "failed", "refused") for r in rows)
     d1_spent = sum(r["actual_cost_micros"] or 0 for r in rows)
     budget = (await services.ledger.usage("2000-01-01", "2999-12-31"))["budget"]
-    assert budget["spent_today_micros"] == d1_spent == sum(billed)  # every billed answer counted once
+    charged = await services.db.all(
+        "SELECT u.cost_micros, r.estimated_cost_micros FROM usage_events u JOIN generation_requests r ON r.id = u.request_id"
+        " WHERE u.error_code = 'provider_bad_response'")
+    assert len(charged) == len(unreadable) and all(c["cost_micros"] == c["estimated_cost_micros"] > 0 for c in charged)
+    uncertain = sum(c["cost_micros"] for c in charged)
+    # every billed answer counted once; every unreadable 2xx charged at its estimate
+    assert budget["spent_today_micros"] == d1_spent == sum(billed) + uncertain
     assert budget["spent_today_micros"] <= 200_000
     assert budget["reserved_now_micros"] == 0 and budget["slots_in_use"] == 0
     images = await services.db.all("SELECT COUNT(*) AS n FROM images")

@@ -183,8 +183,8 @@ async def test_estimate_lists_every_able_provider_and_the_auto_pick(make_service
     client = client_for(services)
     body = (await client.post("/v1/estimate", json={"prompt": "x", "quality": "medium", "n": 2, "size": "1536x1024"})).json()
     by_name = {e["provider"]: e for e in body["estimates"]}
-    # medium 1536x1024: 1584 output tokens x2 at $30/1M + (1 prompt token + 64 overhead) at $5/1M
-    assert by_name["openai"]["cost_micros"] == 95_040 + 325 and by_name["openai"]["size"] == "1536x1024"
+    # medium 1536x1024: 1584 output tokens x2 at $30/1M + (1 prompt byte + 100 overhead) tokens at $5/1M
+    assert by_name["openai"]["cost_micros"] == 95_040 + 505 and by_name["openai"]["size"] == "1536x1024"
     assert by_name["placeholder"]["cost_micros"] == 0
     assert body["auto_pick"] == "openai"  # the placeholder never serves auto mode beside a real provider
     assert FACTORIES  # registry dispatch is by table, not by name checks

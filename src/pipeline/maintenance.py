@@ -1,28 +1,80 @@
-"""The cron: recover requests whose isolate died, expire ledger leases, reconcile
-the ledger with D1's record of spend, roll usage up."""
+"""The cron (and the local server's timer): recover requests whose isolate died,
+expire and prune ledger leases, reconcile the ledger with D1's record of spend,
+remove image objects no row records, roll usage up."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .clock import utc_day
+from .clock import iso, utc_day
+from .providers.base import EXTENSIONS
 from .services import Services
 from .storage.store import Store
 
+ABANDONED = {"code": "abandoned", "message": "the worker handling this request stopped before it finished"}
 
-async def sweep_stale_requests(s: Services) -> int:
-    """Requests still pending/running long after their deadline belonged to an
-    isolate that died: mark them failed and free their reservation now."""
+
+async def sweep_stale_requests(s: Services, older_than_s: int | None = None) -> int:
+    """Requests still pending/running long after their deadline belonged to an isolate
+    that died. Each is marked failed and charged what it may have been billed: the
+    attempts already recorded, plus, when it was `running`, its call in flight at the
+    estimate (the provider may have finished it). Its images' objects, written before
+    a D1 row that never came, are removed."""
     store = Store(s.db, s.clock)
-    older_than = max(s.settings.stale_request_s, int(s.settings.request_timeout_s) + 60)
+    if older_than_s is None:
+        older_than_s = max(s.settings.stale_request_s, int(s.settings.request_timeout_s) + 60)
+    cutoff = iso(s.clock.now() - timedelta(seconds=older_than_s))
+    rows = await s.db.all(
+        "SELECT r.id, r.status, r.n, r.caller, r.provider, r.model, r.created_at, r.updated_at,"
+        " COALESCE(r.estimated_cost_micros, 0) AS estimate,"
+        " (SELECT COALESCE(SUM(u.cost_micros), 0) FROM usage_events u WHERE u.request_id = r.id) AS recorded"
+        " FROM generation_requests r WHERE r.status IN ('pending', 'running') AND r.updated_at <= ?"
+        " ORDER BY r.updated_at LIMIT 100",
+        (cutoff,),
+    )
     swept = 0
-    for row in await store.stale_requests(older_than):
-        error = {"code": "abandoned", "message": "the worker handling this request stopped before it finished"}
-        if await store.finish_unsuccessfully(row["id"], status="failed", error=error):
+    for row in rows:
+        charge = int(row["recorded"]) + (int(row["estimate"]) if row["status"] == "running" else 0)
+        if not await store.finish_unsuccessfully(row["id"], status="failed", error=ABANDONED, actual_micros=charge):
+            continue
+        await remove_unrecorded_objects(s, row)
+        if charge:
+            await s.ledger.settle(row["id"], charge, {"abandoned": True, "caller": row["caller"],
+                                                      "provider": row["provider"], "model": row["model"]})
+        else:
             await s.ledger.release(row["id"], "abandoned")
-            swept += 1
+        swept += 1
     return swept
+
+
+async def remove_unrecorded_objects(s: Services, row: dict[str, Any]) -> int:
+    """Objects a request may have written before dying. Keys derive from the request id
+    (storage/images.py), so no listing is needed; only keys no image row records go."""
+    recorded = {r["r2_key"] for r in await s.db.all("SELECT r2_key FROM images WHERE request_id = ?", (row["id"],))}
+    days = {row["created_at"][:10], row["updated_at"][:10], utc_day(s.clock.now())}
+    removed = 0
+    for day in sorted(days):
+        folder = f"images/{day.replace('-', '/')}/{row['id']}"
+        for index in range(int(row["n"])):
+            for ext in EXTENSIONS.values():
+                key = f"{folder}/{index}.{ext}"
+                if key not in recorded and await s.objects.get(key) is not None:
+                    await s.objects.delete(key)
+                    removed += 1
+    return removed
+
+
+async def recover_after_restart(s: Services) -> dict[str, Any]:
+    """For a host whose requests all died with it (the local server after a crash):
+    every non-terminal request is abandoned now, and every slot freed."""
+    recover = getattr(s.ledger, "recover_after_restart", None)
+    slots = await recover() if recover is not None else {}
+    swept = total = await sweep_stale_requests(s, older_than_s=0)
+    while swept == 100:  # a page at a time
+        swept = await sweep_stale_requests(s, older_than_s=0)
+        total += swept
+    return {"stale_requests": total, **slots}
 
 
 async def scheduled(s: Services, cron: str = "", scheduled_time_ms: int | None = None) -> dict[str, Any]:
@@ -30,7 +82,7 @@ async def scheduled(s: Services, cron: str = "", scheduled_time_ms: int | None =
     now = datetime.fromtimestamp(scheduled_time_ms / 1000, timezone.utc) if scheduled_time_ms else s.clock.now()
     store = Store(s.db, s.clock)
     swept = await sweep_stale_requests(s)
-    leases = await s.ledger.sweep()
+    leases = await s.ledger.sweep()  # expiry, and pruning of closed rows past keep_days
     # Spend D1 recorded but the ledger never saw settled (a lost settle call) is charged now;
     # settling is idempotent, so requests settled normally are left alone.
     reconciled = await s.ledger.reconcile(await store.recent_spend(within_s=2 * 3600))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 
-from tests.workerd.conftest import AUTH
 
 ORIGIN = "https://app.example.com"
 

@@ -28,8 +28,6 @@ COMPLEXITY = ("low", "medium", "high")
 # xhigh and max: no published figure; 2x and 4x high as an upper guess [unverified].
 OUTPUT_TOKENS_1024 = {"low": 272, "medium": 1056, "high": 4160, "xhigh": 8320, "max": 16640}
 EDIT_INPUT_TOKENS_PER_IMAGE = 4_160  # an input image at high fidelity, bounded
-# Billed input tokens run above the prompt's own (24 billed for a 4-character prompt): a bound.
-PROMPT_OVERHEAD_TOKENS = 64
 PARTIAL_IMAGE_TOKENS = 100  # each streamed preview adds ~100 image output tokens [third party]
 
 _GPT2_RATES = {"text_in": 5_000_000, "text_cached": 1_250_000, "image_in": 8_000_000, "image_cached": 2_000_000,

@@ -10,7 +10,7 @@ so production never falls back to a fake image."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import BudgetExceeded, InvalidRequest, UnsupportedByProvider
 from ..models import GenerationRequest
@@ -42,8 +42,9 @@ class Plan:
 
     @property
     def reserve_micros(self) -> int:
-        """Worst case over the chain: whichever provider ends up serving is covered."""
-        return max(c.estimate.cost_micros for c in self.candidates)
+        """What the first attempt holds: each provider attempt reserves its own estimate
+        (a fallback re-reserves the difference), not the chain's maximum up front."""
+        return self.primary.estimate.cost_micros
 
 
 def _needs_unmet(provider: ImageProvider, req: GenerationRequest) -> str | None:
@@ -59,8 +60,14 @@ def _needs_unmet(provider: ImageProvider, req: GenerationRequest) -> str | None:
     return None
 
 
-def _candidate(provider: ImageProvider, req: GenerationRequest, images: tuple[InputImage, ...], mask: InputImage | None) -> Candidate:
+def _candidate(
+    provider: ImageProvider, req: GenerationRequest, images: tuple[InputImage, ...], mask: InputImage | None,
+    partial_images: int = 0,
+) -> Candidate:
+    """Priced after every option that changes the bill is decided (partial images included)."""
     preq = provider.prepare(req, images, mask)
+    if partial_images and provider.capabilities.native_streaming:
+        preq = replace(preq, partial_images=partial_images)
     return Candidate(provider, preq, provider.estimate(preq))
 
 
@@ -88,6 +95,7 @@ def plan(
     req: GenerationRequest,
     images: tuple[InputImage, ...] = (),
     mask: InputImage | None = None,
+    partial_images: int = 0,
 ) -> Plan:
     """The ordered candidates for this request, each already normalised and priced."""
     explicit = req.provider if not req.wants_auto else settings.default_provider
@@ -109,7 +117,7 @@ def plan(
         if provider is None:
             configured = ", ".join(registry.names()) or "none"
             raise InvalidRequest(f"provider {explicit!r} is not configured; configured: {configured}", details={"field": "provider"})
-        admit(_candidate(provider, req, images, mask))  # raises UnsupportedByProvider when it cannot
+        admit(_candidate(provider, req, images, mask, partial_images))  # raises UnsupportedByProvider when it cannot
     # Explicit requests fall back only when asked; a model name belongs to the explicit provider.
     allow_fallback = req.fallback is not False if auto else bool(req.fallback)
     others = req if auto else req.model_copy(update={"model": None})
@@ -122,7 +130,7 @@ def plan(
             skipped[name] = why
             continue
         try:
-            admit(_candidate(provider, others, images, mask))
+            admit(_candidate(provider, others, images, mask, partial_images))
         except UnsupportedByProvider as exc:
             skipped[name] = exc.message
     if not candidates and over_cap:

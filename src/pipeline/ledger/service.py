@@ -7,7 +7,13 @@ the DO — and only awaits to wait for a concurrency slot.
 
 Waiting is first come, first served: waiters queue in arrival order, and a
 released slot is handed to the earliest waiter it can serve before anyone new
-can take it. A waiter whose slot holder died wakes when that lease expires."""
+can take it. A waiter whose slot holder died wakes when that lease expires.
+A slot handed to a waiter is a short claim (slots.py) until the waiter asks
+for it again: `acquire_slot` answers `confirm: true` then.
+
+Round trips: `reserve` takes an optional `slot` ({provider, wait_s}) and
+answers the slot too; `settle` and `release` give back the request's slots.
+So the common path of a generation is two Durable Object calls."""
 
 from __future__ import annotations
 
@@ -39,13 +45,23 @@ class LedgerService:
     # --- money -----------------------------------------------------------------
 
     async def reserve(self, request: dict[str, Any]) -> dict[str, Any]:
-        return self.core.reserve(request, self._now_ms())
+        """Hold money (core.reserve); with `slot`, then take a concurrency slot in the same call."""
+        answer = self.core.reserve(request, self._now_ms())
+        slot = request.get("slot")
+        if answer.get("ok") and isinstance(slot, dict):
+            answer["slot"] = await self.acquire_slot(
+                str(request["request_id"]), str(slot["provider"]), float(slot.get("wait_s") or 0))
+        return answer
 
     async def settle(self, request_id: str, actual_micros: int, details: dict[str, Any] | None = None) -> dict[str, Any]:
-        return self.core.settle(request_id, actual_micros, details, self._now_ms())
+        answer = self.core.settle(request_id, actual_micros, details, self._now_ms())
+        self._hand_over()  # its slots were given back
+        return answer
 
     async def release(self, request_id: str, reason: str) -> dict[str, Any]:
-        return self.core.release(request_id, reason, self._now_ms())
+        answer = self.core.release(request_id, reason, self._now_ms())
+        self._hand_over()
+        return answer
 
     async def reconcile(self, spent: list[dict[str, Any]]) -> dict[str, Any]:
         return self.core.reconcile(spent, self._now_ms())
@@ -56,7 +72,9 @@ class LedgerService:
         """A slot now, or after waiting in line at most `wait_s` seconds."""
         started = self.clock.monotonic()
         self.core.expire(self._now_ms())
-        if not self._waiters and self.core.try_acquire(request_id, provider, self._now_ms()):
+        # a held slot (a claim being confirmed) never queues behind others
+        first = not self._waiters or self.core.holds_slot(request_id, provider)
+        if first and self.core.try_acquire(request_id, provider, self._now_ms()):
             return {"ok": True, "waited_ms": 0}
         waiter = _Waiter(request_id, provider, asyncio.get_running_loop().create_future())
         self._waiters.append(waiter)
@@ -90,7 +108,8 @@ class LedgerService:
         if waiter.future.cancelled():
             return {"ok": False, "reason": "timeout", "waited_ms": waited_ms,
                     "message": f"no {provider} slot came free within {wait_s:g}s ({len(self._waiters)} still waiting)"}
-        return {"ok": True, "waited_ms": waited_ms}
+        # handed over while queued: only a claim until the caller asks again (confirms)
+        return {"ok": True, "waited_ms": waited_ms, "confirm": True}
 
     async def release_slot(self, request_id: str, provider: str) -> dict[str, Any]:
         released = self.core.release_slot(request_id, provider)
@@ -108,7 +127,7 @@ class LedgerService:
             if waiter.future.done():
                 self._waiters.remove(waiter)
                 continue
-            if self.core.try_acquire(waiter.request_id, waiter.provider, now, cfg):
+            if self.core.try_acquire(waiter.request_id, waiter.provider, now, cfg, claim=True):
                 self._waiters.remove(waiter)
                 waiter.future.set_result(True)
 
@@ -126,6 +145,14 @@ class LedgerService:
         return self.core.usage(day_from, day_to, self._now_ms())
 
     async def sweep(self) -> dict[str, Any]:
-        expired = self.core.expire(self._now_ms())
+        """Expire leases, hand freed slots on, prune closed rows of days long past."""
+        now = self._now_ms()
+        expired = self.core.expire(now)
         self._hand_over()
-        return expired
+        return expired | {"pruned": self.core.prune(now)}
+
+    async def recover_after_restart(self) -> dict[str, Any]:
+        """Local host only: every slot belonged to the process that died (see local/)."""
+        answer = self.core.recover_after_restart(self._now_ms())
+        self._hand_over()
+        return answer

@@ -73,13 +73,14 @@ class OpenAIProvider(ImageProvider):
         per_image = _quality_tokens(preq.model, quality, preq.size, spec.qualities)
         out_tokens = (per_image + preq.partial_images * openai_catalog.PARTIAL_IMAGE_TOKENS) * preq.n
         total = (pricing.tokens_cost(out_tokens, rates.get("image_out", 0))
-                 + pricing.tokens_cost(pricing.prompt_tokens_bound(preq.prompt) + openai_catalog.PROMPT_OVERHEAD_TOKENS,
+                 + pricing.tokens_cost(pricing.prompt_tokens_bound(preq.prompt),
                                        rates.get("text_in", 0)))
         basis = f"tokens: {preq.model} {quality} {preq.size} ~{per_image} out x{preq.n} + prompt"
-        if preq.images:
-            tokens = openai_catalog.EDIT_INPUT_TOKENS_PER_IMAGE * len(preq.images)
+        inputs = len(preq.images) + (1 if preq.mask is not None else 0)  # the mask is an input image too
+        if inputs:
+            tokens = openai_catalog.EDIT_INPUT_TOKENS_PER_IMAGE * inputs
             total += pricing.tokens_cost(tokens, rates.get("image_in", 0))
-            basis += f" + {len(preq.images)} input image(s)"
+            basis += f" + {inputs} input image(s)"
         return CostEstimate(total, basis)
 
     def actual_cost(self, model: str, usage: dict[str, Any] | None, fallback: int) -> tuple[int, str]:

@@ -85,7 +85,8 @@ class Store:
 
     async def find_by_idempotency_key(self, caller: str, key: str) -> dict[str, Any] | None:
         row = await self.db.first(
-            "SELECT id, status, request_hash FROM generation_requests WHERE caller = ? AND idempotency_key = ?", (caller, key)
+            "SELECT id, status, request_hash, error_code FROM generation_requests WHERE caller = ? AND idempotency_key = ?",
+            (caller, key),
         )
         return row
 
