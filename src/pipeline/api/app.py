@@ -91,7 +91,7 @@ def create_app(services: Services | None = None) -> FastAPI:
             return error_response(errors.NotFound("no such route"))
         code = {405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "http_error")
         headers = dict(getattr(exc, "headers", None) or {})
-        if exc.status_code == 405 and (allow := allowed_methods(app, request.scope)):
+        if exc.status_code == 405 and (allow := allowed_methods(app, request.url.path)):
             headers["Allow"] = allow
         return JSONResponse({"error": {"code": code, "message": str(exc.detail), "retryable": False}},
                             status_code=exc.status_code, headers=headers)
