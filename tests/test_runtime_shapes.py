@@ -219,3 +219,11 @@ def test_env_reading_copies_only_known_settings(monkeypatch):
     assert runtime.read_env(env) == {"OPENAI_API_KEY": "sk-1", "API_TOKEN": "t"}
     assert runtime._py(JsObj({"a": JSNULL, "b": [JSNULL, 1], "c": memoryview(b"x")})) == {"a": None, "b": [None, 1], "c": b"x"}
     assert runtime._js(None) is NULL and runtime._js({"a": None, "b": [None]}) == {"a": NULL, "b": [NULL]}
+
+
+def test_on_cloudflare_the_api_fails_closed_unless_told_otherwise(monkeypatch):
+    runtime = _install_fake_runtime(monkeypatch)
+    bare = runtime.build_services(types.SimpleNamespace(PLACEHOLDER_ENABLED="true"))  # e.g. a named environment
+    assert bare.settings.require_token is True and bare.settings.api_token is None
+    opened = runtime.build_services(types.SimpleNamespace(REQUIRE_API_TOKEN="false"))
+    assert opened.settings.require_token is False

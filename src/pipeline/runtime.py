@@ -154,9 +154,8 @@ def read_env(env: Any) -> dict[str, str]:
 
 
 def _wait_until(wait_until: Any, awaitable: Any) -> None:
-    """Hand a Python awaitable to a JS `waitUntil` through an owned proxy, destroyed when
-    it settles. A borrowed proxy is destroyed as soon as the call returns, before JS
-    calls `.then` on it: the work would not be waited for, and an error is thrown."""
+    """Hand an awaitable to a JS `waitUntil` through an owned proxy, destroyed when it settles
+    (a borrowed one dies when the call returns, before JS calls `.then`: nothing is waited for)."""
     future = asyncio.ensure_future(awaitable)
     proxy = create_proxy(future)
     future.add_done_callback(lambda _f: proxy.destroy())
@@ -375,8 +374,11 @@ def build_services(env: Any) -> Any:
     binding names and resolve them in the current request on each use."""
     from .services import build_services as build
 
+    settings = read_env(env)
+    # Fail closed in every wrangler environment (named ones do not inherit [vars]).
+    settings.setdefault("REQUIRE_API_TOKEN", "true")
     return build(
-        read_env(env),
+        settings,
         db=D1Database("DB"),
         objects=R2ObjectStore("IMAGES"),
         ledger=DurableLedger(),
