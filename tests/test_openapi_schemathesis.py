@@ -16,7 +16,7 @@ from tests.test_streaming_e2e import start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "schemathesis-admin-token"
-MAX_EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25")
+MAX_EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "15")
 TIMEOUT_S = 240  # a hung run fails here instead of holding CI
 
 
@@ -35,7 +35,8 @@ def test_schemathesis_finds_no_difference_between_the_document_and_the_server(ma
              "--max-examples", MAX_EXAMPLES, "--seed", "11", "--workers", "2",
              "--generation-database", "none", "--request-timeout", "20", "--no-color",
              "--report", "junit", "--report-junit-path", str(tmp_path / "schemathesis.xml")],
-            capture_output=True, text=True, timeout=TIMEOUT_S, cwd=tmp_path,
+            capture_output=True, text=True, timeout=TIMEOUT_S, cwd=ROOT,
+            env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks", "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"},
         )
     finally:
         stop()

@@ -196,6 +196,13 @@ export type OpenAIImage = {
   id?: string | null;
 };
 
+/** An input image of a JSON edit: a data: URL, this service's image URL, or an image id. */
+export type OpenAIImageRef = {
+  image_url: string;
+} | {
+  image_id: string;
+};
+
 /** `POST /v1/images/generations` (JSON) and the fields of `/v1/images/edits`. */
 export type OpenAIImagesRequest = {
   prompt: string;

@@ -92,8 +92,9 @@ class GenerationRequest(_Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_COHERENT)
 
     prompt: str = Field(min_length=1, max_length=32000, json_schema_extra={"pattern": PROMPT_PATTERN})
-    provider: str | None = Field(default=None, description="explicit provider name, or null/'auto'")
-    model: str | None = None
+    provider: str | None = Field(default=None, json_schema_extra={"pattern": _NAME.pattern},
+                                 description="explicit provider name, or null/'auto'")
+    model: str | None = Field(default=None, json_schema_extra={"pattern": _NAME.pattern})
     fallback: bool | None = Field(
         default=None, strict=True, description="may other providers be tried on a transient failure (default: only in auto mode)"
     )
@@ -146,7 +147,7 @@ class GenerationRequest(_Strict):
     @field_validator("provider", "model")
     @classmethod
     def _name(cls, v: str | None) -> str | None:
-        if v is not None and not _NAME.match(v):
+        if v is not None and not _NAME.fullmatch(v):
             raise ValueError("must be a lower-case name like 'openai' or 'gpt-image-1'")
         return v
 

@@ -24,7 +24,7 @@ _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 class BudgetChanges(BaseModel):
     """Only the settings to change; money in micro-dollars, leases in seconds."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})  # at least one change
 
     # strict: a boolean or a string is not a money amount; MAX_MICROS keeps it exact in JSON
     # Only the two caps may be null ("no cap"); the ledger refuses null for the rest, so their

@@ -84,13 +84,23 @@ def _complete_operation(method: str, path: str, op: dict[str, Any]) -> None:
         op["security"] = []  # no key needed (a key that is sent is still checked: 401 when wrong)
 
 
+def _hoist_defs(op: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """A request body written as a model's own JSON schema (openapi_extra) carries its `$defs`:
+    they belong in components/schemas, where its `$ref`s point."""
+    for media in op.get("requestBody", {}).get("content", {}).values():
+        for name, schema in media.get("schema", {}).pop("$defs", {}).items():
+            schemas.setdefault(name, schema)
+
+
 def complete(doc: dict[str, Any]) -> dict[str, Any]:
-    doc.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = BEARER
+    components = doc.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["bearer"] = BEARER
     doc["security"] = [{"bearer": []}]
     for path, item in doc.get("paths", {}).items():
         for method, op in item.items():
             if isinstance(op, dict) and "responses" in op:
                 _complete_operation(method, path, op)
+                _hoist_defs(op, components.setdefault("schemas", {}))
     return doc
 
 
