@@ -13,6 +13,7 @@ from .db import SqliteDatabase
 from .http import HttpxClient
 from .ledger import local_ledger
 from .objects import FolderObjectStore
+from .signer import CryptographySigner
 
 
 def build_local_services(
@@ -33,5 +34,5 @@ def build_local_services(
     ledger = local_ledger(":memory:" if in_memory else str(data / "ledger.db"), clock)
     return build_services(
         env, db=db, objects=FolderObjectStore(data / "r2"), ledger=ledger,
-        http=http or HttpxClient(), clock=clock, ai=ai,
+        http=http or HttpxClient(), clock=clock, ai=ai, signer=CryptographySigner(),
     )

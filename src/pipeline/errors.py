@@ -147,6 +147,15 @@ class ProviderRefused(ProviderError):
     status = 422
 
 
+class ModelUnavailable(ProviderError):
+    """The model is shut down, retired or unknown to the provider. Another model or
+    provider may serve; retrying this one cannot. `details.replacement` names the successor."""
+
+    code = "model_unavailable"
+    status = 422
+    fallback = True
+
+
 class UnsupportedByProvider(ImageWorkerError):
     """The chosen provider cannot do what was asked (e.g. edit with a mask)."""
 

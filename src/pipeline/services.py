@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from .ports import AiBinding, Background, Clock, Database, HttpClient, InProcessBackground, Ledger, ObjectStore
+from .ports import AiBinding, Background, Clock, Database, HttpClient, InProcessBackground, Ledger, ObjectStore, Signer
+from .providers import instances
 from .providers.base import ProviderContext
 from .providers.registry import ProviderRegistry
 from .settings import KNOWN_KEYS, Settings
@@ -37,10 +38,12 @@ def build_services(
     clock: Clock,
     ai: AiBinding | None = None,
     background: Background | None = None,
+    signer: Signer | None = None,
 ) -> Services:
     """Read settings from the environment (vars + secrets) and build the registry once."""
-    known = {k: str(env[k]) for k in KNOWN_KEYS if env.get(k) not in (None, "")}
+    keys = (*KNOWN_KEYS, *instances.secret_names(env))  # provider instances name their own key secrets
+    known = {k: str(env[k]) for k in keys if env.get(k) not in (None, "")}
     settings = Settings.from_env(known)
-    ctx = ProviderContext(http=http, clock=clock, settings=known, ai=ai)
+    ctx = ProviderContext(http=http, clock=clock, settings=known, ai=ai, signer=signer)
     return Services(settings, db, objects, ledger, http, clock, ProviderRegistry(ctx), ai,
                     background or InProcessBackground())

@@ -5,17 +5,15 @@ locally; `app.state.services` is set by whoever serves it."""
 
 from __future__ import annotations
 
-import asyncio
-import json
+from contextlib import aclosing
 from typing import Any, AsyncIterator
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import errors
-from ..storage import images
 from .deps import get_services, require_scope, require_token
 from .generations import for_principal, router as generations_router
 from .image_access import router as image_router
@@ -25,17 +23,19 @@ from ..auth.keys import Principal
 from .allow import allowed_methods
 from .budget import router as budget_router
 from . import openapi_doc
+from .prices import router as prices_router
 from .catalog_views import estimates, providers_view
 from .links import router as links_router
 from .openai_compat import router as openai_router
 from .uploads import router as uploads_router
 from ..models import ErrorResponse, EstimateResponse, GenerationRequest, GenerationResult
 from ..generation.generation import Generation
+from .streaming import KEEPALIVE, detached_events
+from .streaming import frame as _frame
 from ..storage.results import to_result
 from ..services import Services
 from ..storage.store import Store
 
-_KEEPALIVE_S = 15.0
 _ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 402, 403, 404, 409, 422, 429, 502, 503, 504)}
 
 router = APIRouter(prefix="/v1", responses=_ERRORS)
@@ -106,6 +106,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(keys_router)
     app.include_router(links_router)
     app.include_router(budget_router)
+    app.include_router(prices_router)
     app.include_router(uploads_router)
     app.include_router(openai_router)
     _add_access_middleware(app)
@@ -164,60 +165,24 @@ async def create_generation(
     return JSONResponse(result, status_code=200 if generation.replayed else 201, headers=headers)
 
 
-def _frame(kind: str, data: dict[str, Any]) -> bytes:
-    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
-
-
-_DETACHED: set[asyncio.Task] = set()  # generations whose caller went away, still finishing
 
 
 async def _sse(generation: Generation) -> AsyncIterator[bytes]:
     """Events as SSE frames, keep-alive comments while a provider is silent, and a
-    final `failed` event (error + stored result) instead of a broken stream.
-
-    The generation runs in its own task and reports through a queue: a caller that
-    disconnects does not cancel it (the provider may already be billing), it
-    finishes and is stored, and `GET /v1/generations/{id}` has the result."""
-    queue: asyncio.Queue = asyncio.Queue()
-
-    async def run() -> None:
-        try:
-            async for event in generation.events():
-                queue.put_nowait(("event", event))
-        except errors.ImageWorkerError as exc:
-            queue.put_nowait(("error", exc))
-        except Exception as exc:  # noqa: BLE001 - reported to the caller as an internal error
-            queue.put_nowait(("error", errors.ImageWorkerError(f"internal error ({type(exc).__name__})")))
-        finally:
-            queue.put_nowait(("end", None))
-
-    task = asyncio.ensure_future(run())
-    _DETACHED.add(task)
-    task.add_done_callback(_DETACHED.discard)
-    generation.s.background.keep_alive(task)  # ctx.waitUntil on Workers: outlives a disconnect
-    try:
-        while True:
-            try:
-                kind, item = await asyncio.wait_for(queue.get(), timeout=_KEEPALIVE_S)
-            except asyncio.TimeoutError:
-                yield b": keep-alive\n\n"
-                continue
-            if kind == "end":
-                return
-            if kind == "error":
+    final `failed` event (error + stored result) instead of a broken stream. A caller
+    that disconnects does not cancel the generation (streaming.py)."""
+    async with aclosing(detached_events(generation)) as events:
+        async for item in events:
+            if item is None:
+                yield KEEPALIVE
+            elif isinstance(item, errors.ImageWorkerError):
                 data: dict[str, Any] = {"request_id": generation.request_id, "error": item.to_dict()}
                 row = await generation.store.get_request(generation.request_id)
                 if row is not None:
                     data["result"] = to_result(row, generation.s.settings.public_base_url)
                 yield _frame("failed", data)
-                return
-            yield _frame(item.type, {"request_id": item.request_id, **item.data})
-    finally:
-        # Closed early (the caller left): stay until the generation is stored, so the
-        # runtime keeps this request alive (the Workers ASGI bridge waits on the app).
-        # If we are cancelled instead, the shielded task carries on by itself.
-        if not task.done():
-            await asyncio.shield(task)
+            else:
+                yield _frame(item.type, {"request_id": item.request_id, **item.data})
 
 
 @router.get("/generations/{request_id}", response_model=GenerationResult)

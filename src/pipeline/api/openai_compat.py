@@ -6,9 +6,9 @@ The official OpenAI SDKs, given this Worker as `base_url` and a key as
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
+from contextlib import aclosing
 from typing import Any, AsyncIterator
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -17,6 +17,8 @@ from pydantic import ValidationError
 
 from .. import errors
 from ..generation.generation import Generation
+from .streaming import KEEPALIVE, detached_events
+from .streaming import frame as _frame
 from ..models import ErrorResponse, GenerationRequest
 from ..services import Services
 from ..storage import images
@@ -25,7 +27,6 @@ from . import openai_translate as tr
 from .deps import get_services, require_token
 from .form import MalformedBody, parse_form
 
-_KEEPALIVE_S = 15.0
 _ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 402, 404, 409, 422, 429, 502, 503, 504)}
 _STREAM_DOC = {"text/event-stream": {"schema": {"type": "string", "description":
                "with stream=true: `image_generation.partial_image` / `.completed` (edits: `image_edit.*`) "
@@ -152,53 +153,25 @@ async def _one_b64(s: Services, store: Store, image_id: str) -> str:
     return base64.b64encode(found.body).decode()
 
 
-def _frame(kind: str, data: dict[str, Any]) -> bytes:
-    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-_DETACHED: set[asyncio.Task] = set()  # generations whose caller went away, still finishing
 
 
 async def _stream(s: Services, generation: Generation, body: tr.OpenAIImagesRequest, warnings: list[str],
                   prefix: str) -> AsyncIterator[bytes]:
     """OpenAI's stream events for one generation. As on /v1/generations, the generation
     runs in its own task: a caller that leaves does not cancel what is being paid for."""
-    queue: asyncio.Queue = asyncio.Queue()
-
-    async def run() -> None:
-        try:
-            async for event in generation.events():
-                queue.put_nowait(("event", event))
-        except errors.ImageWorkerError as exc:
-            queue.put_nowait(("error", exc))
-        except Exception as exc:  # noqa: BLE001 - reported to the caller as an internal error
-            queue.put_nowait(("error", errors.ImageWorkerError(f"internal error ({type(exc).__name__})")))
-        finally:
-            queue.put_nowait(("end", None))
-
-    task = asyncio.ensure_future(run())
-    _DETACHED.add(task)
-    task.add_done_callback(_DETACHED.discard)
-    s.background.keep_alive(task)  # ctx.waitUntil on Workers: outlives a disconnect
     store = Store(s.db, s.clock)
-    try:
-        while True:
-            try:
-                kind, item = await asyncio.wait_for(queue.get(), timeout=_KEEPALIVE_S)
-            except asyncio.TimeoutError:
-                yield b": keep-alive\n\n"
-                continue
-            if kind == "end":
-                return
-            if kind == "error":
+    async with aclosing(detached_events(generation)) as events:
+        async for item in events:
+            if item is None:
+                yield KEEPALIVE
+            elif isinstance(item, errors.ImageWorkerError):
                 yield _frame("error", {"error": item.to_dict()})
-                return
-            frame = await _translate(s, store, item, body, warnings, prefix)
-            if frame is not None:
-                yield frame
-    finally:
-        if not task.done():
-            await asyncio.shield(task)
+            else:
+                frame = await _translate(s, store, item, body, warnings, prefix)
+                if frame is not None:
+                    yield frame
 
 
 async def _translate(s: Services, store: Store, event: Any, body: tr.OpenAIImagesRequest, warnings: list[str],

@@ -80,6 +80,7 @@ class Generation:
                     yield event
                 return
         source_images, mask = await load_inputs(self.s, self.store, self.req, self.caller)
+        await self.s.registry.prices.refresh(self.s.db, self.s.clock)  # run-time price overrides (catalog/overrides.py)
         plan = selection.plan(self.s.registry, self.s.settings, self.req, source_images, mask)
         created = await self.store.create_request(
             self.request_id,
