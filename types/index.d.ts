@@ -12,14 +12,14 @@ export type AttemptOut = {
 
 /** Only the settings to change; money in micro-dollars, leases in seconds. */
 export type BudgetChanges = {
-  daily_budget_micros?: number | null;
-  caller_daily_budget_micros?: Record<string, number> | null;
+  daily_budget_micros?: number;
+  caller_daily_budget_micros?: Record<string, number>;
   default_caller_daily_budget_micros?: number | null;
   max_cost_per_image_micros?: number | null;
-  global_concurrency?: number | null;
-  provider_concurrency?: Record<string, number> | null;
-  reservation_lease_s?: number | null;
-  slot_lease_s?: number | null;
+  global_concurrency?: number;
+  provider_concurrency?: Record<string, number>;
+  reservation_lease_s?: number;
+  slot_lease_s?: number;
 };
 
 export type EntityRef = {
@@ -122,14 +122,11 @@ export type HTTPValidationError = {
 
 /** A source image for an edit: an image this service made, an upload, or inline bytes. */
 export type ImageInput = {
-  /** an image this service generated */
-  image_id?: string | null;
-  /** an image uploaded with POST /v1/uploads */
-  upload_id?: string | null;
-  /** base64 bytes (no data: prefix); all inline images together at most 8 MiB decoded */
-  data_base64?: string | null;
-  /** ignored: the type is read from the bytes */
-  content_type?: "image/png" | "image/jpeg" | "image/webp" | null;
+  image_id: string;
+} | {
+  upload_id: string;
+} | {
+  data_base64: string;
 };
 
 export type ImageOut = {
@@ -207,12 +204,9 @@ export type OpenAIImage = {
 
 /** An input image of a JSON edit: a data: URL, this service's image URL, or an image id. */
 export type OpenAIImageRef = {
-  /** data:image/...;base64,... or this Worker's /v1/images/{id} URL */
-  image_url?: string | null;
-  /** an image stored by this Worker (extension) */
-  image_id?: string | null;
-  /** OpenAI file ids are not supported here */
-  file_id?: string | null;
+  image_url: string;
+} | {
+  image_id: string;
 };
 
 /** `POST /v1/images/generations` (JSON) and the fields of `/v1/images/edits`. */
@@ -239,8 +233,6 @@ export type OpenAIImagesRequest = {
   user?: string | null;
   /** accepted; not stored */
   safety_identifier?: string | null;
-  images?: Array<OpenAIImageRef> | null;
-  mask?: OpenAIImageRef | null;
   fallback?: boolean | null;
   aspect_ratio?: string | null;
   max_cost_per_image_micros?: number | null;

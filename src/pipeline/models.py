@@ -20,8 +20,15 @@ Moderation = Literal["low", "auto"]
 Status = Literal["pending", "running", "succeeded", "failed", "refused"]
 EntityType = Literal["character", "location", "scene", "item", "other"]
 
-_SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
-_RATIO = re.compile(r"^(\d{1,3}):(\d{1,3})$")
+# ASCII digits only: Python's `\d` also takes other scripts' digits, JSON Schema's does not.
+_SIDE = r"(?:6[4-9]|[7-9][0-9]|[1-9][0-9]{2}|[1-7][0-9]{3}|80[0-9]{2}|81[0-8][0-9]|819[0-2])"  # 64..8192
+SIZE_PATTERN = rf"^(?:auto|{_SIDE}x{_SIDE})$"
+RATIO_PATTERN = r"^[1-9][0-9]{0,2}:[1-9][0-9]{0,2}$"
+# Some character that is not white space, white space as JSON Schema (ECMA-262 `\s`) counts it,
+# so the schema and the server agree on what a blank prompt is.
+PROMPT_PATTERN = "[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+_SIZE = re.compile(SIZE_PATTERN)
+_RATIO = re.compile(RATIO_PATTERN)
 _TOO_MUCH_INLINE = (f"inline images may total {MAX_INLINE_IMAGE_BYTES // (1024 * 1024)} MiB; upload larger ones "
                     "first (POST /v1/uploads) and pass upload_id")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
@@ -33,9 +40,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _exactly_one(*names: str) -> dict[str, Any]:
+    """JSON Schema for "exactly one of these is given (not null)", which a validator enforces."""
+    return {"oneOf": [{"required": [n], "properties": {n: {"type": "string"}}} for n in names]}
+
+
 class ImageInput(_Strict):
     """A source image for an edit: an image this service made, an upload, or inline bytes.
     Inline images are for small inputs (limits.py); upload larger ones first (POST /v1/uploads)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one("image_id", "upload_id", "data_base64"))
 
     image_id: str | None = Field(default=None, max_length=64, description="an image this service generated")
     upload_id: str | None = Field(default=None, max_length=64, description="an image uploaded with POST /v1/uploads")
@@ -64,17 +78,31 @@ class EntityRef(_Strict):
     role: str = Field(default="image", min_length=1, max_length=64)
 
 
+# What `_coherent` enforces, said in the schema: a mask needs images; size or aspect_ratio, not both.
+_COHERENT = {"allOf": [
+    {"if": {"required": ["mask"], "properties": {"mask": {"type": "object"}}},
+     "then": {"required": ["images"], "properties": {"images": {"minItems": 1}}}},
+    {"not": {"required": ["size", "aspect_ratio"],
+             "properties": {"size": {"type": "string", "not": {"const": "auto"}}, "aspect_ratio": {"type": "string"}}}},
+]}
+
+
 class GenerationRequest(_Strict):
     """One call: generate `n` images from a prompt, or edit the given `images`."""
 
-    prompt: str = Field(min_length=1, max_length=32000)
-    provider: str | None = Field(default=None, description="explicit provider name, or null/'auto'")
-    model: str | None = None
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_COHERENT)
+
+    prompt: str = Field(min_length=1, max_length=32000, json_schema_extra={"pattern": PROMPT_PATTERN})
+    provider: str | None = Field(default=None, json_schema_extra={"pattern": _NAME.pattern},
+                                 description="explicit provider name, or null/'auto'")
+    model: str | None = Field(default=None, json_schema_extra={"pattern": _MODEL_ID.pattern})
     fallback: bool | None = Field(
-        default=None, description="may other providers be tried on a transient failure (default: only in auto mode)"
+        default=None, strict=True, description="may other providers be tried on a transient failure (default: only in auto mode)"
     )
-    size: str | None = Field(default=None, description="'WxH' or 'auto'; the nearest supported size is used")
-    aspect_ratio: str | None = Field(default=None, description="'W:H', e.g. '16:9'")
+    # Patterns in the schema only: the validators below give the clearer message.
+    size: str | None = Field(default=None, json_schema_extra={"pattern": SIZE_PATTERN},
+                             description="'WxH' or 'auto'; the nearest supported size is used")
+    aspect_ratio: str | None = Field(default=None, json_schema_extra={"pattern": RATIO_PATTERN}, description="'W:H', e.g. '16:9'")
     quality: Quality | None = None
     n: int = Field(default=1, ge=1, le=10, strict=True)  # strict: "2", 2.0 and true are not a count
     background: Background | None = None
@@ -100,7 +128,7 @@ class GenerationRequest(_Strict):
     @field_validator("prompt")
     @classmethod
     def _prompt(cls, v: str) -> str:
-        if not v.strip():
+        if not re.search(PROMPT_PATTERN, v):
             raise ValueError("prompt must not be blank")
         return v
 
@@ -109,8 +137,7 @@ class GenerationRequest(_Strict):
     def _size(cls, v: str | None) -> str | None:
         if v is None or v == "auto":
             return v
-        m = _SIZE.match(v)
-        if not m or not (64 <= int(m[1]) <= 8192 and 64 <= int(m[2]) <= 8192):
+        if not _SIZE.fullmatch(v):  # fullmatch: `$` alone lets a trailing newline through
             raise ValueError("size must be 'auto' or 'WIDTHxHEIGHT' with sides between 64 and 8192")
         return v
 
@@ -119,15 +146,14 @@ class GenerationRequest(_Strict):
     def _ratio(cls, v: str | None) -> str | None:
         if v is None:
             return v
-        m = _RATIO.match(v)
-        if not m or int(m[1]) == 0 or int(m[2]) == 0:
+        if not _RATIO.fullmatch(v):
             raise ValueError("aspect_ratio must look like '16:9'")
         return v
 
     @field_validator("provider")
     @classmethod
     def _name(cls, v: str | None) -> str | None:
-        if v is not None and not _NAME.match(v):
+        if v is not None and not _NAME.fullmatch(v):  # fullmatch: `$` lets a trailing newline through
             raise ValueError("must be a lower-case name like 'openai' or 'gemini'")
         return v
 
@@ -135,7 +161,7 @@ class GenerationRequest(_Strict):
     @classmethod
     def _model_id(cls, v: str | None) -> str | None:
         # catalog ids, including Workers AI's '@cf/<vendor>/<model>'
-        if v is not None and not _MODEL_ID.match(v):
+        if v is not None and not _MODEL_ID.fullmatch(v):
             raise ValueError("must be a catalog model id (GET /v1/providers lists them)")
         return v
 

@@ -20,7 +20,9 @@ from .image_access import router as image_router
 from .keys import router as keys_router
 from .middleware import Cors, Gate, RequestLog
 from ..auth.keys import Principal
+from .allow import allowed_methods
 from .budget import router as budget_router
+from . import openapi_doc
 from .prices import router as prices_router
 from .catalog_views import estimates, providers_view
 from .links import router as links_router
@@ -84,12 +86,15 @@ def create_app(services: Services | None = None) -> FastAPI:
                                        "details": {"errors": problems}}}, status_code=status)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
             return error_response(errors.NotFound("no such route"))
         code = {405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "http_error")
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405 and (allow := allowed_methods(app, request.url.path)):
+            headers["Allow"] = allow
         return JSONResponse({"error": {"code": code, "message": str(exc.detail), "retryable": False}},
-                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+                            status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def _crash(_request: Request, exc: Exception) -> JSONResponse:
@@ -105,6 +110,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(uploads_router)
     app.include_router(openai_router)
     _add_access_middleware(app)
+    openapi_doc.install(app)
     return app
 
 

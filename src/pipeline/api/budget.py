@@ -24,17 +24,19 @@ _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 class BudgetChanges(BaseModel):
     """Only the settings to change; money in micro-dollars, leases in seconds."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})  # at least one change
 
     # strict: a boolean or a string is not a money amount; MAX_MICROS keeps it exact in JSON
-    daily_budget_micros: int | None = Field(default=None, ge=0, le=MAX_MICROS, strict=True)
-    caller_daily_budget_micros: dict[str, Annotated[int, Field(ge=0, le=MAX_MICROS, strict=True)]] | None = None
+    # Only the two caps may be null ("no cap"); the ledger refuses null for the rest, so their
+    # type is not nullable (the default None only means "not sent" and is dropped below).
+    daily_budget_micros: int = Field(default=None, ge=0, le=MAX_MICROS, strict=True)  # type: ignore[assignment]
+    caller_daily_budget_micros: dict[str, Annotated[int, Field(ge=0, le=MAX_MICROS, strict=True)]] = None  # type: ignore[assignment]
     default_caller_daily_budget_micros: int | None = Field(default=None, ge=0, le=MAX_MICROS, strict=True)
     max_cost_per_image_micros: int | None = Field(default=None, ge=0, le=MAX_MICROS, strict=True)
-    global_concurrency: int | None = Field(default=None, ge=1, le=10_000, strict=True)
-    provider_concurrency: dict[str, Annotated[int, Field(ge=1, le=10_000, strict=True)]] | None = None
-    reservation_lease_s: int | None = Field(default=None, ge=1, le=86_400, strict=True)
-    slot_lease_s: int | None = Field(default=None, ge=1, le=86_400, strict=True)
+    global_concurrency: int = Field(default=None, ge=1, le=10_000, strict=True)  # type: ignore[assignment]
+    provider_concurrency: dict[str, Annotated[int, Field(ge=1, le=10_000, strict=True)]] = None  # type: ignore[assignment]
+    reservation_lease_s: int = Field(default=None, ge=1, le=86_400, strict=True)  # type: ignore[assignment]
+    slot_lease_s: int = Field(default=None, ge=1, le=86_400, strict=True)  # type: ignore[assignment]
 
 
 @router.get("/budget", summary="Budgets, caps and concurrency limits in force, and today's spend")
@@ -61,8 +63,10 @@ async def put_budget(
 
 @router.get("/usage", summary="Per day and provider/model: requests, images, reserved, spent, refused")
 async def get_usage(
-    day_from: str | None = Query(None, alias="from", description="first UTC day, YYYY-MM-DD (default: 6 days ago)"),
-    day_to: str | None = Query(None, alias="to", description="last UTC day (default: today)"),
+    day_from: str | None = Query(None, alias="from", pattern=_DAY.pattern, json_schema_extra={"format": "date"},
+                                 description="first UTC day, YYYY-MM-DD (default: 6 days ago)"),
+    day_to: str | None = Query(None, alias="to", pattern=_DAY.pattern, json_schema_extra={"format": "date"},
+                               description="last UTC day (default: today)"),
     s: Services = Depends(get_services),
 ) -> dict[str, Any]:
     now = s.clock.now()

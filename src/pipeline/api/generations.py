@@ -43,8 +43,8 @@ async def list_generations(
     entity_type: EntityType | None = Query(None, description="with entity_id: generations with an image linked to it"),
     entity_id: str | None = Query(None, min_length=1, max_length=200),
     approval: str | None = Query(None, pattern=r"^(pending|approved|rejected)$", description="any image in this state"),
-    day_from: str | None = Query(None, alias="from", pattern=DAY, description="first UTC day, YYYY-MM-DD"),
-    day_to: str | None = Query(None, alias="to", pattern=DAY, description="last UTC day, inclusive"),
+    day_from: str | None = Query(None, alias="from", pattern=DAY, json_schema_extra={"format": "date"}, description="first UTC day, YYYY-MM-DD"),
+    day_to: str | None = Query(None, alias="to", pattern=DAY, json_schema_extra={"format": "date"}, description="last UTC day, inclusive"),
     before: str | None = Query(None, pattern=GEN_ID, description="cursor: `next_before` of the previous page"),
     limit: int = Query(20, ge=1, le=100),
     principal: Principal = Depends(require_scope("read")),
@@ -55,7 +55,8 @@ async def list_generations(
     if caller is not None and not principal.sees(caller):
         raise errors.Forbidden(f"this key may only list caller {principal.caller!r}", details={"field": "caller"})
     if approval is not None and not await has_column(s.db, "images", "approval"):
-        raise errors.InvalidRequest("this deployment has no image approvals yet", details={"field": "approval"})
+        # No approvals in this deployment: no image is in any approval state, so nothing matches.
+        return {"items": [], "next_before": None}
     first, last = parse_day("from", day_from), parse_day("to", day_to)
     if first and last and first > last:
         raise errors.InvalidRequest("from is after to", details={"field": "from"})

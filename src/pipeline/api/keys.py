@@ -105,11 +105,13 @@ async def list_keys(
     return {"items": rows[:limit], "next_before": rows[limit - 1]["id"] if len(rows) > limit else None}
 
 
-@router.get("/keys/{key_id}", response_model=KeyOut, summary="One API key (admin)")
+@router.get("/keys/{key_id}", response_model=KeyOut, summary="One live API key (admin)")
 async def get_key(key_id: str, _: Principal = admin, s: Services = Depends(get_services)) -> dict[str, Any]:
     row = await KeyStore(s.db, s.clock).get(key_id)
-    if row is None:
-        raise errors.NotFound(f"no key {key_id!r}")
+    # DELETE revoked it: like any deleted resource it is gone here (404). The record stays for
+    # audit in `GET /v1/keys?include_revoked=true`.
+    if row is None or row["revoked_at"] is not None:
+        raise errors.NotFound(f"no key {key_id!r}" if row is None else f"key {key_id!r} was revoked at {row['revoked_at']}")
     return row
 
 

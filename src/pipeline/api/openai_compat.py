@@ -41,10 +41,12 @@ router = APIRouter(prefix="/v1/images", dependencies=[Depends(require_token)], t
 async def openai_generations(
     request: Request, body: tr.OpenAIImagesRequest = Body(...), s: Services = Depends(get_services)
 ) -> Any:
-    """OpenAI's `images.generate`: JSON in, `ImagesResponse` (or its stream events) out."""
-    if body.images or body.mask:
-        raise errors.InvalidRequest("images and mask belong to /v1/images/edits", details={"field": "images"})
-    req, warnings = tr.to_generation_request(s.registry, body)
+    """OpenAI's `images.generate`: JSON in, `ImagesResponse` (or its stream events) out.
+    (`images` and `mask` belong to /v1/images/edits: the body model refuses them.)"""
+    try:
+        req, warnings = tr.to_generation_request(s.registry, body)
+    except ValidationError as exc:  # a combination only our request model judges: 422, not a crash
+        raise _invalid(exc) from None
     return await _respond(s, request, body, req, warnings, "image_generation")
 
 
@@ -59,15 +61,19 @@ _EDIT_BODY = {
                                         {"type": "array", "items": {"type": "string", "format": "binary"}}]},
                     "image[]": {"type": "array", "items": {"type": "string", "format": "binary"}},
                     "mask": {"type": "string", "format": "binary"},
-                    "prompt": {"type": "string"}, "model": {"type": "string"}, "n": {"type": "integer"},
-                    "size": {"type": "string"}, "quality": {"type": "string"}, "stream": {"type": "boolean"},
+                    "prompt": {"type": "string", "minLength": 1, "maxLength": 32000, "pattern": tr.PROMPT_PATTERN},
+                    "model": {"type": "string"}, "n": {"type": "integer", "minimum": 1, "maximum": 10},
+                    "size": {"type": "string", "pattern": tr.SIZE_PATTERN},
+                    "quality": {"type": "string", "enum": list(tr.OpenAIQuality.__args__)}, "stream": {"type": "boolean"},
                     "response_format": {"type": "string", "enum": ["url", "b64_json"]},
                     "output_format": {"type": "string", "enum": ["png", "jpeg", "webp"]},
                     "background": {"type": "string", "enum": ["transparent", "opaque", "auto"]},
                     "partial_images": {"type": "integer", "minimum": 0, "maximum": 3},
                 },
             }},
-            "application/json": {"schema": {"$ref": "#/components/schemas/OpenAIImagesRequest"}},
+            # Its `$defs` move to components/schemas (openapi_doc.py).
+            "application/json": {"schema": tr.OpenAIEditRequest.model_json_schema(
+                ref_template="#/components/schemas/{model}")},
         },
     }
 }
@@ -88,9 +94,7 @@ async def openai_edits(request: Request, s: Services = Depends(get_services)) ->
                 payload = json.loads(raw)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise MalformedBody("body is neither multipart/form-data nor valid JSON") from exc
-            body, inputs, mask = tr.OpenAIImagesRequest.model_validate(payload), [], None
-            if not body.images:
-                raise errors.InvalidRequest("an edit needs at least one image", details={"field": "images"})
+            body, inputs, mask = tr.OpenAIEditRequest.model_validate(payload), [], None
         del raw  # the form's bytes now live (base64) in the request only
         req, warnings = tr.to_generation_request(s.registry, body, edit_inputs=inputs, mask=mask)
     except ValidationError as exc:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from .. import errors
-from ..models import Background, EntityRef, GenerationRequest, ImageInput, Moderation
+from ..models import PROMPT_PATTERN, RATIO_PATTERN, SIZE_PATTERN, Background, EntityRef, GenerationRequest, ImageInput, Moderation
 from ..providers.registry import ProviderRegistry
 from .form import FormPart
 
@@ -28,13 +28,19 @@ _DATA_URL = re.compile(r"^data:(image/(?:png|jpeg|webp));base64,(.*)$", re.DOTAL
 _OWN_IMAGE_URL = re.compile(r"/v1/images/(img_[A-Za-z0-9_-]+)$")
 
 
+# What `_image_input` takes: a data: URL of a PNG, JPEG or WebP, or this Worker's image URL.
+IMAGE_URL_PATTERN = r"^(?:data:image/(?:png|jpeg|webp);base64,[\s\S]*|[^?#]*/v1/images/img_[A-Za-z0-9_-]+(?:[?#][\s\S]*)?)$"
+
+
 class OpenAIImageRef(BaseModel):
     """An input image of a JSON edit: a data: URL, this service's image URL, or an image id."""
 
-    model_config = ConfigDict(extra="forbid")
-    image_url: str | None = Field(default=None, description="data:image/...;base64,... or this Worker's /v1/images/{id} URL")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": [n], "properties": {n: {"type": "string"}}} for n in ("image_url", "image_id")]})
+    image_url: str | None = Field(default=None, pattern=IMAGE_URL_PATTERN,
+                                  description="data:image/...;base64,... or this Worker's /v1/images/{id} URL")
     image_id: str | None = Field(default=None, description="an image stored by this Worker (extension)")
-    file_id: str | None = Field(default=None, description="OpenAI file ids are not supported here")
+    file_id: None = Field(default=None, description="OpenAI file ids are not supported here: always null")
 
 
 class OpenAIImagesRequest(BaseModel):
@@ -43,11 +49,13 @@ class OpenAIImagesRequest(BaseModel):
     OpenAI's fields, plus the Worker's own (`fallback`, `aspect_ratio`,
     `max_cost_per_image_micros`, `links`), which the OpenAI SDKs send via `extra_body`."""
 
-    model_config = ConfigDict(extra="forbid")
-    prompt: str = Field(min_length=1, max_length=32000)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"not": {  # size or aspect_ratio, as models.py
+        "required": ["size", "aspect_ratio"],
+        "properties": {"size": {"type": "string", "not": {"const": "auto"}}, "aspect_ratio": {"type": "string"}}}})
+    prompt: str = Field(min_length=1, max_length=32000, json_schema_extra={"pattern": PROMPT_PATTERN})
     model: str | None = Field(default=None, description="'auto', a provider name, or one of a provider's models")
     n: StrictInt | None = Field(default=None, ge=1, le=10)
-    size: str | None = None
+    size: str | None = Field(default=None, pattern=SIZE_PATTERN)
     quality: OpenAIQuality | None = None
     response_format: Literal["url", "b64_json"] | None = Field(default=None, description="default b64_json")
     output_format: Literal["png", "jpeg", "webp"] | None = None
@@ -60,14 +68,18 @@ class OpenAIImagesRequest(BaseModel):
     input_fidelity: Literal["high", "low"] | None = Field(default=None, description="edits; ignored, with a warning")
     user: str | None = Field(default=None, max_length=256, description="accepted for compatibility; not stored")
     safety_identifier: str | None = Field(default=None, max_length=256, description="accepted; not stored")
-    # Edits sent as JSON (OpenAI's newer form); multipart edits send files instead.
-    images: list[OpenAIImageRef] | None = Field(default=None, max_length=16)
-    mask: OpenAIImageRef | None = None
     # The Worker's extensions.
     fallback: StrictBool | None = None
-    aspect_ratio: str | None = None
+    aspect_ratio: str | None = Field(default=None, pattern=RATIO_PATTERN)
     max_cost_per_image_micros: StrictInt | None = Field(default=None, ge=0, le=9_007_199_254_740_991)
     links: list[EntityRef] = Field(default_factory=list, max_length=50)
+
+
+class OpenAIEditRequest(OpenAIImagesRequest):
+    """`POST /v1/images/edits` sent as JSON (OpenAI's newer form); multipart edits send files instead."""
+
+    images: list[OpenAIImageRef] = Field(min_length=1, max_length=16)
+    mask: OpenAIImageRef | None = None
 
 
 class OpenAIImage(BaseModel):
@@ -104,9 +116,6 @@ def resolve_model(registry: ProviderRegistry, model: str | None) -> tuple[str | 
 
 
 def _image_input(ref: OpenAIImageRef, field: str) -> ImageInput:
-    if ref.file_id is not None:
-        raise errors.UnsupportedByProvider(f"{field}: OpenAI file ids are not supported; send a data: URL or an image id",
-                                           details={"field": field})
     if ref.image_id is not None and ref.image_url is None:
         return ImageInput(image_id=ref.image_id)
     url = ref.image_url or ""
@@ -123,8 +132,8 @@ def to_generation_request(registry: ProviderRegistry, body: OpenAIImagesRequest,
     """Our request for an OpenAI one, and warnings for what was accepted but cannot be honoured."""
     provider, model = resolve_model(registry, body.model)
     inputs = list(edit_inputs or [])
-    inputs += [_image_input(r, f"images[{i}]") for i, r in enumerate(body.images or [])]
-    if mask is None and body.mask is not None:
+    inputs += [_image_input(r, f"images[{i}]") for i, r in enumerate(getattr(body, "images", None) or [])]
+    if mask is None and getattr(body, "mask", None) is not None:
         mask = _image_input(body.mask, "mask")
     warnings = [f"{name} is not supported and was ignored" for name in ("style", "input_fidelity") if getattr(body, name)]
     fields: dict[str, Any] = {
