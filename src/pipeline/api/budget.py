@@ -13,6 +13,7 @@ from .. import errors
 from .deps import get_services, require_scope, require_token
 from ..clock import utc_day
 from ..models import MAX_MICROS
+from ..ledger.core import MIN_LEASE_S
 from ..services import Services
 from ..storage.store import Store
 
@@ -35,8 +36,9 @@ class BudgetChanges(BaseModel):
     max_cost_per_image_micros: int | None = Field(default=None, ge=0, le=MAX_MICROS, strict=True)
     global_concurrency: int = Field(default=None, ge=1, le=10_000, strict=True)  # type: ignore[assignment]
     provider_concurrency: dict[str, Annotated[int, Field(ge=1, le=10_000, strict=True)]] = None  # type: ignore[assignment]
-    reservation_lease_s: int = Field(default=None, ge=1, le=86_400, strict=True)  # type: ignore[assignment]
-    slot_lease_s: int = Field(default=None, ge=1, le=86_400, strict=True)  # type: ignore[assignment]
+    # at least MIN_LEASE_S: a lease shorter than a provider call would let two requests spend the same money
+    reservation_lease_s: int = Field(default=None, ge=MIN_LEASE_S, le=86_400, strict=True)  # type: ignore[assignment]
+    slot_lease_s: int = Field(default=None, ge=MIN_LEASE_S, le=86_400, strict=True)  # type: ignore[assignment]
 
 
 @router.get("/budget", summary="Budgets, caps and concurrency limits in force, and today's spend")
