@@ -140,6 +140,14 @@ class ProviderRefused(ProviderError):
     status = 422
 
 
+class QueueUnavailable(ImageWorkerError):
+    """The JOBS queue is not configured or refused the messages: nothing was enqueued."""
+
+    code = "queue_unavailable"
+    status = 503
+    retryable = True
+
+
 class UnsupportedByProvider(ImageWorkerError):
     """The chosen provider cannot do what was asked (e.g. edit with a mask)."""
 

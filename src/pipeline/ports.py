@@ -139,3 +139,15 @@ class Ledger(Protocol):
     async def usage(self, day_from: str, day_to: str) -> dict[str, Any]: ...
 
     async def sweep(self) -> dict[str, Any]: ...
+
+
+# --- Queue (Cloudflare Queues) ----------------------------------------------------
+
+
+class Queue(Protocol):
+    """A producer: JSON-able dicts in. The consumer (generation/batches.consume) gets
+    them back as plain dicts {id, body, attempts, ack, retry}; unacked ones come again."""
+
+    async def send(self, body: dict[str, Any], delay_s: int = 0) -> None: ...
+
+    async def send_batch(self, bodies: Sequence[dict[str, Any]]) -> None: ...

@@ -20,6 +20,9 @@ from .deps import get_services, require_token
 from .budget import router as budget_router
 from .catalog_views import estimates, providers_view
 from .links import router as links_router
+from .approval import router as approval_router
+from .batches import router as batches_router
+from .prompts import router as prompts_router
 from ..models import ErrorResponse, EstimateResponse, GenerationRequest, GenerationResult
 from ..generation.generation import Generation
 from ..storage.results import to_result
@@ -90,6 +93,9 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(links_router)
     app.include_router(budget_router)
+    app.include_router(prompts_router)
+    app.include_router(approval_router)
+    app.include_router(batches_router)
     return app
 
 
@@ -210,7 +216,7 @@ async def get_generation(request_id: str, s: Services = Depends(get_services)) -
 )
 async def get_image(image_id: str, request: Request, s: Services = Depends(get_services)) -> Response:
     row = await Store(s.db, s.clock).get_image(image_id)
-    if row is None:
+    if row is None or row.get("approval_status") == "rejected":  # a rejected image is never served publicly
         raise errors.NotFound(f"no image {image_id!r}")
     etag = f'"{row["sha256"]}"'
     cache = {"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable"}

@@ -23,8 +23,8 @@ import random
 from dataclasses import replace
 from typing import Any, AsyncIterator
 
-from .. import errors
-from ..storage import images
+from .. import enrich, errors
+from ..storage import contexts, images
 from . import selection
 from ..ids import new_id
 from ..models import Event, GenerationRequest, ImageInput
@@ -79,7 +79,10 @@ class Generation:
                     yield event
                 return
         source_images, mask = await self._load_inputs()
-        plan = selection.plan(self.s.registry, self.s.settings, self.req, source_images, mask)
+        enrichment = await enrich.prepare(self.s, self.req)
+        plan = selection.plan(self.s.registry, self.s.settings, self.req.model_copy(update={"prompt": enrichment.compose().text}),
+                              source_images, mask)
+        plan = enrich.fit_plan(plan, enrichment)
         created = await self.store.create_request(
             self.request_id,
             caller=self.caller,
@@ -100,6 +103,7 @@ class Generation:
                 yield event
             return
         try:
+            await contexts.record_prompt(self.s.db, self.request_id, enrichment.context, plan.primary.preq.prompt)
             yield self._event(
                 "accepted",
                 estimate_micros=plan.primary.estimate.cost_micros,
@@ -318,6 +322,7 @@ class Generation:
                 actual_micros=result.cost_micros,
                 warnings=warnings,
                 links=[link.model_dump() for link in self.req.links],
+                approval_status=self.s.settings.approval_default,
             )
         except BaseException:
             await images.delete_images(self.s.objects, rows)

@@ -122,15 +122,16 @@ class Store:
         actual_micros: int,
         warnings: list[str],
         links: list[dict[str, str]],
+        approval_status: str = "pending",
     ) -> None:
         """Images, links, the usage row and the terminal state: one atomic batch."""
         now = self._now()
         statements: list[tuple[str, tuple[Any, ...]]] = [
             (
                 "INSERT INTO images (id, request_id, idx, r2_key, content_type, byte_size, sha256, width, height,"
-                " provider, model, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " provider, model, created_at, approval_status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (i.id, i.request_id, i.idx, i.r2_key, i.content_type, i.byte_size, i.sha256, i.width, i.height,
-                 i.provider, i.model, now),
+                 i.provider, i.model, now, approval_status),
             )
             for i in images
         ]
@@ -209,6 +210,13 @@ class Store:
             for key in ("params", "warnings", "links"):
                 row[key] = json.loads(row[key]) if row.get(key) else ([] if key != "params" else {})
         return rows
+
+    async def get_requests(self, request_ids: list[str]) -> list[dict[str, Any]]:
+        """Several requests with their details, in two queries (at most 100 ids)."""
+        if not request_ids:
+            return []
+        marks = ", ".join("?" * len(request_ids))
+        return await self._with_details(await self.db.all(f"SELECT * FROM generation_requests WHERE id IN ({marks})", request_ids))
 
     async def get_image(self, image_id: str) -> dict[str, Any] | None:
         return await self.db.first("SELECT * FROM images WHERE id = ?", (image_id,))
