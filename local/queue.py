@@ -46,7 +46,8 @@ class InProcessQueue:
                              "not_before": time.monotonic() + delay_s})
 
     def _kick(self) -> None:
-        if self._consumer is not None and not self.paused and (self._task is None or self._task.done()):
+        idle = self._task is None or self._task.done()
+        if self._consumer is not None and not self.paused and self.pending and idle:
             self._task = asyncio.ensure_future(self._pump())
 
     async def run(self) -> None:
