@@ -3,6 +3,7 @@ migrations, a folder for R2, the in-process ledger), fake providers on 127.0.0.1
 
 from __future__ import annotations
 
+import os
 from typing import Any, AsyncIterator, Callable
 
 import httpx
@@ -12,6 +13,9 @@ from local.services import build_local_services
 from pipeline.api.app import create_app
 from pipeline.services import Services
 from tests.fakes.server import FakeServer
+
+# The workerd layer (tests/workerd) starts the Worker in real workerd: scripts/test-workerd runs it.
+collect_ignore = [] if os.environ.get("WORKERD_LAYER") else ["workerd"]
 
 
 @pytest.fixture

@@ -70,7 +70,7 @@ async def test_unknown_ids_are_404_in_the_error_shape(make_services, client_for)
         response = await client.get(path)
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "not_found"
-    wrong_method = await client.delete("/v1/generations/gen_x")
+    wrong_method = await client.patch("/v1/generations/gen_x")  # DELETE exists since keys/deletion
     assert wrong_method.status_code == 405 and wrong_method.json()["error"]["code"] == "method_not_allowed"
 
 

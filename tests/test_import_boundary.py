@@ -39,3 +39,31 @@ def test_runtime_stays_small_and_standard_library():
 def test_modules_stay_small():
     long = {str(p.relative_to(CORE)): n for p in CORE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 450}
     assert long == {}
+
+
+def _routes_and_dependencies() -> list[tuple[Path, ast.FunctionDef | ast.AsyncFunctionDef]]:
+    trees = {p: ast.parse(p.read_text(), str(p)) for p in CORE.rglob("*.py")}
+    dependencies = {arg.id for tree in trees.values() for node in ast.walk(tree)
+                    if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Depends"
+                    for arg in node.args[:1] if isinstance(arg, ast.Name)}
+    found = []
+    for path, tree in trees.items():
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            routed = any(isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute)
+                         and d.func.attr in ("get", "post", "put", "delete", "patch", "head", "api_route")
+                         for d in node.decorator_list)
+            if routed or node.name in dependencies:
+                found.append((path, node))
+    return found
+
+
+def test_routes_and_dependencies_are_async():
+    """FastAPI runs a plain `def` route or dependency in a thread, and the Workers runtime
+    has none ("can't start new thread"). The SDK's patch that runs them inline covers only
+    modules imported at the top level, so the rule is kept regardless."""
+    found = _routes_and_dependencies()
+    assert len(found) > 20  # the walk sees the routers
+    plain = [f"{p.relative_to(CORE)}:{n.lineno} {n.name}" for p, n in found if isinstance(n, ast.FunctionDef)]
+    assert plain == []

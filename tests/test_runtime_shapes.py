@@ -22,10 +22,20 @@ class _JsNull:
         return "null"
 
 
-NULL = _JsNull()
+NULL = _JsNull()  # what runtime.py sends for None (JSON.parse("null"))
+JSNULL = _JsNull()  # what Pyodide hands back for a JS null (pyodide.ffi.jsnull)
 
 
-class JsObj:
+class _JsArray(list):
+    def push(self, value):
+        self.append(value)
+
+
+class JsProxy:
+    """Base of every JS value seen from Python (pyodide.ffi.JsProxy)."""
+
+
+class JsObj(JsProxy):
     """A JS value seen from Python: attribute access, and `to_py()`."""
 
     typeof = "object"
@@ -48,9 +58,13 @@ def _install_fake_runtime(monkeypatch):
     js.JSON = types.SimpleNamespace(parse=lambda text: NULL)
     js.Object = types.SimpleNamespace(fromEntries=dict)
     js.AbortSignal = types.SimpleNamespace(timeout=lambda ms: ("signal", ms))
+    js.Array = types.SimpleNamespace(new=_JsArray)
     ffi = types.ModuleType("pyodide.ffi")
     ffi.to_js = lambda value, dict_converter=None: value
     ffi.JsException = type("JsException", (Exception,), {})
+    ffi.JsProxy = JsProxy
+    ffi.jsnull = JSNULL
+    ffi.create_proxy = lambda value: value
     pyodide = types.ModuleType("pyodide")
     pyodide.ffi = ffi
     monkeypatch.setitem(sys.modules, "js", js)
@@ -91,7 +105,7 @@ class _Stmt:
 
     async def first(self):
         row = self._exec().fetchone()
-        return JsObj(dict(row)) if row else NULL
+        return JsObj(dict(row)) if row else JSNULL
 
     async def run(self):
         cursor = self._exec()
@@ -110,14 +124,6 @@ async def _batch(db, statements):
     return JsObj([])
 
 
-class FakeBytes:
-    def __init__(self, data: bytes):
-        self._data = data
-
-    def to_bytes(self):
-        return self._data
-
-
 class FakeR2:
     def __init__(self):
         self.objects = {}
@@ -127,11 +133,11 @@ class FakeR2:
 
     async def get(self, key):
         if key not in self.objects:
-            return NULL
+            return JSNULL
         body, options = self.objects[key]
 
         async def array_buffer():
-            return FakeBytes(body)
+            return memoryview(body)  # what the SDK's converted binding hands over
 
         return types.SimpleNamespace(arrayBuffer=array_buffer, etag="e1", size=len(body),
                                      httpMetadata=types.SimpleNamespace(contentType=options["httpMetadata"]["contentType"]))
@@ -143,13 +149,19 @@ class FakeR2:
 async def test_d1_adapter_runs_the_real_store_over_the_real_schema(monkeypatch):
     runtime = _install_fake_runtime(monkeypatch)
     from local.db import MIGRATIONS
-    from pipeline.storage.store import Attempt, Store
 
     fake = FakeD1()
     fake.batch = lambda statements: _batch(fake, statements)
     for path in sorted(MIGRATIONS.glob("*.sql")):
         fake.conn.executescript(path.read_text())
-    db = runtime.D1Database(fake)
+    env = types.SimpleNamespace(DB=fake)
+    await runtime.within(env, None, lambda: _d1_checks(runtime))
+
+
+async def _d1_checks(runtime):
+    from pipeline.storage.store import Attempt, Store
+
+    db = runtime.D1Database("DB")
     store = Store(db, SystemClock())
     assert await store.create_request("gen_1", caller="app", kind="generate", prompt="p", params={}, requested_provider=None,
                                       n=1, links=[], idempotency_key=None, request_hash="h")
@@ -167,13 +179,22 @@ async def test_d1_adapter_runs_the_real_store_over_the_real_schema(monkeypatch):
 async def test_r2_and_durable_object_sql_adapters(monkeypatch):
     runtime = _install_fake_runtime(monkeypatch)
     bucket = FakeR2()
-    store = runtime.R2ObjectStore(bucket)
+    await runtime.within(types.SimpleNamespace(IMAGES=bucket), None, lambda: _r2_checks(runtime, bucket))
+    with pytest.raises(RuntimeError, match="outside a request"):  # bindings belong to a request
+        await runtime.R2ObjectStore("IMAGES").get("images/a.png")
+
+
+async def _r2_checks(runtime, bucket):
+    store = runtime.R2ObjectStore("IMAGES")
     await store.put("images/a.png", b"\x89PNG...", "image/png", {"sha256": "x"})
     got = await store.get("images/a.png")
     assert (got.body, got.content_type, got.size) == (b"\x89PNG...", "image/png", 7)
     assert bucket.objects["images/a.png"][1]["customMetadata"] == {"sha256": "x"}
     assert await store.get("missing") is None
 
+
+async def test_durable_object_sql_adapter(monkeypatch):
+    runtime = _install_fake_runtime(monkeypatch)
     conn = sqlite3.connect(":memory:")
     conn.row_factory = sqlite3.Row
 
@@ -196,4 +217,13 @@ def test_env_reading_copies_only_known_settings(monkeypatch):
     runtime = _install_fake_runtime(monkeypatch)
     env = types.SimpleNamespace(OPENAI_API_KEY="sk-1", API_TOKEN="t", DB=object(), SOMETHING_ELSE="x", PUBLIC_BASE_URL="")
     assert runtime.read_env(env) == {"OPENAI_API_KEY": "sk-1", "API_TOKEN": "t"}
+    assert runtime._py(JsObj({"a": JSNULL, "b": [JSNULL, 1], "c": memoryview(b"x")})) == {"a": None, "b": [None, 1], "c": b"x"}
     assert runtime._js(None) is NULL and runtime._js({"a": None, "b": [None]}) == {"a": NULL, "b": [NULL]}
+
+
+def test_on_cloudflare_the_api_fails_closed_unless_told_otherwise(monkeypatch):
+    runtime = _install_fake_runtime(monkeypatch)
+    bare = runtime.build_services(types.SimpleNamespace(PLACEHOLDER_ENABLED="true"))  # e.g. a named environment
+    assert bare.settings.require_token is True and bare.settings.api_token is None
+    opened = runtime.build_services(types.SimpleNamespace(REQUIRE_API_TOKEN="false"))
+    assert opened.settings.require_token is False

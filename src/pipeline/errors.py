@@ -49,6 +49,13 @@ class Unauthorized(ImageWorkerError):
     status = 401
 
 
+class Forbidden(ImageWorkerError):
+    """A valid key that may not do this (missing scope, another caller's data)."""
+
+    code = "forbidden"
+    status = 403
+
+
 class NotFound(ImageWorkerError):
     code = "not_found"
     status = 404

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .limits import MAX_INLINE_BASE64_CHARS, MAX_INLINE_IMAGE_BYTES
+
 Quality = Literal["low", "medium", "high", "auto"]
 Background = Literal["transparent", "opaque", "auto"]
 OutputFormat = Literal["png", "jpeg", "webp"]
@@ -20,8 +22,10 @@ EntityType = Literal["character", "location", "scene", "item", "other"]
 
 _SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 _RATIO = re.compile(r"^(\d{1,3}):(\d{1,3})$")
-_MAX_INLINE_BASE64 = 56_000_000  # ~40 MB decoded across all inline images of one request
+_TOO_MUCH_INLINE = (f"inline images may total {MAX_INLINE_IMAGE_BYTES // (1024 * 1024)} MiB; upload larger ones "
+                    "first (POST /v1/uploads) and pass upload_id")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+MAX_MICROS = 2**53 - 1  # money beyond this is not exact in JSON numbers or the Durable Object's JS side
 
 
 class _Strict(BaseModel):
@@ -29,17 +33,27 @@ class _Strict(BaseModel):
 
 
 class ImageInput(_Strict):
-    """A source image for an edit: an image this service stored, or inline bytes."""
+    """A source image for an edit: an image this service made, an upload, or inline bytes.
+    Inline images are for small inputs (limits.py); upload larger ones first (POST /v1/uploads)."""
 
-    image_id: str | None = None
-    # ~20 MB decoded: the Worker has 128 MB, and every input image is held while the call runs.
-    data_base64: str | None = Field(default=None, max_length=28_000_000, description="base64 bytes (no data: prefix)")
-    content_type: Literal["image/png", "image/jpeg", "image/webp"] | None = None
+    image_id: str | None = Field(default=None, max_length=64, description="an image this service generated")
+    upload_id: str | None = Field(default=None, max_length=64, description="an image uploaded with POST /v1/uploads")
+    data_base64: str | None = Field(default=None, description="base64 bytes (no data: prefix); all inline images "
+                                    f"together at most {MAX_INLINE_IMAGE_BYTES // (1024 * 1024)} MiB decoded")
+    content_type: Literal["image/png", "image/jpeg", "image/webp"] | None = Field(
+        default=None, description="ignored: the type is read from the bytes")
+
+    @field_validator("data_base64")
+    @classmethod
+    def _inline_size(cls, v: str | None) -> str | None:
+        if v is not None and len(v) > MAX_INLINE_BASE64_CHARS:
+            raise ValueError(_TOO_MUCH_INLINE)
+        return v
 
     @model_validator(mode="after")
     def _one_source(self) -> ImageInput:
-        if (self.image_id is None) == (self.data_base64 is None):
-            raise ValueError("give exactly one of image_id or data_base64")
+        if sum(v is not None for v in (self.image_id, self.upload_id, self.data_base64)) != 1:
+            raise ValueError("give exactly one of image_id, upload_id or data_base64")
         return self
 
 
@@ -84,13 +98,13 @@ class GenerationRequest(_Strict):
     size: str | None = Field(default=None, description="'WxH' or 'auto'; the nearest supported size is used")
     aspect_ratio: str | None = Field(default=None, description="'W:H', e.g. '16:9'")
     quality: Quality | None = None
-    n: int = Field(default=1, ge=1, le=10)
+    n: int = Field(default=1, ge=1, le=10, strict=True)  # strict: "2", 2.0 and true are not a count
     background: Background | None = None
     output_format: OutputFormat | None = None
-    output_compression: int | None = Field(default=None, ge=0, le=100)
+    output_compression: int | None = Field(default=None, ge=0, le=100, strict=True)
     moderation: Moderation | None = None
     caller: str | None = Field(default=None, max_length=128, description="app or user the request is made for")
-    max_cost_per_image_micros: int | None = Field(default=None, ge=0)
+    max_cost_per_image_micros: int | None = Field(default=None, ge=0, le=MAX_MICROS, strict=True)
     images: list[ImageInput] = Field(default_factory=list, max_length=16)
     mask: ImageInput | None = None
     links: list[EntityRef] = Field(default_factory=list, max_length=50)
@@ -102,6 +116,13 @@ class GenerationRequest(_Strict):
     context: NarrativeContext | None = Field(default=None, description="narrative context enriching the prompt")
     context_ref: ContextRef | None = Field(default=None, description="use this entity's stored context")
     enrich: bool = Field(default=True, description="false: send the prompt as written, context or not")
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("prompt must not be blank")
+        return v
 
     @field_validator("size")
     @classmethod
@@ -139,8 +160,8 @@ class GenerationRequest(_Strict):
         if self.size not in (None, "auto") and self.aspect_ratio is not None:
             raise ValueError("give size or aspect_ratio, not both")
         inline = sum(len(i.data_base64 or "") for i in [*self.images, *([self.mask] if self.mask else [])])
-        if inline > _MAX_INLINE_BASE64:
-            raise ValueError("inline images total more than 40 MB; store them first and pass image_id")
+        if inline > MAX_INLINE_BASE64_CHARS:
+            raise ValueError(_TOO_MUCH_INLINE)
         return self
 
     @property

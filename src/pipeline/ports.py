@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+import asyncio
 from typing import Any, AsyncContextManager, AsyncIterator, Protocol, Sequence
 
 # --- HTTP -------------------------------------------------------------------
@@ -141,6 +142,25 @@ class Ledger(Protocol):
     async def sweep(self) -> dict[str, Any]: ...
 
 
+# --- Background work ------------------------------------------------------------
+
+
+class Background(Protocol):
+    """Keeps work alive after the response: `ctx.waitUntil` on Workers (the isolate is
+    not torn down while it runs), a strong reference locally."""
+
+    def keep_alive(self, task: asyncio.Future) -> None: ...
+
+
+class InProcessBackground:
+    """The local Background: holds tasks until they finish (asyncio keeps only weak refs)."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Future] = set()
+
+    def keep_alive(self, task: asyncio.Future) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 # --- Queue (Cloudflare Queues) ----------------------------------------------------
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from .ports import AiBinding, Clock, Database, HttpClient, Ledger, ObjectStore, Queue
+from .ports import AiBinding, Background, Clock, Database, HttpClient, InProcessBackground, Ledger, ObjectStore, Queue
 from .providers.base import ProviderContext
 from .providers.registry import ProviderRegistry
 from .settings import KNOWN_KEYS, Settings
@@ -23,6 +23,7 @@ class Services:
     clock: Clock
     registry: ProviderRegistry
     ai: AiBinding | None = None
+    background: Background = field(default_factory=InProcessBackground)
     extras: dict[str, object] = field(default_factory=dict)
     queue: Queue | None = None  # the JOBS queue: batches and async jobs (None: not configured)
 
@@ -37,9 +38,11 @@ def build_services(
     clock: Clock,
     ai: AiBinding | None = None,
     queue: Queue | None = None,
+    background: Background | None = None,
 ) -> Services:
     """Read settings from the environment (vars + secrets) and build the registry once."""
     known = {k: str(env[k]) for k in KNOWN_KEYS if env.get(k) not in (None, "")}
     settings = Settings.from_env(known)
     ctx = ProviderContext(http=http, clock=clock, settings=known, ai=ai)
-    return Services(settings, db, objects, ledger, http, clock, ProviderRegistry(ctx), ai, queue=queue)
+    return Services(settings, db, objects, ledger, http, clock, ProviderRegistry(ctx), ai,
+                    background or InProcessBackground(), queue=queue)

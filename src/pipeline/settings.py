@@ -5,8 +5,10 @@ Secrets (`*_API_KEY`, `API_TOKEN`) are held here and by the providers only;
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
+
+from .auth.config import ACCESS_KEYS, AccessConfig
 
 # Every setting the Worker reads (vars and secrets). Only these are copied out of the
 # environment, so nothing else (and no unrelated secret) reaches the providers.
@@ -19,7 +21,7 @@ KNOWN_KEYS = (
     # issue 9: enrichment, approval, batches and jobs, webhooks, estimated progress
     "ENRICHMENT_ENABLED", "APPROVAL_DEFAULT", "BATCH_CONCURRENCY", "WEBHOOK_SECRET", "WEBHOOK_MAX_ATTEMPTS",
     "WEBHOOK_RETRY_BASE_S", "PROGRESS_INTERVAL_S",
-)
+) + ACCESS_KEYS
 
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:
@@ -58,6 +60,7 @@ class Settings:
     slot_wait_s: float
     stale_request_s: int
     default_caller: str
+    access: AccessConfig = field(default_factory=AccessConfig)  # keys, CORS, image URLs, logs
     enrichment_enabled: bool = True  # narrative context -> prompt (enrich.py); a request may still opt out
     approval_default: str = "pending"  # status of a new image: pending | approved | rejected
     batch_concurrency: int = 4  # batch items one queue consumer runs at once
@@ -82,6 +85,7 @@ class Settings:
             slot_wait_s=_float(env, "SLOT_WAIT_S", 30.0),
             stale_request_s=_int(env, "STALE_REQUEST_S", 900),
             default_caller=env.get("DEFAULT_CALLER") or "default",
+            access=AccessConfig.from_env(env),
             enrichment_enabled=(env.get("ENRICHMENT_ENABLED") or "true").lower() in ("1", "true", "yes"),
             approval_default=_choice(env, "APPROVAL_DEFAULT", "pending", ("pending", "approved", "rejected")),
             batch_concurrency=max(1, _int(env, "BATCH_CONCURRENCY", 4)),

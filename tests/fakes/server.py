@@ -57,6 +57,7 @@ Handler = Callable[[Received], "Reply | StreamReply"]
 class FakeServer:
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], Handler] = {}
+        self.fallback: Handler | None = None  # for any route not registered (e.g. every model's path)
         self.received: list[Received] = []
         self._lock = threading.Lock()
         server = self
@@ -74,7 +75,7 @@ class FakeServer:
                 req = Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 with server._lock:
                     server.received.append(req)
-                handler = server.routes.get((self.command, path))
+                handler = server.routes.get((self.command, path)) or server.fallback
                 reply = handler(req) if handler else Reply(404, {"error": {"message": f"no route {path}"}})
                 if isinstance(reply, StreamReply):
                     self.send_response(reply.status)

@@ -5,32 +5,38 @@ locally; `app.state.services` is set by whoever serves it."""
 
 from __future__ import annotations
 
-import asyncio
-import json
+from contextlib import aclosing
 from typing import Any, AsyncIterator
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import errors
-from ..storage import images
-from .deps import get_services, require_token
+from .deps import get_services, require_scope, require_token
+from .generations import for_principal, router as generations_router
+from .image_access import router as image_router
+from .keys import router as keys_router
+from .middleware import Cors, Gate, RequestLog
+from ..auth.keys import Principal
 from .budget import router as budget_router
 from .catalog_views import estimates, providers_view
 from .links import router as links_router
 from .approval import router as approval_router
 from .batches import router as batches_router
 from .prompts import router as prompts_router
+from .openai_compat import router as openai_router
+from .uploads import router as uploads_router
 from ..models import ErrorResponse, EstimateResponse, GenerationRequest, GenerationResult
 from ..generation.generation import Generation
+from .streaming import KEEPALIVE, detached_events
+from .streaming import frame as _frame
 from ..storage.results import to_result
 from ..services import Services
 from ..storage.store import Store
 
-_KEEPALIVE_S = 15.0
-_ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 402, 404, 409, 422, 429, 502, 503, 504)}
+_ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 402, 403, 404, 409, 422, 429, 502, 503, 504)}
 
 router = APIRouter(prefix="/v1", responses=_ERRORS)
 authed = [Depends(require_token)]
@@ -63,6 +69,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         title="Image generation Worker",
         version="0.1.0",
         description="Generate and edit images across providers within a budget; results stored in R2 and D1.",
+        redirect_slashes=False,  # a redirect would be built from the Host header
     )
     if services is not None:
         app.state.services = services
@@ -91,12 +98,30 @@ def create_app(services: Services | None = None) -> FastAPI:
         return error_response(errors.ImageWorkerError(f"internal error ({type(exc).__name__})"))
 
     app.include_router(router)
+    app.include_router(generations_router)
+    app.include_router(image_router)
+    app.include_router(keys_router)
     app.include_router(links_router)
     app.include_router(budget_router)
     app.include_router(prompts_router)
     app.include_router(approval_router)
     app.include_router(batches_router)
+    app.include_router(uploads_router)
+    app.include_router(openai_router)
+    _add_access_middleware(app)
     return app
+
+
+def _add_access_middleware(app: FastAPI) -> None:
+    """Outermost last: RequestLog(Cors(Gate(app))). Settings are read per request,
+    because `app.state.services` may be set after the app is built."""
+
+    def access() -> Any:
+        return app.state.services.settings.access
+
+    app.add_middleware(Gate, fastapi_app=app)
+    app.add_middleware(Cors, allows=lambda origin: access().allows_origin(origin))
+    app.add_middleware(RequestLog, level=lambda: access().log_level)
 
 
 @router.get("/health", summary="Liveness; no auth")
@@ -104,12 +129,13 @@ async def health(s: Services = Depends(get_services)) -> dict[str, Any]:
     return {"ok": True, "providers": s.registry.names(), **s.settings.public()}
 
 
-@router.post("/generations", dependencies=authed, response_model=GenerationResult, summary="Generate or edit images")
+@router.post("/generations", response_model=GenerationResult, summary="Generate or edit images")
 async def create_generation(
     body: GenerationRequest,
     request: Request,
     stream: bool = Query(False, description="stream progress as Server-Sent Events"),
     partial_images: int = Query(2, ge=0, le=3, description="previews to stream, where the provider can"),
+    principal: Principal = Depends(require_scope("generate")),
     s: Services = Depends(get_services),
 ) -> Any:
     """Plain JSON: the finished result (or the error, whose details carry `request_id`).
@@ -119,14 +145,17 @@ async def create_generation(
         if not 1 <= len(header_key) <= 128:
             raise errors.InvalidRequest("Idempotency-Key must be 1 to 128 characters", details={"field": "Idempotency-Key"})
         body = body.model_copy(update={"idempotency_key": header_key})
+    body = await for_principal(s, principal, body)
     wants_sse = stream or "text/event-stream" in request.headers.get("accept", "")
     if wants_sse:
         generation = Generation(s, body, partial_images=partial_images)
+        generation.api_key_id = principal.key_id
         return StreamingResponse(
             _sse(generation), media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Request-Id": generation.request_id},
         )
     generation = Generation(s, body)
+    generation.api_key_id = principal.key_id
     result = await generation.result()
     headers = {"Location": f"/v1/generations/{result['id']}"}
     if generation.replayed:
@@ -134,98 +163,34 @@ async def create_generation(
     return JSONResponse(result, status_code=200 if generation.replayed else 201, headers=headers)
 
 
-def _frame(kind: str, data: dict[str, Any]) -> bytes:
-    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
-
-
-_DETACHED: set[asyncio.Task] = set()  # generations whose caller went away, still finishing
 
 
 async def _sse(generation: Generation) -> AsyncIterator[bytes]:
     """Events as SSE frames, keep-alive comments while a provider is silent, and a
-    final `failed` event (error + stored result) instead of a broken stream.
-
-    The generation runs in its own task and reports through a queue: a caller that
-    disconnects does not cancel it (the provider may already be billing), it
-    finishes and is stored, and `GET /v1/generations/{id}` has the result."""
-    queue: asyncio.Queue = asyncio.Queue()
-
-    async def run() -> None:
-        try:
-            async for event in generation.events():
-                queue.put_nowait(("event", event))
-        except errors.ImageWorkerError as exc:
-            queue.put_nowait(("error", exc))
-        except Exception as exc:  # noqa: BLE001 - reported to the caller as an internal error
-            queue.put_nowait(("error", errors.ImageWorkerError(f"internal error ({type(exc).__name__})")))
-        finally:
-            queue.put_nowait(("end", None))
-
-    task = asyncio.ensure_future(run())
-    _DETACHED.add(task)
-    task.add_done_callback(_DETACHED.discard)
-    try:
-        while True:
-            try:
-                kind, item = await asyncio.wait_for(queue.get(), timeout=_KEEPALIVE_S)
-            except asyncio.TimeoutError:
-                yield b": keep-alive\n\n"
-                continue
-            if kind == "end":
-                return
-            if kind == "error":
+    final `failed` event (error + stored result) instead of a broken stream. A caller
+    that disconnects does not cancel the generation (streaming.py)."""
+    async with aclosing(detached_events(generation)) as events:
+        async for item in events:
+            if item is None:
+                yield KEEPALIVE
+            elif isinstance(item, errors.ImageWorkerError):
                 data: dict[str, Any] = {"request_id": generation.request_id, "error": item.to_dict()}
                 row = await generation.store.get_request(generation.request_id)
                 if row is not None:
                     data["result"] = to_result(row, generation.s.settings.public_base_url)
                 yield _frame("failed", data)
-                return
-            yield _frame(item.type, {"request_id": item.request_id, **item.data})
-    finally:
-        # Closed early (the caller left): stay until the generation is stored, so the
-        # runtime keeps this request alive (the Workers ASGI bridge waits on the app).
-        # If we are cancelled instead, the shielded task carries on by itself.
-        if not task.done():
-            await asyncio.shield(task)
+            else:
+                yield _frame(item.type, {"request_id": item.request_id, **item.data})
 
 
-@router.get("/generations", dependencies=authed, summary="Recent generations, newest first")
-async def list_generations(
-    caller: str | None = Query(None, description="only this caller's"),
-    before: str | None = Query(None, description="the last id of the previous page"),
-    limit: int = Query(20, ge=1, le=100),
-    s: Services = Depends(get_services),
+@router.get("/generations/{request_id}", response_model=GenerationResult)
+async def get_generation(
+    request_id: str, principal: Principal = Depends(require_scope("read")), s: Services = Depends(get_services)
 ) -> dict[str, Any]:
-    rows = await Store(s.db, s.clock).list_requests(caller, before, limit)
-    items = [to_result(row, s.settings.public_base_url) for row in rows]
-    return {"items": items, "next_before": items[-1]["id"] if len(items) == limit else None}
-
-
-@router.get("/generations/{request_id}", dependencies=authed, response_model=GenerationResult)
-async def get_generation(request_id: str, s: Services = Depends(get_services)) -> dict[str, Any]:
     row = await Store(s.db, s.clock).get_request(request_id)
-    if row is None:
+    if row is None or not principal.sees(row["caller"]):
         raise errors.NotFound(f"no generation {request_id!r}")
     return to_result(row, s.settings.public_base_url)
-
-
-@router.get(
-    "/images/{image_id}",
-    summary="The image bytes (public by id: ids carry 80 random bits)",
-    responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}}}, 304: {"description": "unchanged"}},
-)
-async def get_image(image_id: str, request: Request, s: Services = Depends(get_services)) -> Response:
-    row = await Store(s.db, s.clock).get_image(image_id)
-    if row is None or row.get("approval_status") == "rejected":  # a rejected image is never served publicly
-        raise errors.NotFound(f"no image {image_id!r}")
-    etag = f'"{row["sha256"]}"'
-    cache = {"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable"}
-    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
-        return Response(status_code=304, headers=cache)
-    stored = await images.get_image_bytes(s.objects, row["r2_key"])
-    if stored is None:
-        raise errors.NotFound(f"image {image_id!r} is recorded but its bytes are missing from storage")
-    return Response(stored.body, media_type=row["content_type"], headers=cache)
 
 
 @router.get("/providers", dependencies=authed, summary="Configured providers: capabilities, prices, health")
@@ -234,6 +199,6 @@ async def list_providers(probe: bool = Query(False, description="also run each p
     return await providers_view(s, probe=probe)
 
 
-@router.post("/estimate", dependencies=authed, response_model=EstimateResponse, summary="What each provider would charge")
+@router.post("/estimate", dependencies=[Depends(require_scope("generate"))], response_model=EstimateResponse, summary="What each provider would charge")
 async def estimate(body: GenerationRequest, s: Services = Depends(get_services)) -> dict[str, Any]:
     return await estimates(s, body)

@@ -14,9 +14,10 @@ from ..models import EntityType
 from ..services import Services
 from ..storage import approvals
 from ..storage.results import image_url
-from .deps import get_services, require_token
+from .deps import get_services, require_scope, require_token
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["approval"])
+admin = [Depends(require_scope("admin"))]  # approvals decide what the app shows: admin keys only
 
 ApprovalStatus = Literal["pending", "approved", "rejected"]
 
@@ -61,16 +62,21 @@ async def review(s: Services, image_ids: list[str], decision: str, body: Review)
     return [_view(s, rows[i]) for i in ids]
 
 
-@router.post("/images/{image_id}/{decision}", summary="Approve or reject one image")
+@router.post("/images/{image_id}/{decision}", dependencies=admin, summary="Approve or reject one image")
 async def review_one(image_id: str, decision: Literal["approve", "reject"], body: Review | None = None,
                      s: Services = Depends(get_services)) -> dict[str, Any]:
     return (await review(s, [image_id], decision, body or Review()))[0]
 
 
-@router.post("/images/{decision}", summary="Approve or reject many images at once")
-async def review_many(decision: Literal["approve", "reject"], body: BulkReview,
-                      s: Services = Depends(get_services)) -> dict[str, Any]:
-    return {"images": await review(s, body.image_ids, decision, body)}
+# Fixed paths, not /images/{decision}: that would shadow the OpenAI-compatible /v1/images/generations.
+@router.post("/images/approve", dependencies=admin, summary="Approve many images at once")
+async def approve_many(body: BulkReview, s: Services = Depends(get_services)) -> dict[str, Any]:
+    return {"images": await review(s, body.image_ids, "approve", body)}
+
+
+@router.post("/images/reject", dependencies=admin, summary="Reject many images at once (a reason is required)")
+async def reject_many(body: BulkReview, s: Services = Depends(get_services)) -> dict[str, Any]:
+    return {"images": await review(s, body.image_ids, "reject", body)}
 
 
 @router.get("/images", summary="Images by approval status, newest first (the review queue)")
@@ -81,7 +87,7 @@ async def list_images(status: ApprovalStatus = Query("pending"), before: str | N
     return {"status": status, "items": items, "next_before": items[-1]["id"] if len(items) == limit else None}
 
 
-@router.put("/entities/{entity_type}/{entity_id}/primary/{role}", summary="Set an entity's primary image for a role")
+@router.put("/entities/{entity_type}/{entity_id}/primary/{role}", dependencies=admin, summary="Set an entity's primary image for a role")
 async def set_primary(entity_type: EntityType, entity_id: str, role: str, body: PrimaryBody,
                       s: Services = Depends(get_services)) -> dict[str, Any]:
     rows = await approvals.images_by_id(s.db, [body.image_id])
@@ -102,7 +108,7 @@ async def get_primary(entity_type: EntityType, entity_id: str, s: Services = Dep
                                     "set_by": r["set_by"], "set_at": r["set_at"]} for r in rows}}
 
 
-@router.delete("/entities/{entity_type}/{entity_id}/primary/{role}", summary="Clear an entity's primary image for a role")
+@router.delete("/entities/{entity_type}/{entity_id}/primary/{role}", dependencies=admin, summary="Clear an entity's primary image for a role")
 async def clear_primary(entity_type: EntityType, entity_id: str, role: str, s: Services = Depends(get_services)) -> dict[str, Any]:
     if not await approvals.clear_primary(s.db, entity_type, entity_id, role):
         raise errors.NotFound("no primary image for that role")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, AsyncIterator
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -14,7 +14,9 @@ from .. import errors
 from ..generation import batches
 from ..models import GenerationRequest
 from ..services import Services
-from .deps import get_services, require_token
+from ..auth.keys import Principal
+from .deps import current_principal, get_services, require_scope, require_token
+from .generations import for_principal
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["batches"])
 
@@ -49,36 +51,49 @@ class JobBody(GenerationRequest):
 
 
 @router.post("/batches", status_code=202, summary="Queue many generations; answers at once with the batch id")
-async def create_batch(body: BatchBody, s: Services = Depends(get_services)) -> JSONResponse:
-    batch_id = await batches.submit(s, body.items, kind="batch", caller=body.caller, webhook_url=body.webhook_url)
+async def create_batch(body: BatchBody, principal: Principal = Depends(require_scope("generate")),
+                       s: Services = Depends(get_services)) -> JSONResponse:
+    caller = principal.acting_caller(body.caller)
+    items = [await for_principal(s, principal, item.model_copy(update={"caller": item.caller or caller})) for item in body.items]
+    batch_id = await batches.submit(s, items, kind="batch", caller=caller, webhook_url=body.webhook_url)
     return JSONResponse({"id": batch_id, "status": "queued", "total": len(body.items), "status_url": f"/v1/batches/{batch_id}",
                          "events_url": f"/v1/batches/{batch_id}/events"}, status_code=202,
                         headers={"Location": f"/v1/batches/{batch_id}"})
 
 
 @router.get("/batches/{batch_id}", summary="A batch: per-item status, results and errors")
-async def get_batch(batch_id: str, s: Services = Depends(get_services)) -> dict[str, Any]:
-    return await batches.batch_view(s, batch_id)
+async def get_batch(batch_id: str, request: Request, s: Services = Depends(get_services)) -> dict[str, Any]:
+    return await _visible(s, request, batch_id)
+
+
+async def _visible(s: Services, request: Request, batch_id: str) -> dict[str, Any]:
+    """The batch, if this key may see its caller's data (else the same 404 as an unknown id)."""
+    view = await batches.batch_view(s, batch_id)
+    if not (await current_principal(request)).sees(view["caller"]):
+        raise errors.NotFound(f"no batch {batch_id!r}")
+    return view
 
 
 @router.get("/batches/{batch_id}/events", summary="The batch's progress as Server-Sent Events")
-async def batch_events(batch_id: str, s: Services = Depends(get_services)) -> StreamingResponse:
-    first = await batches.batch_view(s, batch_id)  # a 404 before the stream starts
+async def batch_events(batch_id: str, request: Request, s: Services = Depends(get_services)) -> StreamingResponse:
+    first = await _visible(s, request, batch_id)  # a 404 before the stream starts
     return StreamingResponse(_watch(s, batch_id, first), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @router.post("/jobs", status_code=202, summary="Run one generation asynchronously: 202 and the id to poll")
-async def create_job(body: JobBody, s: Services = Depends(get_services)) -> JSONResponse:
+async def create_job(body: JobBody, principal: Principal = Depends(require_scope("generate")),
+                     s: Services = Depends(get_services)) -> JSONResponse:
     request = GenerationRequest.model_validate(body.model_dump(exclude={"webhook_url"}, exclude_unset=True))
+    request = await for_principal(s, principal, request)
     job_id = await batches.submit(s, [request], kind="job", caller=request.caller, webhook_url=body.webhook_url)
     return JSONResponse({"id": job_id, "status": "queued", "status_url": f"/v1/jobs/{job_id}"}, status_code=202,
                         headers={"Location": f"/v1/jobs/{job_id}"})
 
 
 @router.get("/jobs/{job_id}", summary="An async job: its status, then the generation's result or error")
-async def get_job(job_id: str, s: Services = Depends(get_services)) -> dict[str, Any]:
-    view = await batches.batch_view(s, job_id)
+async def get_job(job_id: str, request: Request, s: Services = Depends(get_services)) -> dict[str, Any]:
+    view = await _visible(s, request, job_id)
     if view["kind"] != "job":
         raise errors.NotFound(f"no job {job_id!r}")
     return batches.job_view(view)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
-from typing import Any
+from datetime import date, timedelta
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import errors
-from .deps import get_services, require_token
+from .deps import get_services, require_scope, require_token
 from ..clock import utc_day
+from ..models import MAX_MICROS
 from ..services import Services
 from ..storage.store import Store
 
@@ -25,14 +26,15 @@ class BudgetChanges(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    daily_budget_micros: int | None = Field(default=None, ge=0)
-    caller_daily_budget_micros: dict[str, int] | None = None
-    default_caller_daily_budget_micros: int | None = Field(default=None, ge=0)
-    max_cost_per_image_micros: int | None = Field(default=None, ge=0)
-    global_concurrency: int | None = Field(default=None, ge=1)
-    provider_concurrency: dict[str, int] | None = None
-    reservation_lease_s: int | None = Field(default=None, ge=1)
-    slot_lease_s: int | None = Field(default=None, ge=1)
+    # strict: a boolean or a string is not a money amount; MAX_MICROS keeps it exact in JSON
+    daily_budget_micros: int | None = Field(default=None, ge=0, le=MAX_MICROS, strict=True)
+    caller_daily_budget_micros: dict[str, Annotated[int, Field(ge=0, le=MAX_MICROS, strict=True)]] | None = None
+    default_caller_daily_budget_micros: int | None = Field(default=None, ge=0, le=MAX_MICROS, strict=True)
+    max_cost_per_image_micros: int | None = Field(default=None, ge=0, le=MAX_MICROS, strict=True)
+    global_concurrency: int | None = Field(default=None, ge=1, le=10_000, strict=True)
+    provider_concurrency: dict[str, Annotated[int, Field(ge=1, le=10_000, strict=True)]] | None = None
+    reservation_lease_s: int | None = Field(default=None, ge=1, le=86_400, strict=True)
+    slot_lease_s: int | None = Field(default=None, ge=1, le=86_400, strict=True)
 
 
 @router.get("/budget", summary="Budgets, caps and concurrency limits in force, and today's spend")
@@ -43,7 +45,8 @@ async def get_budget(s: Services = Depends(get_services)) -> dict[str, Any]:
     return {"config": config, "today": usage["budget"]}
 
 
-@router.put("/budget", summary="Change budgets or limits; effective immediately")
+@router.put("/budget", dependencies=[Depends(require_scope("admin"))],
+            summary="Change budgets or limits; effective immediately (admin)")
 async def put_budget(
     body: BudgetChanges = Body(..., openapi_examples={"raise": {"value": {"daily_budget_micros": 25_000_000}}}),
     s: Services = Depends(get_services),
@@ -68,6 +71,10 @@ async def get_usage(
     for name, value in (("from", day_from), ("to", day_to)):
         if not _DAY.match(value):
             raise errors.InvalidRequest(f"{name} must be a UTC day like 2026-11-24", details={"field": name})
+        try:  # the pattern lets 2026-02-30 through
+            date.fromisoformat(value)
+        except ValueError:
+            raise errors.InvalidRequest(f"{name} is not a real UTC day: {value!r}", details={"field": name}) from None
     if day_from > day_to:
         raise errors.InvalidRequest("from is after to", details={"field": "from"})
     recorded = await Store(s.db, s.clock).daily_usage(day_from, day_to)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import hashlib
 import json
 import logging
@@ -26,9 +25,10 @@ from typing import Any, AsyncIterator
 from .. import enrich, errors
 from ..storage import contexts, images
 from . import selection
+from .inputs import load_inputs
 from ..ids import new_id
-from ..models import Event, GenerationRequest, ImageInput
-from ..providers.base import InputImage, ProviderResult, image_type
+from ..models import Event, GenerationRequest
+from ..providers.base import ProviderResult
 from ..storage.results import to_result
 from ..services import Services
 from ..storage.store import Attempt, ImageRow, Store
@@ -56,6 +56,7 @@ class Generation:
         self._spent_micros = 0  # billed by providers so far (a failed store still cost money)
         self._finished = False
         self.replayed = False
+        self.api_key_id: str | None = None  # the API key that asked, for per-key budgets
 
     # --- public ----------------------------------------------------------------
 
@@ -78,7 +79,7 @@ class Generation:
                 async for event in self._replay(existing):
                     yield event
                 return
-        source_images, mask = await self._load_inputs()
+        source_images, mask = await load_inputs(self.s, self.store, self.req, self.caller)
         enrichment = await enrich.prepare(self.s, self.req)
         plan = selection.plan(self.s.registry, self.s.settings, self.req.model_copy(update={"prompt": enrichment.compose().text}),
                               source_images, mask)
@@ -95,6 +96,7 @@ class Generation:
             links=[link.model_dump() for link in self.req.links],
             idempotency_key=key,
             request_hash=self.request_hash,
+            api_key_id=self.api_key_id,
         )
         if not created:  # a concurrent request with the same key got there first
             existing = await self.store.find_by_idempotency_key(self.caller, key or "")
@@ -142,29 +144,6 @@ class Generation:
             exc.details.update(details)
             raise exc
         yield self._event("completed", result=result, idempotent_replay=True)
-
-    async def _load_inputs(self) -> tuple[tuple[InputImage, ...], InputImage | None]:
-        loaded = tuple([await self._load_input(i, f"images[{n}]") for n, i in enumerate(self.req.images)])
-        mask = await self._load_input(self.req.mask, "mask") if self.req.mask is not None else None
-        return loaded, mask
-
-    async def _load_input(self, item: ImageInput, field: str) -> InputImage:
-        if item.image_id is not None:
-            row = await self.store.get_image(item.image_id)
-            stored = await images.get_image_bytes(self.s.objects, row["r2_key"]) if row else None
-            if stored is None:
-                raise errors.NotFound(f"{field}: no image {item.image_id!r}", details={"field": field})
-            return InputImage(stored.body, stored.content_type)
-        try:
-            data = base64.b64decode(item.data_base64 or "", validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise errors.InvalidRequest(f"{field}.data_base64 is not valid base64", details={"field": field}) from exc
-        if not data:
-            raise errors.InvalidRequest(f"{field}.data_base64 is empty", details={"field": field})
-        content_type = item.content_type or image_type(data)
-        if content_type is None:
-            raise errors.InvalidRequest(f"{field} is not PNG, JPEG or WebP", details={"field": field})
-        return InputImage(data, content_type)
 
     async def _reserve(self, plan: selection.Plan) -> None:
         cap = self.req.max_cost_per_image_micros

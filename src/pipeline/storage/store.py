@@ -69,15 +69,17 @@ class Store:
         links: list[dict[str, str]],
         idempotency_key: str | None = None,
         request_hash: str,
+        api_key_id: str | None = None,
     ) -> bool:
         """Insert the `pending` row; False when the caller's idempotency key is already taken."""
         now = self._now()
         changed = await self.db.run(
             "INSERT INTO generation_requests (id, caller, kind, status, prompt, params, requested_provider, n, links,"
-            " idempotency_key, request_hash, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " idempotency_key, request_hash, created_at, updated_at, api_key_id)"
+            " VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (caller, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
             (request_id, caller, kind, prompt, json.dumps(params), requested_provider, n, json.dumps(links),
-             idempotency_key, request_hash, now, now),
+             idempotency_key, request_hash, now, now, api_key_id),
         )
         return changed > 0
 

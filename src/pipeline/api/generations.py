@@ -1,0 +1,100 @@
+"""`GET /v1/generations` (filtered, cursor-paginated) and `DELETE /v1/generations/{id}`."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+
+from .. import errors
+from ..auth.keys import Principal
+from ..clock import iso
+from ..models import EntityType, GenerationRequest, Status
+from ..services import Services
+from ..storage.keys import KeyStore
+from ..storage.listing import Filters, delete_generation, has_column, list_query
+from ..storage.results import to_result
+from ..storage.store import TERMINAL, Store
+from .deps import get_services, require_scope
+
+router = APIRouter(prefix="/v1", tags=["generations"])
+
+DAY = r"^\d{4}-\d{2}-\d{2}$"
+GEN_ID = r"^gen_[0-9A-HJKMNP-TV-Z]{26}$"
+NAME = r"^[a-z0-9][a-z0-9_.:-]{0,63}$"
+
+
+def parse_day(name: str, value: str | None) -> date | None:
+    """A real calendar day (the pattern alone lets 2026-02-30 through)."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise errors.InvalidRequest(f"{name} is not a real UTC day: {value!r}", details={"field": name}) from None
+
+
+@router.get("/generations", summary="Generations, newest first, filtered and cursor-paginated")
+async def list_generations(
+    status: Status | None = Query(None),
+    provider: str | None = Query(None, pattern=NAME, description="the provider that served (or last failed)"),
+    caller: str | None = Query(None, min_length=1, max_length=128, description="only this caller's (admin: any)"),
+    entity_type: EntityType | None = Query(None, description="with entity_id: generations with an image linked to it"),
+    entity_id: str | None = Query(None, min_length=1, max_length=200),
+    approval: str | None = Query(None, pattern=r"^(pending|approved|rejected)$", description="any image in this state"),
+    day_from: str | None = Query(None, alias="from", pattern=DAY, description="first UTC day, YYYY-MM-DD"),
+    day_to: str | None = Query(None, alias="to", pattern=DAY, description="last UTC day, inclusive"),
+    before: str | None = Query(None, pattern=GEN_ID, description="cursor: `next_before` of the previous page"),
+    limit: int = Query(20, ge=1, le=100),
+    principal: Principal = Depends(require_scope("read")),
+    s: Services = Depends(get_services),
+) -> dict[str, Any]:
+    if (entity_type is None) != (entity_id is None):
+        raise errors.InvalidRequest("give entity_type and entity_id together", details={"field": "entity_id"})
+    if caller is not None and not principal.sees(caller):
+        raise errors.Forbidden(f"this key may only list caller {principal.caller!r}", details={"field": "caller"})
+    if approval is not None and not await has_column(s.db, "images", "approval"):
+        raise errors.InvalidRequest("this deployment has no image approvals yet", details={"field": "approval"})
+    first, last = parse_day("from", day_from), parse_day("to", day_to)
+    if first and last and first > last:
+        raise errors.InvalidRequest("from is after to", details={"field": "from"})
+    filters = Filters(
+        status=status, provider=provider, caller=caller if principal.is_admin else principal.caller,
+        entity_type=entity_type, entity_id=entity_id, approval=approval, day_from=first, day_to=last,
+    )
+    sql, params = list_query(filters, before, limit + 1)
+    store = Store(s.db, s.clock)
+    rows = await store._with_details(await s.db.all(sql, params))  # noqa: SLF001 - the store's own join
+    items = [to_result(row, s.settings.public_base_url) for row in rows[:limit]]
+    return {"items": items, "next_before": items[-1]["id"] if len(rows) > limit else None}
+
+
+@router.delete("/generations/{request_id}", summary="Delete a finished generation: its images (R2) and rows (D1)")
+async def delete(
+    request_id: str, principal: Principal = Depends(require_scope("generate")), s: Services = Depends(get_services)
+) -> dict[str, Any]:
+    row = await s.db.first("SELECT id, caller, status FROM generation_requests WHERE id = ?", (request_id,))
+    if row is None or not principal.sees(row["caller"]):
+        raise errors.NotFound(f"no generation {request_id!r}")
+    if row["status"] not in TERMINAL:
+        raise errors.Conflict(f"generation {request_id!r} is still {row['status']}; delete it once it has finished")
+    return {"deleted": True, **await delete_generation(s.db, s.objects, request_id)}
+
+
+async def for_principal(s: Services, principal: Principal, body: GenerationRequest) -> GenerationRequest:
+    """The request as this key may make it: acting as the key's caller (an admin may name
+    another), and with a per-image cap that keeps the key within its daily budget."""
+    update: dict[str, Any] = {"caller": principal.acting_caller(body.caller)}
+    if principal.daily_budget_micros is not None and principal.key_id is not None:
+        day_start = iso(s.clock.now().replace(hour=0, minute=0, second=0, microsecond=0))
+        left = principal.daily_budget_micros - await KeyStore(s.db, s.clock).spent_today(principal.key_id, day_start)
+        if left <= 0:
+            raise errors.BudgetExceeded(
+                f"this key's daily budget of {principal.daily_budget_micros} micro-dollars is spent",
+                details={"reason": "key_budget", "key_id": principal.key_id},
+            )
+        per_image = left // body.n
+        cap = body.max_cost_per_image_micros
+        update["max_cost_per_image_micros"] = per_image if cap is None else min(cap, per_image)
+    return body.model_copy(update=update)

@@ -1,0 +1,162 @@
+"""Plain ASGI middleware (no threads, no task groups, so it streams in workerd too):
+one log line per request, CORS, HEAD as GET, and the key checked before the body.
+
+Order, outermost first: RequestLog → Cors → Gate → the FastAPI app. The log sees
+every answer (preflights and refusals included); CORS headers go on errors too,
+so a browser can read them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, Awaitable, Callable
+
+from .. import errors
+from ..ids import new_id
+from .deps import TRUSTED, authenticate, no_key_message, services_of
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+access_log = logging.getLogger("image_worker.access")
+
+_BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+_ALLOW_HEADERS = "authorization, content-type, idempotency-key, if-none-match, accept, last-event-id"
+_EXPOSE_HEADERS = "etag, location, x-request-id, idempotent-replayed, retry-after, content-length"
+_PREFLIGHT_MAX_AGE = "600"
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] = ()) -> None:
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": raw})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class RequestLog:
+    """One JSON line per request: method, route, status, duration, caller, request id.
+    Never the query string, a body, a prompt or a header value (keys live there)."""
+
+    def __init__(self, app: ASGIApp, level: Callable[[], str]) -> None:
+        self.app = app
+        self._level = level
+
+    @property
+    def level(self) -> int:
+        named = logging.getLevelName(self._level())
+        return named if isinstance(named, int) else logging.INFO
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.monotonic()
+        method = scope.get("method")  # before Gate serves HEAD as GET
+        request_id = new_id("req")
+        seen: dict[str, Any] = {"status": 500}
+
+        async def send_logged(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+                headers = list(message.get("headers", ()))
+                found = [v.decode("latin-1") for k, v in headers if k.lower() == b"x-request-id"]
+                if found:
+                    seen["request_id"] = found[0]
+                else:
+                    headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_logged)
+        finally:
+            status = seen["status"]
+            # 2xx/3xx at INFO, 4xx at WARNING, 5xx at ERROR; LOG_LEVEL is the threshold.
+            level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+            if level >= self.level and access_log.isEnabledFor(level):
+                principal = (scope.get("state") or {}).get("principal")
+                route = scope.get("route")
+                access_log.log(level, json.dumps({
+                    "event": "request", "method": method,
+                    "route": getattr(route, "path", None) or "(unmatched)", "status": status,
+                    "duration_ms": round((time.monotonic() - started) * 1000, 1),
+                    "caller": getattr(principal, "caller", None), "key_id": getattr(principal, "key_id", None),
+                    "request_id": seen.get("request_id", request_id),
+                }, separators=(",", ":")))
+
+
+class Cors:
+    """CORS for the configured origins only. Preflights are answered here (204);
+    other origins get no CORS headers, so the browser keeps the answer from them."""
+
+    def __init__(self, app: ASGIApp, allows: Callable[[str], bool]) -> None:
+        self.app = app
+        self.allows = allows
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        origin = _header(scope, b"origin") if scope["type"] == "http" else None
+        if origin is None or not self.allows(origin):
+            return await self.app(scope, receive, send)
+        vary = [(b"access-control-allow-origin", origin.encode()), (b"vary", b"Origin")]
+        requested = _header(scope, b"access-control-request-method")
+        if scope["method"] == "OPTIONS" and requested is not None:
+            await send({"type": "http.response.start", "status": 204, "headers": [*vary,
+                (b"access-control-allow-methods", b"GET, HEAD, POST, PUT, PATCH, DELETE"),
+                (b"access-control-allow-headers", _ALLOW_HEADERS.encode()),
+                (b"access-control-max-age", _PREFLIGHT_MAX_AGE.encode())]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def send_cors(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), *vary,
+                                                  (b"access-control-expose-headers", _EXPOSE_HEADERS.encode())]}
+            await send(message)
+
+        await self.app(scope, receive, send_cors)
+
+
+class Gate:
+    """Before the app reads a byte of the body: the key is checked (a request that
+    would upload megabytes without a valid key is refused at once), and HEAD is
+    served as GET without its body."""
+
+    def __init__(self, app: ASGIApp, fastapi_app: Any) -> None:
+        self.app = app
+        self.fastapi_app = fastapi_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        state = scope.setdefault("state", {})
+        services = services_of(self.fastapi_app)
+        try:
+            state["principal"] = await authenticate(services, _header(scope, b"authorization"), bool(scope.get(TRUSTED)))
+            state["principal_resolved"] = True
+        except errors.ImageWorkerError as exc:
+            return await _send_json(send, exc.status, {"error": exc.to_dict()}, [(b"www-authenticate", b"Bearer")])
+        if state["principal"] is None and scope["method"] in _BODY_METHODS and scope["path"].startswith("/v1/"):
+            exc = errors.Unauthorized(no_key_message(services))
+            return await _send_json(send, 401, {"error": exc.to_dict()}, [(b"www-authenticate", b"Bearer")])
+        if scope["method"] != "HEAD":
+            return await self.app(scope, receive, send)
+
+        async def send_headers_only(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body":
+                if not message.get("more_body", False):
+                    await send({"type": "http.response.body", "body": b""})
+                return
+            await send(message)
+
+        scope["method"] = "GET"
+        await self.app(scope, receive, send_headers_only)
+

@@ -1,0 +1,128 @@
+"""The workerd layer: the Worker as deployed, in real workerd (Pyodide 314), over
+real HTTP, with real local D1, R2, Durable Objects and crons, and fake OpenAI and
+Gemini servers on 127.0.0.1. Run by `scripts/test-workerd` (and `scripts/test`
+when the offline workerd tool is present).
+
+Two workerd sessions serve the whole layer (starting one takes seconds):
+- `worker`: the image Worker alone, called over HTTP as the frontend calls it;
+- `rpc`: a JS caller Worker (tests/workerd/caller) in front of it, which calls its
+  RPC methods over a service binding as the app does (`POST /rpc/<method>`).
+
+After every test, the Worker's log is searched for the faults only the real runtime
+shows (harness.RUNTIME_DEFECTS); any of them fails the test that caused it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from tests.fakes.server import FakeServer, Reply
+from tests.workerd import harness
+
+TOKEN = "workerd-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _settings(openai: FakeServer, gemini: FakeServer) -> dict[str, str]:
+    return {
+        "API_TOKEN": TOKEN, "REQUIRE_API_TOKEN": "true", "PLACEHOLDER_ENABLED": "true",
+        "OPENAI_API_KEY": "sk-workerd-test", "OPENAI_BASE_URL": openai.url,
+        "GEMINI_API_KEY": "gm-workerd-test", "GEMINI_BASE_URL": gemini.url,
+        "AUTO_PROVIDER_ORDER": "gemini,openai",
+        "RETRY_BASE_DELAY_S": "0.05", "RETRY_MAX_DELAY_S": "0.5", "SLOT_WAIT_S": "20",
+        "CORS_ORIGINS": "https://app.example.com",
+    }
+
+
+class Fakes:
+    """The fake providers every session talks to; each test scripts the routes it needs."""
+
+    def __init__(self) -> None:
+        self.openai = FakeServer().start()
+        self.gemini = FakeServer().start()
+
+    def reset(self) -> None:
+        for server in (self.openai, self.gemini):
+            server.routes.clear()
+            server.received.clear()
+            server.fallback = lambda req: Reply(500, {"error": {"message": f"unscripted {req.path}"}})
+
+    def stop(self) -> None:
+        self.openai.stop()
+        self.gemini.stop()
+
+
+@pytest.fixture(scope="session")
+def fakes() -> Iterator[Fakes]:
+    servers = Fakes()
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture(scope="session")
+def _sessions(fakes: Fakes) -> Iterator[dict[str, harness.Workerd]]:
+    if harness.tool_dir() is None:
+        pytest.fail("the offline workerd tool is missing (WORKERD_TOOL or ../shared/workerd)")
+    settings = _settings(fakes.openai, fakes.gemini)
+    sessions = {"worker": harness.start(settings),
+                "rpc": harness.start(settings, configs=[harness.CALLER_CONFIG, "wrangler.toml"])}
+    try:
+        for session in sessions.values():
+            session.wait_ready()
+            _first_request(session)
+        yield sessions
+    finally:
+        for session in sessions.values():
+            session.stop()
+
+
+def _first_request(session: harness.Workerd) -> None:
+    """The first request loads Pyodide and the app: allow it a minute."""
+    started = time.monotonic()
+    httpx.get(f"{session.url}/v1/health", timeout=120)
+    session.first_request_s = time.monotonic() - started  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def worker(_sessions: dict[str, harness.Workerd], fakes: Fakes) -> Iterator[harness.Workerd]:
+    fakes.reset()
+    yield _sessions["worker"]
+
+
+@pytest.fixture
+def rpc(_sessions: dict[str, harness.Workerd], fakes: Fakes) -> Iterator["RpcCaller"]:
+    fakes.reset()
+    yield RpcCaller(_sessions["rpc"])
+
+
+@pytest.fixture
+def http(worker: harness.Workerd) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=worker.url, headers=AUTH, timeout=60) as client:
+        yield client
+
+
+class RpcCaller:
+    """Calls the image Worker's RPC methods through the JS caller's service binding."""
+
+    def __init__(self, session: harness.Workerd) -> None:
+        self.session = session
+
+    def __call__(self, method: str, *args: Any) -> Any:
+        response = httpx.post(f"{self.session.url}/rpc/{method}", json=list(args), timeout=60)
+        body = response.json()
+        assert response.status_code == 200, body.get("thrown")
+        return body["returned"]
+
+
+@pytest.fixture(autouse=True)
+def _no_runtime_defects(request: pytest.FixtureRequest, _sessions: dict[str, harness.Workerd]) -> Iterator[None]:
+    for session in _sessions.values():
+        session.new_log()
+    yield
+    for name, session in _sessions.items():
+        log = session.new_log()
+        found = [d for d in harness.RUNTIME_DEFECTS if d in log]
+        assert not found, f"runtime defects in the {name} session's log: {found}\n{log[-3000:]}"
