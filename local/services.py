@@ -15,6 +15,7 @@ from .http import HttpxClient
 from .ledger import local_ledger
 from .queue import InProcessQueue
 from .objects import FolderObjectStore
+from .signer import CryptographySigner
 
 
 def build_local_services(
@@ -37,7 +38,7 @@ def build_local_services(
     queue = queue or InProcessQueue()
     services = build_services(
         env, db=db, objects=FolderObjectStore(data / "r2"), ledger=ledger,
-        http=http or HttpxClient(), clock=clock, ai=ai, queue=queue,
+        http=http or HttpxClient(), clock=clock, ai=ai, signer=CryptographySigner(), queue=queue,
     )
     # The queue consumer runs in-process, through the very function the Worker's queue handler calls.
     queue.bind(lambda messages: batches.consume(services, messages))

@@ -34,7 +34,7 @@ async def test_random_provider_failures_never_lose_or_double_count_money(make_se
             make = rng.choices([a for _, a in answers], weights=[w for w, _ in answers])[0]
             reply = make()
             if reply.status == 200 and isinstance(reply.body, dict):
-                billed.append(11_130)
+                billed.append(250 + 8_160)  # 50 text in at $5/1M + 272 image out at $30/1M (gpt-image-2.6-flare)
         return reply
 
     openai = fake_server()

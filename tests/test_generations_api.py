@@ -7,6 +7,7 @@ import hashlib
 import json
 
 from pipeline.providers.placeholder import render_png
+from pipeline.providers.prepare import safety_identifier
 from tests.fakes.server import Reply
 
 OPENAI_ENV = {"OPENAI_API_KEY": "sk-test-secret-123", "PLACEHOLDER_ENABLED": "false"}
@@ -107,20 +108,21 @@ async def test_openai_generation_over_http(make_services, client_for, fake_serve
     response = await client.post("/v1/generations", json={"prompt": "a red fox", "quality": "low", "caller": "app-1"})
     assert response.status_code == 201, response.text
     result = response.json()
-    assert (result["provider"], result["model"], result["caller"]) == ("openai", "gpt-image-1", "app-1")
+    assert (result["provider"], result["model"], result["caller"]) == ("openai", "gpt-image-2.6-flare", "app-1")
 
     sent = openai.received[0]
     assert sent.headers["authorization"] == "Bearer sk-test-secret-123"
-    assert sent.json() == {"model": "gpt-image-1", "prompt": "a red fox", "n": 1, "size": "1024x1024", "quality": "low", "user": "app-1"}
+    assert sent.json() == {"model": "gpt-image-2.6-flare", "prompt": "a red fox", "n": 1, "size": "1024x1024", "quality": "low",
+                           "safety_identifier": safety_identifier("app-1")}  # hashed: never the raw caller
 
     got = await client.get(result["images"][0]["url"])
     assert got.content == png
-    # 50 text tokens at $5/1M + 272 image tokens at $40/1M = 250 + 10880 micro-dollars
-    assert result["actual_cost_micros"] == 11_130
-    # table price + a bound on the prompt's tokens (9 bytes / 3 = 3 tokens at $5/1M)
-    assert result["estimated_cost_micros"] == 11_000 + 15
+    # 50 text tokens at $5/1M + 272 image tokens at $30/1M (gpt-image-2.6-flare) = 250 + 8160 micro-dollars
+    assert result["actual_cost_micros"] == 8_410
+    # 272 low-quality output tokens + a bound on the prompt's tokens ((9 bytes / 3 + 64 overhead) at $5/1M)
+    assert result["estimated_cost_micros"] == 8_160 + 335
     usage = await services.db.all("SELECT outcome, cost_micros, usage FROM usage_events WHERE request_id = ?", (result["id"],))
-    assert [(u["outcome"], u["cost_micros"]) for u in usage] == [("succeeded", 11_130)]
+    assert [(u["outcome"], u["cost_micros"]) for u in usage] == [("succeeded", 8_410)]
     assert json.loads(usage[0]["usage"])["output_tokens"] == 272
 
 

@@ -109,16 +109,16 @@ async def test_a_key_budget_is_enforced_before_any_provider_is_called(make_servi
     openai.route("POST", "/v1/images/generations", Reply(200, openai_success(render_png(b"o", 1024, 1024))))
     services = make_services({**OPENAI_ENV, "OPENAI_BASE_URL": openai.url, "API_TOKEN": "tok-admin"})
     client = client_for(services)
-    poor = (await make_key(client, daily_budget_micros=5_000))["key"]  # below one low 1024² image (~11_000)
+    poor = (await make_key(client, daily_budget_micros=5_000))["key"]  # below one low 1024² image (~8_500)
     refused = await client.post("/v1/generations", json={"prompt": "a fox", "quality": "low"}, headers=bearer(poor))
     assert refused.status_code == 402, refused.text
     assert openai.received == []
-    rich = await make_key(client, daily_budget_micros=20_000)
+    rich = await make_key(client, daily_budget_micros=15_000)
     ok = await client.post("/v1/generations", json={"prompt": "a fox", "quality": "low"}, headers=bearer(rich["key"]))
     assert ok.status_code == 201, ok.text
     spent = ok.json()["actual_cost_micros"]
-    assert spent == 11_130
-    # what is left (8_870) buys no second image
+    assert spent == 8_410  # 50 text in at $5/1M + 272 image out at $30/1M (gpt-image-2.6-flare)
+    # what is left (6_590) buys no second image (estimate ~8_490)
     again = await client.post("/v1/generations", json={"prompt": "a fox", "quality": "low"}, headers=bearer(rich["key"]))
     assert again.status_code == 402 and len(openai.received) == 1
     row = await services.db.first("SELECT api_key_id FROM generation_requests WHERE id = ?", (ok.json()["id"],))

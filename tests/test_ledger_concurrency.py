@@ -30,13 +30,13 @@ async def test_200_simultaneous_reservations_admit_exactly_the_budget():
 async def test_200_simultaneous_generations_through_the_api(make_services, client_for, fake_server):
     openai = fake_server()
     body = openai_success(render_png(b"budget", 64, 64))
-    # billed 11_000: 24 text tokens × $5/1M + 272 image tokens × $40/1M; estimated 11_010
-    # (the table price + a bound of 2 prompt tokens for "p000")
+    # billed 8_280: 24 text tokens × $5/1M + 272 image tokens × $30/1M; estimated 8_490
+    # (272 low-quality output tokens + a bound of 2 prompt tokens for "p000" + 64 tokens of overhead)
     body["usage"] = {"input_tokens": 24, "input_tokens_details": {"text_tokens": 24, "image_tokens": 0},
                      "output_tokens": 272, "total_tokens": 296}
     openai.route("POST", "/v1/images/generations", Reply(200, body, delay_s=0.05))
     services = make_services({**OPENAI_ENV, "OPENAI_BASE_URL": openai.url, "SLOT_WAIT_S": "60"})
-    await services.ledger.put_config({"daily_budget_micros": 10 * 11_010, "global_concurrency": 4})
+    await services.ledger.put_config({"daily_budget_micros": 10 * 8_490, "global_concurrency": 4})
     client = client_for(services)
 
     async def one(i: int) -> int:
@@ -47,7 +47,7 @@ async def test_200_simultaneous_generations_through_the_api(make_services, clien
     assert statuses == {201: 10, 402: 190}
     assert len(openai.received) == 10
     usage = (await services.ledger.usage("2000-01-01", "2999-12-31"))["budget"]
-    assert usage["spent_today_micros"] == 110_000 and usage["remaining_micros"] == 100
+    assert usage["spent_today_micros"] == 82_800 and usage["remaining_micros"] == 2_100
     assert usage["reserved_now_micros"] == 0 and usage["slots_in_use"] == 0
     rows = await services.db.all("SELECT status, COUNT(*) AS n FROM generation_requests GROUP BY status ORDER BY status")
     assert rows == [{"status": "refused", "n": 190}, {"status": "succeeded", "n": 10}]

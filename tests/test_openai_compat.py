@@ -17,7 +17,7 @@ from tests.test_generations_api import OPENAI_ENV, openai_success
 from tests.test_streaming_e2e import start_server
 
 TOKEN = "local-test-token"
-GEMINI_GEN = "/v1beta/models/gemini-2.5-flash-image:generateContent"
+GEMINI_GEN = "/v1beta/models/gemini-nano-banana-2.1:generateContent"
 
 
 @pytest.fixture
@@ -79,12 +79,12 @@ def test_model_may_name_a_provider_model_and_is_billed_by_its_usage(worker, fake
     png = render_png(b"openai", 1024, 1024)
     fake.route("POST", "/v1/images/generations", Reply(200, openai_success(png)))
     _, url, client = worker({**OPENAI_ENV, "OPENAI_BASE_URL": fake.url})
-    response = client.images.generate(prompt="a red fox", model="gpt-image-1", quality="low")
+    response = client.images.generate(prompt="a red fox", model="gpt-image-2.6-flare", quality="low")
     assert base64.b64decode(response.data[0].b64_json) == png
-    assert fake.received[0].json()["model"] == "gpt-image-1"
+    assert fake.received[0].json()["model"] == "gpt-image-2.6-flare"
     ext = response.image_worker
-    assert (ext["provider"], ext["model"], ext["cost_micros"]) == ("openai", "gpt-image-1", 11_130)
-    assert _get(url, f"/v1/generations/{ext['request_id']}").json()["actual_cost_micros"] == 11_130
+    assert (ext["provider"], ext["model"], ext["cost_micros"]) == ("openai", "gpt-image-2.6-flare", 8_410)
+    assert _get(url, f"/v1/generations/{ext['request_id']}").json()["actual_cost_micros"] == 8_410
 
 
 def test_an_unknown_model_is_a_clear_422(worker):

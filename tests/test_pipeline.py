@@ -183,7 +183,8 @@ async def test_estimate_lists_every_able_provider_and_the_auto_pick(make_service
     client = client_for(services)
     body = (await client.post("/v1/estimate", json={"prompt": "x", "quality": "medium", "n": 2, "size": "1536x1024"})).json()
     by_name = {e["provider"]: e for e in body["estimates"]}
-    assert by_name["openai"]["cost_micros"] == 126_000 + 5 and by_name["openai"]["size"] == "1536x1024"
+    # medium 1536x1024: 1584 output tokens x2 at $30/1M + (1 prompt token + 64 overhead) at $5/1M
+    assert by_name["openai"]["cost_micros"] == 95_040 + 325 and by_name["openai"]["size"] == "1536x1024"
     assert by_name["placeholder"]["cost_micros"] == 0
     assert body["auto_pick"] == "openai"  # the placeholder never serves auto mode beside a real provider
     assert FACTORIES  # registry dispatch is by table, not by name checks
@@ -192,7 +193,7 @@ async def test_estimate_lists_every_able_provider_and_the_auto_pick(make_service
     names = [p["name"] for p in providers["providers"]]
     assert "openai" in names and providers["price_unit"].startswith("micro-dollars")
     openai_entry = providers["providers"][names.index("openai")]
-    assert openai_entry["prices"]["per_image"]["gpt-image-1"]["medium"]["1024x1024"] == 42_000
+    assert openai_entry["prices"]["gpt-image-2.6-flare"]["rates"]["image_out"] == 30_000_000
     assert openai_entry["capabilities"]["mask"] is True and "3:2" in openai_entry["capabilities"]["aspect_ratios"]
     assert openai_entry["health"]["recent_calls"] == 0
 
@@ -281,7 +282,7 @@ async def test_a_dropped_settle_is_retried_so_spend_is_never_lost(make_services,
     response = await client_for(services).post("/v1/generations", json={"prompt": "pay once"})
     assert response.status_code == 201
     status = (await services.ledger.usage("2000-01-01", "2999-12-31"))["budget"]
-    assert status["spent_today_micros"] == 11_130 and status["reserved_now_micros"] == 0
+    assert status["spent_today_micros"] == 8_410 and status["reserved_now_micros"] == 0
 
 
 async def test_logs_are_json_lines_without_secrets_or_prompts(make_services, client_for, fake_server, caplog):
@@ -295,7 +296,7 @@ async def test_logs_are_json_lines_without_secrets_or_prompts(make_services, cli
         await client_for(services).post("/v1/generations", json={"prompt": "my secret plot twist"})
     lines = [_json.loads(r.getMessage()) for r in caplog.records if r.name == "image_worker"]
     assert [line["event"] for line in lines] == ["attempt_failed", "generation_succeeded"]
-    assert lines[0]["code"] == "provider_unavailable" and lines[1]["cost_micros"] == 11_130
+    assert lines[0]["code"] == "provider_unavailable" and lines[1]["cost_micros"] == 8_410
     text = caplog.text
     assert "sk-test-secret-123" not in text and "plot twist" not in text
 
@@ -311,5 +312,5 @@ async def test_the_cron_charges_spend_whose_settle_never_landed(make_services, c
     assert (await real.usage("2000-01-01", "2999-12-31"))["budget"]["spent_today_micros"] == 0
     report = await maintenance.scheduled(services)
     assert report["reconciled"] == 1
-    assert (await real.usage("2000-01-01", "2999-12-31"))["budget"]["spent_today_micros"] == 11_130
+    assert (await real.usage("2000-01-01", "2999-12-31"))["budget"]["spent_today_micros"] == 8_410
     assert (await maintenance.scheduled(services))["reconciled"] == 0  # idempotent

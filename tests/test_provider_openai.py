@@ -20,6 +20,7 @@ from pipeline.models import GenerationRequest
 from pipeline.providers.base import InputImage, ProviderContext
 from pipeline.providers.openai import OpenAIProvider
 from pipeline.providers.placeholder import render_png
+from pipeline.providers.prepare import safety_identifier
 from tests.fakes.fixtures import load
 from tests.fakes.server import Reply, StreamReply
 
@@ -53,10 +54,11 @@ async def test_generation_sends_the_documented_body(openai):
     result = await provider.run(preq)
     sent = server.received[0]
     assert sent.headers["authorization"] == f"Bearer {KEY}"
-    assert sent.json() == {"model": "gpt-image-1", "prompt": "a red fox", "n": 1, "size": "1024x1024", "quality": "low",
-                           "background": "opaque", "output_format": "png", "moderation": "low", "user": "u-1"}
+    assert sent.json() == {"model": "gpt-image-2.6-flare", "prompt": "a red fox", "n": 1, "size": "1024x1024", "quality": "low",
+                           "background": "opaque", "output_format": "png", "moderation": "low",
+                           "safety_identifier": safety_identifier("u-1")}  # not the deprecated `user`
     assert result.images[0].data == PNG and result.images[0].content_type == "image/png"
-    assert result.cost_micros == 250 + 10_880 and "usage" in result.cost_basis
+    assert result.cost_micros == 250 + 8_160 and "usage" in result.cost_basis
 
 
 async def test_edit_is_multipart_with_images_and_mask(openai):
@@ -70,14 +72,14 @@ async def test_edit_is_multipart_with_images_and_mask(openai):
     result = await provider.run(preq)
     parts = form_parts(server.received[0])
     fields = {name: value.decode() for name, filename, _, value in parts if filename is None}
-    assert fields == {"model": "gpt-image-1", "prompt": "put them together", "n": "1", "size": "1536x1024",
+    assert fields == {"model": "gpt-image-2.6-flare", "prompt": "put them together", "n": "1", "size": "1536x1024",
                       "quality": "medium", "background": "transparent", "output_format": "webp"}
     files = [(name, ctype, value) for name, filename, ctype, value in parts if filename is not None]
     assert files == [("image[]", "image/png", a), ("image[]", "image/png", b), ("mask", "image/png", mask)]
     assert result.images[0].content_type == "image/webp" and result.size == "1536x1024"
-    # 16 text tokens × $5/1M + 1194 image tokens × $10/1M + 1568 out × $40/1M
-    assert result.cost_micros == 80 + 11_940 + 62_720
-    assert provider.estimate(preq).cost_micros > 63_000  # the table price plus the input images
+    # 16 text tokens × $5/1M + 1194 image tokens × $8/1M + 1568 out × $30/1M (no output split: all image output)
+    assert result.cost_micros == 80 + 9_552 + 47_040
+    assert provider.estimate(preq).cost_micros > 47_040 + 9_552  # output tokens plus the input images
 
 
 @pytest.mark.parametrize("status, fixture, error, headers", [
@@ -164,7 +166,7 @@ async def test_streaming_yields_partial_images_before_completion(openai):
     assert [e.kind for e in seen] == ["partial_image", "partial_image", "result"]
     assert [e.image.data for e in seen[:2]] == previews
     result = seen[-1].result
-    assert result.images[0].data == final and result.cost_micros == 11_130
+    assert result.images[0].data == final and result.cost_micros == 8_410
     body = server.received[0].json()
     assert body["stream"] is True and body["partial_images"] == 2
 
@@ -187,27 +189,36 @@ async def test_stream_errors_become_typed_errors(openai):
 
 async def test_probe_checks_the_model_without_generating(openai):
     server, provider = openai
-    server.route("GET", "/v1/models/gpt-image-1", Reply(200, {"id": "gpt-image-1", "object": "model", "owned_by": "system"}))
+    server.route("GET", "/v1/models/gpt-image-2.6-flare", Reply(200, {"id": "gpt-image-2.6-flare", "object": "model", "owned_by": "system"}))
     probe = await provider.probe()
     assert probe["ok"] is True and isinstance(probe["latency_ms"], int)
-    server.route("GET", "/v1/models/gpt-image-1", Reply(401, load("openai", "invalid_key")))
+    server.route("GET", "/v1/models/gpt-image-2.6-flare", Reply(401, load("openai", "invalid_key")))
     assert (await provider.probe()) | {"latency_ms": 0} == {"ok": False, "latency_ms": 0, "detail": "provider_auth_error"}
     assert all(r.method == "GET" for r in server.received)
 
 
 def test_estimates_never_fall_below_what_tokens_bill(openai):
-    """For every model, quality and size, the estimate covers the image tokens the API
-    bills (even where they exceed the rounded table price) and a long prompt's tokens."""
-    from pipeline.catalog import pricing
+    """For every usable model, quality and preset size, the estimate covers the image
+    output tokens the API bills and a long prompt's tokens, at the catalog's rates."""
+    from pipeline.catalog import openai as openai_catalog, pricing
 
     _, provider = openai
     long_prompt = "a lighthouse at dusk, " * 1400  # 30,800 characters, ~7,000 English tokens
-    for model, qualities in pricing.OPENAI_PER_IMAGE.items():
-        rates = pricing.OPENAI_TOKEN_RATES[model]
-        for quality, by_size in qualities.items():
-            for size, table in by_size.items():
-                short = provider.estimate(provider.prepare(GenerationRequest(prompt="x", model=model, quality=quality, size=size)))
-                image_tokens = pricing.tokens_cost(pricing.OPENAI_OUTPUT_TOKENS[quality][size], rates.image_out)
-                assert short.cost_micros >= max(table, image_tokens), (model, quality, size)
-                long = provider.estimate(provider.prepare(GenerationRequest(prompt=long_prompt, model=model, quality=quality, size=size)))
-                assert long.cost_micros - short.cost_micros >= pricing.tokens_cost(len(long_prompt) // 4, rates.text_in)
+    day = provider.ctx.clock.now().date()
+    checked = 0
+    for spec in openai_catalog.CATALOG.models:
+        if spec.status_on(day) == "shut_down":
+            continue
+        rates = spec.price.rates
+        for quality in spec.qualities:
+            for size in spec.sizes.fixed:
+                req = GenerationRequest(prompt="x", model=spec.id, quality=quality, size=size)
+                short = provider.estimate(provider.prepare(req))
+                w, h = map(int, size.split("x"))
+                worst = "max" if quality == "auto" and "max" in spec.qualities else ("high" if quality == "auto" else quality)
+                tokens = -(-openai_catalog.OUTPUT_TOKENS_1024[worst] * w * h // (1024 * 1024))
+                assert short.cost_micros >= pricing.tokens_cost(tokens, rates["image_out"]), (spec.id, quality, size)
+                long = provider.estimate(provider.prepare(req.model_copy(update={"prompt": long_prompt})))
+                assert long.cost_micros - short.cost_micros >= pricing.tokens_cost(len(long_prompt) // 4, rates["text_in"])
+                checked += 1
+    assert checked > 50

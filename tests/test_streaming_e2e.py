@@ -77,7 +77,7 @@ async def test_partial_images_reach_the_caller_before_the_provider_finishes(make
                         if event == "completed":
                             result = data["result"]
         assert kinds == ["accepted", "attempt", "partial_image", "partial_image", "image", "completed"]
-        assert result["status"] == "succeeded" and result["actual_cost_micros"] == 11_130
+        assert result["status"] == "succeeded" and result["actual_cost_micros"] == 8_410
         assert openai.received[0].json()["stream"] is True
     finally:
         stop()
@@ -110,6 +110,6 @@ async def test_a_caller_that_disconnects_does_not_lose_the_generation(make_servi
             await asyncio.sleep(0.05)
         full = await services.db.first("SELECT status, error_code, error_message FROM generation_requests WHERE id = ?", (request_id,))
         assert row == {"status": "succeeded"}, full
-        assert (await services.ledger.usage("2000-01-01", "2999-12-31"))["budget"]["spent_today_micros"] == 11_130
+        assert (await services.ledger.usage("2000-01-01", "2999-12-31"))["budget"]["spent_today_micros"] == 8_410
     finally:
         stop()

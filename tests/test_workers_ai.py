@@ -26,14 +26,28 @@ async def test_generates_through_the_binding(workers_ai):
     assert ai.calls == [(MODEL, {"prompt": "a cyberpunk lizard", "steps": 8})] * 2
     assert len(result.images) == 2 and result.images[0].data.startswith(b"\x89PNG")
     assert result.size == "1024x1024" and "nearest 1024x1024" in result.warnings[0]
-    # 4 tiles × 53 + 8 steps × 110, per image
-    assert result.cost_micros == 2 * (212 + 880) == provider.estimate(preq).cost_micros
+    # 4 tiles × 53 + 8 steps × 106 ($0.0000528 per tile, $0.0001056 per step, rounded up), per image
+    assert result.cost_micros == 2 * (212 + 848) == provider.estimate(preq).cost_micros
+
+
+async def test_lucid_origin_takes_width_height_and_num_steps(workers_ai):
+    """The higher-quality model has its own input shape: any WxH (multiples of 8) and num_steps."""
+    ai, provider = workers_ai
+    preq = provider.prepare(GenerationRequest(prompt="a harbour", model="@cf/leonardo/lucid-origin", size="1344x768",
+                                              quality="medium"))
+    result = await provider.run(preq)
+    assert ai.calls == [("@cf/leonardo/lucid-origin", {"prompt": "a harbour", "width": 1344, "height": 768, "num_steps": 25})]
+    assert result.size == "1344x768" and (result.images[0].width, result.images[0].height) == (1344, 768)
+    # 3x2 tiles of 512 at 7000 + 25 steps at 130 (catalog rates)
+    assert result.cost_micros == 6 * 7_000 + 25 * 130 == provider.estimate(preq).cost_micros
+    odd = provider.prepare(GenerationRequest(prompt="x", model="@cf/leonardo/lucid-origin", size="1000x1001"))
+    assert odd.size == "1000x1000" and "multiples of 8" in odd.warnings[0]
 
 
 @pytest.mark.parametrize("message, error", [
     ("AiError: 3040: Capacity temporarily exceeded, please try again.", errors.ProviderRateLimited),
     ("AiError: 3036: You have used up your daily free allocation of 10,000 neurons.", errors.ProviderQuotaExhausted),
-    ("AiError: 5007: No such model @cf/x or task", errors.ProviderInvalidRequest),
+    ("AiError: 5007: No such model @cf/x or task", errors.ModelUnavailable),
     ("AiError: 3023: Service unavailable for account", errors.ProviderAuthError),
     ("InferenceUpstreamError: internal", errors.ProviderUnavailable),
 ])

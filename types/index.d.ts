@@ -90,12 +90,18 @@ export type GenerationRequest = {
   size?: string | null;
   /** 'W:H', e.g. '16:9' */
   aspect_ratio?: string | null;
-  quality?: "low" | "medium" | "high" | "auto" | null;
+  quality?: "low" | "medium" | "high" | "xhigh" | "max" | "auto" | null;
   n?: number;
   background?: "transparent" | "opaque" | "auto" | null;
-  output_format?: "png" | "jpeg" | "webp" | null;
+  output_format?: "png" | "jpeg" | "webp" | "gif" | "svg" | null;
   output_compression?: number | null;
   moderation?: "low" | "auto" | null;
+  /** planning effort, independent of quality (OpenAI GPT Image 2.x) */
+  complexity?: "low" | "medium" | "high" | null;
+  /** edits: only models that take it */
+  input_fidelity?: "high" | "low" | null;
+  /** Gemini and Imagen: whether people may be drawn */
+  person_generation?: "allow_all" | "allow_adult" | "dont_allow" | null;
   /** app or user the request is made for */
   caller?: string | null;
   max_cost_per_image_micros?: number | null;
@@ -177,12 +183,18 @@ export type JobBody = {
   size?: string | null;
   /** 'W:H', e.g. '16:9' */
   aspect_ratio?: string | null;
-  quality?: "low" | "medium" | "high" | "auto" | null;
+  quality?: "low" | "medium" | "high" | "xhigh" | "max" | "auto" | null;
   n?: number;
   background?: "transparent" | "opaque" | "auto" | null;
-  output_format?: "png" | "jpeg" | "webp" | null;
+  output_format?: "png" | "jpeg" | "webp" | "gif" | "svg" | null;
   output_compression?: number | null;
   moderation?: "low" | "auto" | null;
+  /** planning effort, independent of quality (OpenAI GPT Image 2.x) */
+  complexity?: "low" | "medium" | "high" | null;
+  /** edits: only models that take it */
+  input_fidelity?: "high" | "low" | null;
+  /** Gemini and Imagen: whether people may be drawn */
+  person_generation?: "allow_all" | "allow_adult" | "dont_allow" | null;
   /** app or user the request is made for */
   caller?: string | null;
   max_cost_per_image_micros?: number | null;
@@ -326,6 +338,19 @@ export type OpenAIImagesResponse = {
   size?: string | null;
   /** request_id, provider, model, cost_micros, warnings */
   image_worker: Record<string, unknown>;
+};
+
+export type PriceChange = {
+  /** micro-dollars: per 1M tokens, per image, or per unit, as the model is billed */
+  rates: Record<string, number>;
+  /** why (e.g. the provider's new price page) */
+  reason: string;
+  set_by?: string;
+};
+
+export type PriceReset = {
+  reason: string;
+  set_by?: string;
 };
 
 export type PrimaryBody = {

@@ -155,6 +155,15 @@ class QueueUnavailable(ImageWorkerError):
     retryable = True
 
 
+class ModelUnavailable(ProviderError):
+    """The model is shut down, retired or unknown to the provider. Another model or
+    provider may serve; retrying this one cannot. `details.replacement` names the successor."""
+
+    code = "model_unavailable"
+    status = 422
+    fallback = True
+
+
 class UnsupportedByProvider(ImageWorkerError):
     """The chosen provider cannot do what was asked (e.g. edit with a mask)."""
 

@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .limits import MAX_INLINE_BASE64_CHARS, MAX_INLINE_IMAGE_BYTES
 
-Quality = Literal["low", "medium", "high", "auto"]
+Quality = Literal["low", "medium", "high", "xhigh", "max", "auto"]
 Background = Literal["transparent", "opaque", "auto"]
-OutputFormat = Literal["png", "jpeg", "webp"]
+OutputFormat = Literal["png", "jpeg", "webp", "gif", "svg"]  # gif and svg are refused with the reason
 Moderation = Literal["low", "auto"]
 Status = Literal["pending", "running", "succeeded", "failed", "refused"]
 EntityType = Literal["character", "location", "scene", "item", "other"]
@@ -25,6 +25,7 @@ _RATIO = re.compile(r"^(\d{1,3}):(\d{1,3})$")
 _TOO_MUCH_INLINE = (f"inline images may total {MAX_INLINE_IMAGE_BYTES // (1024 * 1024)} MiB; upload larger ones "
                     "first (POST /v1/uploads) and pass upload_id")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
+_MODEL_ID = re.compile(r"^@?[a-z0-9][a-z0-9_.:/-]{0,127}$")
 MAX_MICROS = 2**53 - 1  # money beyond this is not exact in JSON numbers or the Durable Object's JS side
 
 
@@ -103,6 +104,11 @@ class GenerationRequest(_Strict):
     output_format: OutputFormat | None = None
     output_compression: int | None = Field(default=None, ge=0, le=100, strict=True)
     moderation: Moderation | None = None
+    complexity: Literal["low", "medium", "high"] | None = Field(
+        default=None, description="planning effort, independent of quality (OpenAI GPT Image 2.x)")
+    input_fidelity: Literal["high", "low"] | None = Field(default=None, description="edits: only models that take it")
+    person_generation: Literal["allow_all", "allow_adult", "dont_allow"] | None = Field(
+        default=None, description="Gemini and Imagen: whether people may be drawn")
     caller: str | None = Field(default=None, max_length=128, description="app or user the request is made for")
     max_cost_per_image_micros: int | None = Field(default=None, ge=0, le=MAX_MICROS, strict=True)
     images: list[ImageInput] = Field(default_factory=list, max_length=16)
@@ -144,11 +150,19 @@ class GenerationRequest(_Strict):
             raise ValueError("aspect_ratio must look like '16:9'")
         return v
 
-    @field_validator("provider", "model")
+    @field_validator("provider")
     @classmethod
     def _name(cls, v: str | None) -> str | None:
         if v is not None and not _NAME.match(v):
-            raise ValueError("must be a lower-case name like 'openai' or 'gpt-image-1'")
+            raise ValueError("must be a lower-case name like 'openai' or 'gemini'")
+        return v
+
+    @field_validator("model")
+    @classmethod
+    def _model_id(cls, v: str | None) -> str | None:
+        # catalog ids, including Workers AI's '@cf/<vendor>/<model>'
+        if v is not None and not _MODEL_ID.match(v):
+            raise ValueError("must be a catalog model id (GET /v1/providers lists them)")
         return v
 
     @model_validator(mode="after")

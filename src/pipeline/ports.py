@@ -101,6 +101,16 @@ class AiBinding(Protocol):
     async def run(self, model: str, inputs: dict[str, Any]) -> dict[str, Any]: ...
 
 
+# --- Signing (service-account JWTs) -----------------------------------------------
+
+
+class Signer(Protocol):
+    """RSASSA-PKCS1-v1_5 with SHA-256 (JWT `RS256`) under a PEM PKCS#8 private key.
+    WebCrypto in `runtime.py` on Workers; the `cryptography` package under CPython."""
+
+    async def sign_rs256(self, private_key_pem: str, data: bytes) -> bytes: ...
+
+
 # --- Clock ------------------------------------------------------------------
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from .ports import AiBinding, Background, Clock, Database, HttpClient, InProcessBackground, Ledger, ObjectStore, Queue
+from .ports import AiBinding, Background, Clock, Database, HttpClient, InProcessBackground, Ledger, ObjectStore, Queue, Signer
+from .providers import instances
 from .providers.base import ProviderContext
 from .providers.registry import ProviderRegistry
 from .settings import KNOWN_KEYS, Settings
@@ -39,10 +40,12 @@ def build_services(
     ai: AiBinding | None = None,
     queue: Queue | None = None,
     background: Background | None = None,
+    signer: Signer | None = None,
 ) -> Services:
     """Read settings from the environment (vars + secrets) and build the registry once."""
-    known = {k: str(env[k]) for k in KNOWN_KEYS if env.get(k) not in (None, "")}
+    keys = (*KNOWN_KEYS, *instances.secret_names(env))  # provider instances name their own key secrets
+    known = {k: str(env[k]) for k in keys if env.get(k) not in (None, "")}
     settings = Settings.from_env(known)
-    ctx = ProviderContext(http=http, clock=clock, settings=known, ai=ai)
+    ctx = ProviderContext(http=http, clock=clock, settings=known, ai=ai, signer=signer)
     return Services(settings, db, objects, ledger, http, clock, ProviderRegistry(ctx), ai,
                     background or InProcessBackground(), queue=queue)

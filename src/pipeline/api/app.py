@@ -21,6 +21,7 @@ from .keys import router as keys_router
 from .middleware import Cors, Gate, RequestLog
 from ..auth.keys import Principal
 from .budget import router as budget_router
+from .prices import router as prices_router
 from .catalog_views import estimates, providers_view
 from .links import router as links_router
 from .approval import router as approval_router
@@ -106,6 +107,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(prompts_router)
     app.include_router(approval_router)
     app.include_router(batches_router)
+    app.include_router(prices_router)
     app.include_router(uploads_router)
     app.include_router(openai_router)
     _add_access_middleware(app)

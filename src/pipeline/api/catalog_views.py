@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..catalog import pricing
+from .. import catalog
 from ..generation import selection
 from ..errors import ImageWorkerError
 from ..models import GenerationRequest
@@ -16,6 +16,7 @@ from ..services import Services
 async def providers_view(s: Services, *, probe: bool = False) -> dict[str, Any]:
     """`GET /v1/providers`: every configured provider with capabilities, passive
     health (this isolate's recent calls) and, when asked, an active probe."""
+    await s.registry.prices.refresh(s.db, s.clock)
     names = s.registry.names()
     probes: list[Any] = [None] * len(names)
     if probe:
@@ -25,7 +26,9 @@ async def providers_view(s: Services, *, probe: bool = False) -> dict[str, Any]:
         provider = s.registry.providers[name]
         entry: dict[str, Any] = {
             "name": name,
+            "kind": provider.kind or name,
             "capabilities": provider.capabilities.to_dict(),
+            "models": models_view(s, provider),
             "prices": provider.price_list(),
             "health": s.registry.health[name].to_dict(),
         }
@@ -35,15 +38,29 @@ async def providers_view(s: Services, *, probe: bool = False) -> dict[str, Any]:
     return {
         "providers": out,
         "auto_order": selection.auto_order(s.registry, s.settings),
-        "prices_as_of": pricing.PRICES_AS_OF,
+        "prices_as_of": catalog.PRICES_AS_OF,
         "price_unit": "micro-dollars (1000000 = $1)",
     }
+
+
+def models_view(s: Services, provider: Any) -> list[dict[str, Any]]:
+    """Each catalog model of a provider: status and shutdown date on today's UTC date,
+    capabilities, the price in force, whether it is the default, and whether the provider
+    recently answered that it is unavailable."""
+    if not provider.kind:
+        return []
+    day = s.clock.now().date()
+    gone = s.registry.models.to_dict(provider.name, s.clock.monotonic())
+    default = provider.default_model(frozenset(gone))
+    return [m.to_dict(day, s.registry.prices.price(m)) | {"default": m.id == default, "unavailable": gone.get(m.id)}
+            for m in provider.catalog.models]
 
 
 async def estimates(s: Services, req: GenerationRequest) -> dict[str, Any]:
     """`POST /v1/estimate`: the estimate from every provider able to serve `req`,
     and which one auto mode would pick. Nothing is reserved or called."""
     # Only the count of input images matters for a price; their bytes are not fetched.
+    await s.registry.prices.refresh(s.db, s.clock)
     images = tuple(InputImage(b"", "image/png") for _ in req.images)
     mask = InputImage(b"", "image/png") if req.mask is not None else None
     found, unavailable = [], {}

@@ -20,8 +20,9 @@ from ..providers.registry import ProviderRegistry
 from .form import FormPart
 
 OpenAIQuality = Literal["low", "medium", "high", "auto", "standard", "hd", "xhigh", "max"]
-# OpenAI's quality names for DALL-E and the newest tiers, as the nearest quality our providers take.
-_QUALITY = {"standard": "medium", "hd": "high", "xhigh": "high", "max": "high"}
+# OpenAI's DALL-E quality names as the nearest quality our providers take; xhigh and max pass
+# through (the catalog says which models take them; others answer with a warning).
+_QUALITY = {"standard": "medium", "hd": "high"}
 _FORMAT_OF_TYPE = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
 _DATA_URL = re.compile(r"^data:(image/(?:png|jpeg|webp));base64,(.*)$", re.DOTALL)
 _OWN_IMAGE_URL = re.compile(r"/v1/images/(img_[A-Za-z0-9_-]+)$")

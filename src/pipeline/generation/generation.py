@@ -80,6 +80,7 @@ class Generation:
                     yield event
                 return
         source_images, mask = await load_inputs(self.s, self.store, self.req, self.caller)
+        await self.s.registry.prices.refresh(self.s.db, self.s.clock)  # run-time price overrides (catalog/overrides.py)
         enrichment = await enrich.prepare(self.s, self.req)
         plan = selection.plan(self.s.registry, self.s.settings, self.req.model_copy(update={"prompt": enrichment.compose().text}),
                               source_images, mask)

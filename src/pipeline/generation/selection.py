@@ -65,12 +65,21 @@ def _candidate(provider: ImageProvider, req: GenerationRequest, images: tuple[In
 
 
 def auto_order(registry: ProviderRegistry, settings: Settings) -> list[str]:
-    names = [n for n in settings.auto_order if registry.get(n) is not None]
-    names += [n for n in registry.names() if n not in names]
+    """Configured providers in auto-mode order: AUTO_PROVIDER_ORDER ranks them 0, 10, 20, …;
+    an instance's `priority` (PROVIDER_INSTANCES) slots it among them; unlisted ones follow."""
+    listed = [n for n in settings.auto_order if registry.get(n) is not None]
+    names = listed + [n for n in registry.names() if n not in listed]
     if registry.real_configured():
         names = [n for n in names if not registry.providers[n].capabilities.simulated]
+
+    def rank(n: str) -> int:
+        priority = registry.providers[n].priority
+        if priority is not None:
+            return priority
+        return listed.index(n) * 10 if n in listed else 1000 + names.index(n)
+
     # stable: healthy providers keep their order, degraded ones move to the end
-    return sorted(names, key=lambda n: registry.health[n].degraded)
+    return sorted(names, key=lambda n: (registry.health[n].degraded, rank(n)))
 
 
 def plan(

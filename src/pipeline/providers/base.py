@@ -13,10 +13,13 @@ import binascii
 from dataclasses import dataclass, field, replace
 from typing import Any, AsyncIterator, Callable, Literal
 
-from .. import sizes
-from ..errors import ImageWorkerError, ProviderBadResponse, UnsupportedByProvider
+from .. import catalog as cat, sizes
+from ..catalog.overrides import PriceBook
+from ..catalog.spec import ModelSpec, ProviderCatalog
+from ..errors import ImageWorkerError, ModelUnavailable, ProviderBadResponse, UnsupportedByProvider
 from ..models import GenerationRequest
-from ..ports import AiBinding, Clock, HttpClient, HttpRequest, HttpResponse
+from ..ports import AiBinding, Clock, HttpClient, HttpRequest, HttpResponse, Signer
+from .model_health import ModelHealth
 
 
 # File extension of each image type we store or send (R2 keys, multipart filenames).
@@ -93,6 +96,9 @@ class ProviderRequest:
     images: tuple[InputImage, ...] = ()
     mask: InputImage | None = None
     user: str | None = None
+    complexity: str | None = None
+    input_fidelity: str | None = None
+    person_generation: str | None = None
     partial_images: int = 0  # streaming previews wanted (providers that stream natively)
     warnings: tuple[str, ...] = ()
 
@@ -164,69 +170,52 @@ class ProviderContext:
     clock: Clock
     settings: dict[str, str]
     ai: AiBinding | None = None
+    signer: Signer | None = None  # RS256 for service-account auth (Vertex)
+    prices: PriceBook = field(default_factory=PriceBook)  # shared by the registry's providers
+    models: ModelHealth = field(default_factory=ModelHealth)  # models a provider reported gone
 
 
 class ImageProvider(abc.ABC):
     name: str
+    kind: str = ""  # the catalog this provider serves (catalog.CATALOGS key)
     capabilities: Capabilities
+    priority: int | None = None  # auto-mode rank of an instance (lower first); None = settings order
 
     def __init__(self, ctx: ProviderContext) -> None:
         self.ctx = ctx
+        if self.kind:
+            self.capabilities = capabilities_of(self.catalog, self.default_model(), self.capabilities)
+
+    @property
+    def catalog(self) -> ProviderCatalog:
+        return cat.CATALOGS[self.kind]
+
+    def spec(self, model: str) -> ModelSpec:
+        spec = self.catalog.get(model)
+        if spec is None:
+            raise UnsupportedByProvider(f"{self.name} has no model {model!r}", provider=self.name)
+        return spec
+
+    def rates(self, model: str) -> dict[str, int]:
+        """The model's price in force (catalog, or a run-time override)."""
+        return self.ctx.prices.rates(self.spec(model))
+
+    def default_model(self, skip: frozenset[str] = frozenset()) -> str:
+        explicit = self.ctx.settings.get("DEFAULT_MODEL")
+        day = self.ctx.clock.now().date()
+        if explicit and self.catalog.get(explicit) and explicit not in skip and self.spec(explicit).status_on(day) != "shut_down":
+            return explicit
+        tier = self.ctx.settings.get("MODEL_TIER", "cost")
+        return cat.default_model(self.catalog, day, tier, skip) or self.catalog.defaults["cost"]
+
+    def mark_model_unavailable(self, model: str, exc: ImageWorkerError) -> None:
+        self.ctx.models.mark(self.name, model, exc.code, self.ctx.clock.monotonic())
 
     # --- preparing -----------------------------------------------------------
 
     def prepare(self, req: GenerationRequest, images: tuple[InputImage, ...] = (), mask: InputImage | None = None) -> ProviderRequest:
         """Normalise a caller's request for this provider, or raise UnsupportedByProvider."""
-        caps = self.capabilities
-        warnings: list[str] = []
-        if images and not caps.edit:
-            raise UnsupportedByProvider(f"{self.name} cannot edit images", provider=self.name)
-        if mask is not None and not caps.mask:
-            raise UnsupportedByProvider(f"{self.name} cannot edit with a mask", provider=self.name)
-        if len(images) > max(caps.max_input_images, 0):
-            raise UnsupportedByProvider(
-                f"{self.name} takes at most {caps.max_input_images} input images", provider=self.name
-            )
-        model = req.model or caps.default_model
-        if model not in caps.models:
-            raise UnsupportedByProvider(
-                f"{self.name} has no model {model!r}; it has {', '.join(caps.models)}", provider=self.name
-            )
-        size, note = sizes.choose(req.size, req.aspect_ratio, caps.sizes)
-        if note:
-            warnings.append(note)
-        quality = req.quality
-        if quality is not None and caps.qualities and quality not in caps.qualities:
-            warnings.append(f"quality={quality} not offered by {self.name}; using its default")
-            quality = None
-        elif quality is not None and not caps.qualities:
-            warnings.append(f"{self.name} has no quality setting; quality={quality} ignored")
-            quality = None
-        background = req.background
-        if background == "transparent" and not caps.transparent_background:
-            warnings.append(f"{self.name} cannot make transparent backgrounds; background ignored")
-            background = None
-        fmt = req.output_format
-        if fmt is not None and fmt not in caps.output_formats:
-            warnings.append(f"{self.name} cannot output {fmt}; using {caps.output_formats[0]}")
-            fmt = None
-        if background == "transparent" and fmt == "jpeg":
-            raise UnsupportedByProvider("a transparent background needs png or webp output", provider=self.name)
-        return ProviderRequest(
-            prompt=req.prompt,
-            model=model,
-            size=size,
-            n=req.n,
-            quality=quality,
-            background=background,
-            output_format=fmt,
-            output_compression=req.output_compression,
-            moderation=req.moderation,
-            images=images,
-            mask=mask,
-            user=req.caller,
-            warnings=tuple(warnings),
-        )
+        return prepare_request(self, req, images, mask)
 
     # --- costs ---------------------------------------------------------------
 
@@ -253,6 +242,8 @@ class ImageProvider(abc.ABC):
             try:
                 part = await call(replace(preq, n=batch))
             except ImageWorkerError as exc:
+                if isinstance(exc, ModelUnavailable):
+                    self.mark_model_unavailable(preq.model, exc)
                 if result is None:
                     raise
                 # Earlier calls were billed: keep their images rather than pay for nothing.
@@ -272,8 +263,10 @@ class ImageProvider(abc.ABC):
         yield ProviderEvent(kind="result", result=await self.run(preq))
 
     def price_list(self) -> dict[str, Any]:
-        """This provider's list prices (micro-dollars), for `GET /v1/providers`."""
-        return {}
+        """This provider's prices in force (micro-dollars) per model, for `GET /v1/providers`."""
+        if not self.kind:
+            return {}
+        return {m.id: self.ctx.prices.price(m).to_dict() for m in self.catalog.models}
 
     async def probe(self) -> dict[str, Any]:
         """A cheap active health check (no image is generated, nothing is billed)."""
@@ -290,3 +283,6 @@ class ImageProvider(abc.ABC):
         if response.status == 200:
             return {"ok": True, "latency_ms": latency, "detail": "model reachable"}
         return {"ok": False, "latency_ms": latency, "detail": to_error(response).code}
+
+
+from .prepare import capabilities_of, prepare_request  # noqa: E402 - prepare.py builds on the types above

@@ -1,38 +1,48 @@
-"""Gemini 2.5 Flash Image: POST {base}/v1beta/models/{model}:generateContent.
+"""Gemini image models (catalog/gemini.py): POST .../models/{model}:generateContent.
 
-One image per call. Edits send the source images as `inlineData` parts before
-the instruction (no mask). Safety outcomes — a blocked prompt, a safety
-`finishReason`, or an answer without an image — become `ProviderRefused`."""
+One image per call; n > 1 runs as n parallel calls, and never more than n images
+are kept. `imageConfig` carries aspectRatio, imageSize (1K/2K/4K where the model
+has them) and personGeneration. Edits send the reference images as `inlineData`
+parts before the instruction (no mask). Every finish and block reason the SDK
+lists maps to refused or failed in the tables below. The same adapter runs on
+Vertex AI (`gemini-vertex`) with service-account auth (google_api.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+from dataclasses import replace
 from typing import Any
 
 from .. import errors, sizes
-from ..catalog import pricing
-from .base import (
-    Capabilities,
-    CostEstimate,
-    GeneratedImage,
-    ProviderContext,
-    ProviderRequest,
-    ProviderResult,
-    decode_image,
-)
-from .google_api import GoogleApiProvider
+from ..catalog import gemini as gemini_catalog, pricing
+from .base import Capabilities, CostEstimate, GeneratedImage, ProviderContext, ProviderRequest, ProviderResult, decode_image
+from .google_api import GoogleApiProvider, VertexMixin, vertex_configured
 
-# The documented 1K output size of each aspect ratio; 1:1 first (the default).
-SIZES = (
-    "1024x1024", "832x1248", "1248x832", "864x1184", "1184x864",
-    "896x1152", "1152x896", "768x1344", "1344x768", "1536x672",
-)
-
-# finishReason values that mean "refused for safety or policy", not "broken".
-REFUSAL_REASONS = frozenset({
-    "SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT", "IMAGE_PROHIBITED_CONTENT", "BLOCKLIST", "SPII",
-    "RECITATION", "IMAGE_RECITATION", "NO_IMAGE", "LANGUAGE",
-})
+# google-genai 3.6.1 `types.FinishReason`, for a candidate without an image: a policy
+# decision (refused: final, never sent elsewhere) or a failure (another provider may serve).
+FINISH_REASONS: dict[str, type[errors.ProviderError]] = {
+    "SAFETY": errors.ProviderRefused, "IMAGE_SAFETY": errors.ProviderRefused,
+    "PROHIBITED_CONTENT": errors.ProviderRefused, "IMAGE_PROHIBITED_CONTENT": errors.ProviderRefused,
+    "BLOCKLIST": errors.ProviderRefused, "SPII": errors.ProviderRefused, "RECITATION": errors.ProviderRefused,
+    "IMAGE_RECITATION": errors.ProviderRefused, "MODEL_ARMOR": errors.ProviderRefused,
+    "NO_IMAGE": errors.ProviderRefused,  # the model declined to draw; a 200 without an image
+    "LANGUAGE": errors.ProviderRefused,  # unsupported prompt language: the same prompt fails elsewhere too
+    "STOP": errors.ProviderRefused,  # finished with text only: declined in words
+    "IMAGE_OTHER": errors.ProviderBadResponse, "OTHER": errors.ProviderBadResponse,
+    "MAX_TOKENS": errors.ProviderBadResponse, "MALFORMED_FUNCTION_CALL": errors.ProviderBadResponse,
+    "UNEXPECTED_TOOL_CALL": errors.ProviderBadResponse, "TOO_MANY_TOOL_CALLS": errors.ProviderBadResponse,
+    "MISSING_THOUGHT_SIGNATURE": errors.ProviderBadResponse, "MALFORMED_RESPONSE": errors.ProviderBadResponse,
+    "ESCALATION": errors.ProviderBadResponse, "PUP_LIMITED_DISABLED": errors.ProviderBadResponse,
+    "CONTINUATION": errors.ProviderBadResponse, "FINISH_REASON_UNSPECIFIED": errors.ProviderBadResponse,
+}
+# `types.BlockedReason` (promptFeedback.blockReason): the prompt itself was blocked.
+BLOCK_REASONS: dict[str, type[errors.ProviderError]] = {
+    "SAFETY": errors.ProviderRefused, "OTHER": errors.ProviderRefused, "BLOCKLIST": errors.ProviderRefused,
+    "PROHIBITED_CONTENT": errors.ProviderRefused, "IMAGE_SAFETY": errors.ProviderRefused,
+    "MODEL_ARMOR": errors.ProviderRefused, "JAILBREAK": errors.ProviderRefused,
+    "BLOCKED_REASON_UNSPECIFIED": errors.ProviderRefused,
+}
 
 
 def _part_image(part: dict[str, Any]) -> dict[str, Any] | None:
@@ -42,30 +52,24 @@ def _part_image(part: dict[str, Any]) -> dict[str, Any] | None:
 
 class GeminiProvider(GoogleApiProvider):
     name = "gemini"
-    capabilities = Capabilities(
-        models=("gemini-2.5-flash-image",),
-        default_model="gemini-2.5-flash-image",
-        edit=True,
-        mask=False,
-        transparent_background=False,
-        native_streaming=False,
-        sizes=SIZES,
-        max_images_per_call=1,
-        max_input_images=3,
-        qualities=(),
-        output_formats=("png",),
-    )
+    kind = "gemini"
+    capabilities = Capabilities(models=(), default_model="")
 
     def estimate(self, preq: ProviderRequest) -> CostEstimate:
-        rates = pricing.GEMINI_TOKEN_RATES[preq.model]
-        per_call = (pricing.GEMINI_PER_IMAGE[preq.model] + len(preq.images) * pricing.GEMINI_INPUT_IMAGE_MICROS
-                    + pricing.tokens_cost(pricing.prompt_tokens_bound(preq.prompt), rates.text_in))
-        return CostEstimate(per_call * preq.n, f"table: {preq.model} x{preq.n} + prompt"
+        spec, rates = self.spec(preq.model), self.rates(preq.model)
+        _, image_size = self.wire_size(preq)
+        out = spec.estimate.get(image_size) or max(v for k, v in spec.estimate.items() if k in gemini_catalog.SCALE)
+        per_call = (pricing.tokens_cost(out, rates.get("image_out", 0))
+                    + pricing.tokens_cost(spec.estimate.get("text_out_room", 0), rates.get("text_out", 0))
+                    + pricing.tokens_cost(pricing.prompt_tokens_bound(preq.prompt) + 1_290 * len(preq.images), rates.get("text_in", 0)))
+        return CostEstimate(per_call * preq.n, f"tokens: {preq.model} {image_size} ~{out} out x{preq.n} + prompt"
                             + (f" + {len(preq.images)} input image(s)" if preq.images else ""))
 
-    def price_list(self) -> dict[str, Any]:
-        return {"per_image": pricing.GEMINI_PER_IMAGE,
-                "tokens_per_million": {m: r.__dict__ for m, r in pricing.GEMINI_TOKEN_RATES.items()}}
+    def wire_size(self, preq: ProviderRequest) -> tuple[str, str]:
+        """(aspectRatio, imageSize) of the preset size chosen for the request."""
+        spec = self.spec(preq.model)
+        table = gemini_catalog.presets(spec.aspect_ratios, spec.image_sizes)
+        return table.get(preq.size) or (sizes.ratio_label(preq.size), "1K")
 
     def request_body(self, preq: ProviderRequest) -> dict[str, Any]:
         parts: list[dict[str, Any]] = [
@@ -73,10 +77,16 @@ class GeminiProvider(GoogleApiProvider):
             for img in preq.images
         ]
         parts.append({"text": preq.prompt})
+        ratio, image_size = self.wire_size(preq)
+        image_config: dict[str, Any] = {"aspectRatio": ratio}
+        if len(self.spec(preq.model).image_sizes) > 1:  # 1K-only models do not take imageSize
+            image_config["imageSize"] = image_size
+        if preq.person_generation:
+            image_config["personGeneration"] = gemini_catalog.PERSON_WIRE[preq.person_generation]
         return {
             "contents": [{"role": "user", "parts": parts}],
             # IMAGE only: we store images, and a text-only answer is then clearly a refusal.
-            "generationConfig": {"responseModalities": ["IMAGE"], "imageConfig": {"aspectRatio": preq.aspect_ratio}},
+            "generationConfig": {"responseModalities": ["IMAGE"], "imageConfig": image_config},
         }
 
     async def _call(self, preq: ProviderRequest) -> ProviderResult:
@@ -85,50 +95,88 @@ class GeminiProvider(GoogleApiProvider):
     _generate = _call
     _edit = _call
 
+    async def run(self, preq: ProviderRequest) -> ProviderResult:
+        """n images as n parallel one-image calls; successes are kept when some calls fail."""
+        if preq.n == 1:
+            return await super().run(preq)
+        one = replace(preq, n=1)
+        outcomes = await asyncio.gather(*(super(GeminiProvider, self).run(one) for _ in range(preq.n)), return_exceptions=True)
+        done = [o for o in outcomes if isinstance(o, ProviderResult)]
+        failed = [o for o in outcomes if isinstance(o, BaseException)]
+        if not done:
+            first = failed[0]
+            raise first if isinstance(first, errors.ImageWorkerError) else errors.ProviderUnavailable(str(first), provider=self.name)
+        result = done[0]
+        for other in done[1:]:
+            result = result.merge(other)
+        if failed:
+            code = failed[0].code if isinstance(failed[0], errors.ImageWorkerError) else type(failed[0]).__name__
+            result.warnings.append(f"{len(done)} of {preq.n} images made; {self.name} failed on the rest ({code})")
+        result.images = result.images[: preq.n]
+        return result
+
     def parse(self, preq: ProviderRequest, payload: dict[str, Any]) -> ProviderResult:
         feedback = payload.get("promptFeedback") or {}
         candidates = payload.get("candidates") or []
-        if feedback.get("blockReason") and not candidates:
-            raise errors.ProviderRefused(
-                f"gemini blocked the prompt ({feedback['blockReason']})", provider=self.name,
-                details={"reason": feedback["blockReason"]},
-            )
+        block = feedback.get("blockReason")
+        if block and not candidates:
+            cls = BLOCK_REASONS.get(block, errors.ProviderRefused)
+            raise cls(f"{self.name} blocked the prompt ({block})", provider=self.name, details={"reason": block})
         if not candidates:
-            raise errors.ProviderBadResponse("gemini answered without candidates", provider=self.name)
+            raise errors.ProviderBadResponse(f"{self.name} answered without candidates", provider=self.name)
         candidate = candidates[0]
         parts = (candidate.get("content") or {}).get("parts") or []
         images = [img for img in (_part_image(p) for p in parts if isinstance(p, dict)) if img]
-        reason = candidate.get("finishReason")
+        reason = candidate.get("finishReason") or "NO_IMAGE"
         if not images:
             text = " ".join(str(p.get("text")) for p in parts if isinstance(p, dict) and p.get("text"))[:300]
-            if reason in REFUSAL_REASONS or reason in (None, "STOP"):
-                raise errors.ProviderRefused(
-                    f"gemini returned no image (finishReason {reason or 'none'})" + (f": {text}" if text else ""),
-                    provider=self.name, details={"reason": reason or "NO_IMAGE"},
-                )
-            raise errors.ProviderBadResponse(f"gemini returned no image (finishReason {reason})", provider=self.name)
+            cls = FINISH_REASONS.get(reason, errors.ProviderBadResponse)
+            raise cls(f"{self.name} returned no image (finishReason {reason})" + (f": {text}" if text else ""),
+                      provider=self.name, details={"reason": reason})
         w, h = sizes.parse(preq.size)
-        out = []
-        for img in images:
-            data = decode_image(self.name, img.get("data"))
-            out.append(GeneratedImage(data, img.get("mimeType") or img.get("mime_type") or "image/png", w, h))
-        cost, basis, usage = self.actual_cost(preq, payload.get("usageMetadata") or {}, len(out))
-        return ProviderResult(images=out, model=preq.model, cost_micros=cost, cost_basis=basis, size=preq.size, usage=usage)
+        # One call asks for one image; a model that sends more is billed for them, we keep one.
+        kept = images[: preq.n]
+        out = [GeneratedImage(decode_image(self.name, img.get("data")), img.get("mimeType") or img.get("mime_type") or "image/png", w, h)
+               for img in kept]
+        cost, basis, usage = self.actual_cost(preq, payload.get("usageMetadata") or {}, len(images))
+        warnings = [f"{self.name} returned {len(images)} images for 1 asked; kept {len(out)}"] if len(images) > len(out) else []
+        return ProviderResult(images=out, model=preq.model, cost_micros=cost, cost_basis=basis, size=preq.size,
+                              usage=usage, warnings=warnings)
 
     def actual_cost(self, preq: ProviderRequest, meta: dict[str, Any], images: int) -> tuple[int, str, dict[str, int]]:
-        rates = pricing.GEMINI_TOKEN_RATES[preq.model]
-        prompt = int(meta.get("promptTokenCount") or 0)
-        image_out = sum(int(d.get("tokenCount") or 0) for d in meta.get("candidatesTokensDetails") or []
-                        if d.get("modality") == "IMAGE")
-        text_out = max(0, int(meta.get("candidatesTokenCount") or 0) - image_out) + int(meta.get("thoughtsTokenCount") or 0)
+        """From `usageMetadata`. With `candidatesTokensDetails`, IMAGE tokens at the image rate
+        and the rest of the candidates at the text rate; without it, all candidate tokens at the
+        image rate (never the per-image count on top). Thoughts are text output."""
+        rates = self.rates(preq.model)
+        spec = self.spec(preq.model)
         if not meta:
-            return pricing.GEMINI_PER_IMAGE[preq.model] * images, "table (no usage reported)", {}
-        if image_out == 0:
-            image_out = pricing.GEMINI_TOKENS_PER_IMAGE * images  # not itemised: every image is 1290 tokens
-        cost = (pricing.tokens_cost(prompt, rates.text_in) + pricing.tokens_cost(image_out, rates.image_out)
-                + pricing.tokens_cost(text_out, rates.text_out))
+            per_image = spec.estimate.get(self.wire_size(preq)[1], 1120)
+            return pricing.tokens_cost(per_image * images, rates.get("image_out", 0)), "catalog tokens (no usage reported)", {}
+        prompt = int(meta.get("promptTokenCount") or 0)
+        candidates = int(meta.get("candidatesTokenCount") or 0)
+        details = meta.get("candidatesTokensDetails")
+        if isinstance(details, list) and details:
+            image_out = sum(int(d.get("tokenCount") or 0) for d in details if isinstance(d, dict) and d.get("modality") == "IMAGE")
+            text_out = max(0, candidates - image_out)
+        else:
+            image_out, text_out = candidates, 0
+        text_out += int(meta.get("thoughtsTokenCount") or 0)
+        cost = (pricing.tokens_cost(prompt, rates.get("text_in", 0)) + pricing.tokens_cost(image_out, rates.get("image_out", 0))
+                + pricing.tokens_cost(text_out, rates.get("text_out", 0)))
         usage = {"prompt_tokens": prompt, "image_output_tokens": image_out, "text_output_tokens": text_out}
         return cost, f"usage: {prompt} in, {image_out} image out, {text_out} text out", usage
 
+
+class GeminiVertexProvider(VertexMixin, GeminiProvider):
+    """The Gemini image models through Vertex AI, with the Imagen service account."""
+
+    name = "gemini-vertex"
+    kind = "gemini-vertex"
+
+
 def build(ctx: ProviderContext) -> GeminiProvider | None:
     return GeminiProvider(ctx) if ctx.settings.get("GEMINI_API_KEY") else None
+
+
+def build_vertex(ctx: ProviderContext) -> GeminiVertexProvider | None:
+    return GeminiVertexProvider(ctx) if vertex_configured(ctx) and ctx.settings.get("VERTEX_GEMINI", "").lower() in ("1", "true", "yes") else None

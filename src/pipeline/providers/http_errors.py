@@ -33,6 +33,15 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
 
 
+def retry_after_ms(headers: dict[str, str]) -> float | None:
+    """OpenAI's `retry-after-ms` (milliseconds), which its SDK honours before `retry-after`."""
+    raw = headers.get("retry-after-ms")
+    try:
+        return max(0.0, float(raw) / 1000) if raw else None
+    except ValueError:
+        return None
+
+
 def json_body(body: bytes) -> dict[str, Any] | None:
     try:
         parsed = json.loads(body)

@@ -1,72 +1,50 @@
-"""Imagen 4 (fast / standard / ultra) through the Gemini API: POST {base}/v1beta/models/{model}:predict.
+"""Imagen 4 (fast / standard / ultra) on Vertex AI: POST
+{regional base}/v1/projects/{p}/locations/{l}/publishers/google/models/{model}:predict,
+with a service-account bearer token (google_api.VertexMixin). Imagen is gone from
+the Gemini API (shut down 2026-08-17).
 
-Up to four images per call (`sampleCount`). Images withheld by the safety
-filter come back as `raiFilteredReason` entries without bytes; they are not
-billed, and we report them (count + reason) instead of dropping them silently.
+Up to four images per call (`sampleCount`); `sampleImageSize` 1K/2K (not on fast),
+`aspectRatio` one of the five documented ratios, `personGeneration` as the caller
+asks. Images withheld by the safety filter come back as `raiFilteredReason`
+entries without bytes; they are not billed, and are reported (count + reason).
 All withheld means `ProviderRefused`."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from .. import errors, sizes
-from ..catalog import pricing
-from .base import (
-    Capabilities,
-    CostEstimate,
-    GeneratedImage,
-    ProviderContext,
-    ProviderRequest,
-    ProviderResult,
-    decode_image,
-)
-from .google_api import GoogleApiProvider
-
-SIZES_1K = ("1024x1024", "896x1280", "1280x896", "768x1408", "1408x768")
-SIZES_2K = ("2048x2048", "1792x2560", "2560x1792", "1536x2816", "2816x1536")
-FAST = "imagen-4.0-fast-generate-001"
+from ..catalog import imagen as imagen_catalog, pricing
+from .base import Capabilities, CostEstimate, GeneratedImage, ProviderContext, ProviderRequest, ProviderResult, decode_image
+from .google_api import GoogleApiProvider, VertexMixin, vertex_configured
 
 
-class ImagenProvider(GoogleApiProvider):
+class ImagenProvider(VertexMixin, GoogleApiProvider):
     name = "imagen"
-    capabilities = Capabilities(
-        models=(FAST, "imagen-4.0-generate-001", "imagen-4.0-ultra-generate-001"),
-        default_model="imagen-4.0-generate-001",
-        sizes=SIZES_1K + SIZES_2K,
-        max_images_per_call=4,
-        qualities=(),
-        output_formats=("png",),
-    )
+    kind = "imagen"
+    capabilities = Capabilities(models=(), default_model="")
 
     def __init__(self, ctx: ProviderContext) -> None:
         super().__init__(ctx)
         self.person_generation = ctx.settings.get("IMAGEN_PERSON_GENERATION", "allow_adult")
 
-    def prepare(self, req, images=(), mask=None) -> ProviderRequest:  # type: ignore[override]
-        preq = super().prepare(req, images, mask)
-        if preq.model == FAST and preq.size in SIZES_2K:
-            # The fast model renders 1K only: same aspect ratio, smaller size.
-            size = SIZES_1K[SIZES_2K.index(preq.size)]
-            preq = replace(preq, size=size, warnings=preq.warnings + (f"{FAST} renders 1K only; using {size}",))
-        return preq
+    def per_image(self, model: str) -> int:
+        return self.rates(model).get("per_image", 0)
 
     def estimate(self, preq: ProviderRequest) -> CostEstimate:
-        per_image = pricing.IMAGEN_PER_IMAGE[preq.model]
-        return CostEstimate(per_image * preq.n, f"table: {preq.model} {pricing.usd(per_image)} x{preq.n}")
-
-    def price_list(self) -> dict[str, Any]:
-        return {"per_image": pricing.IMAGEN_PER_IMAGE}
+        per_image = self.per_image(preq.model)
+        return CostEstimate(per_image * preq.n, f"per image: {preq.model} {pricing.usd(per_image)} x{preq.n}")
 
     def request_body(self, preq: ProviderRequest) -> dict[str, Any]:
+        ratio, image_size = imagen_catalog.SIZE_OF.get(preq.size, (sizes.ratio_label(preq.size), "1K"))
         parameters: dict[str, Any] = {
             "sampleCount": preq.n,
-            "aspectRatio": preq.aspect_ratio,
-            "personGeneration": self.person_generation,
+            "aspectRatio": ratio,
+            "personGeneration": preq.person_generation or self.person_generation,
             "includeRaiReason": True,
         }
-        if preq.model != FAST:
-            parameters["imageSize"] = "2K" if preq.size in SIZES_2K else "1K"
+        if len(self.spec(preq.model).image_sizes) > 1:  # fast renders 1K only and takes no size
+            parameters["sampleImageSize"] = image_size
         return {"instances": [{"prompt": preq.prompt}], "parameters": parameters}
 
     async def _generate(self, preq: ProviderRequest) -> ProviderResult:
@@ -93,7 +71,7 @@ class ImagenProvider(GoogleApiProvider):
                 "imagen's safety filter withheld every image" + (f": {reasons[0]}" if reasons else ""),
                 provider=self.name, details={"filtered": filtered, "reasons": reasons},
             )
-        per_image = pricing.IMAGEN_PER_IMAGE[preq.model]
+        per_image = self.per_image(preq.model)
         billed = len(images)  # every returned image is billed, even one more than asked for
         images = images[: preq.n]
         warnings = [f"imagen withheld {filtered} of {preq.n} image(s): {'; '.join(reasons) or 'no reason given'}"] if filtered else []
@@ -103,5 +81,6 @@ class ImagenProvider(GoogleApiProvider):
             usage={"images_returned": billed, "images_filtered": filtered}, warnings=warnings, filtered=filtered,
         )
 
+
 def build(ctx: ProviderContext) -> ImagenProvider | None:
-    return ImagenProvider(ctx) if ctx.settings.get("GEMINI_API_KEY") else None
+    return ImagenProvider(ctx) if vertex_configured(ctx) else None

@@ -1,4 +1,4 @@
-"""OpenAI GPT Image (`gpt-image-1` family): the Images API.
+"""OpenAI GPT Image (models in catalog/openai.py): the Images API.
 
 POST {base}/v1/images/generations (JSON) and /v1/images/edits (multipart: the
 source images as `image[]`, an optional `mask`). Always sends `model` (the
@@ -13,7 +13,7 @@ import json
 from typing import Any, AsyncIterator
 
 from .. import errors, sizes
-from ..catalog import pricing
+from ..catalog import openai as openai_catalog, pricing
 from ..ports import HttpRequest
 from . import http_errors, multipart, sse
 from .base import (
@@ -35,21 +35,27 @@ DEFAULT_BASE_URL = "https://api.openai.com"
 _CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
+# Error codes that are not about this request: the account is out of money or over its
+# billing limit. Retrying cannot help today; another provider may.
+QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"})
+# The model does not exist (any more) for this key: fall back, and stop choosing it.
+MODEL_GONE_CODES = frozenset({"model_not_found", "model_deprecated", "model_retired"})
+
+
+def _quality_tokens(model: str, quality: str, size: str, qualities: tuple[str, ...]) -> int:
+    """Image output tokens of one image: the quality's 1024x1024 count scaled by pixels
+    (`auto` counts as the model's costliest quality)."""
+    table = openai_catalog.OUTPUT_TOKENS_1024
+    if quality not in table:
+        quality = max((q for q in qualities if q in table), key=table.__getitem__)
+    w, h = sizes.parse(size)
+    return -(-table[quality] * w * h // (1024 * 1024))
+
+
 class OpenAIProvider(ImageProvider):
     name = "openai"
-    capabilities = Capabilities(
-        models=("gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5"),
-        default_model="gpt-image-1",
-        edit=True,
-        mask=True,
-        transparent_background=True,
-        native_streaming=True,
-        sizes=("1024x1024", "1536x1024", "1024x1536"),
-        max_images_per_call=10,
-        max_input_images=16,
-        qualities=("low", "medium", "high", "auto"),
-        output_formats=("png", "jpeg", "webp"),
-    )
+    kind = "openai"
+    capabilities = Capabilities(models=(), default_model="")
 
     def __init__(self, ctx: ProviderContext) -> None:
         super().__init__(ctx)
@@ -60,56 +66,68 @@ class OpenAIProvider(ImageProvider):
     # --- costs ---------------------------------------------------------------
 
     def estimate(self, preq: ProviderRequest) -> CostEstimate:
-        """Worst case: `auto` quality as high; per image the larger of the table price and
-        its output tokens; plus the prompt's tokens (bounded) and any input images."""
-        quality = preq.quality if preq.quality in ("low", "medium", "high") else "high"
-        rates = pricing.OPENAI_TOKEN_RATES[preq.model]
-        table = pricing.OPENAI_PER_IMAGE[preq.model][quality][preq.size]
-        by_tokens = pricing.tokens_cost(pricing.OPENAI_OUTPUT_TOKENS[quality][preq.size], rates.image_out)
-        total = max(table, by_tokens) * preq.n + pricing.tokens_cost(pricing.prompt_tokens_bound(preq.prompt), rates.text_in)
-        basis = f"table: {preq.model} {quality} {preq.size} x{preq.n} + prompt"
+        """Worst case from the catalog's rates: output tokens by quality and pixels (`auto` as
+        the costliest quality), streamed previews, the prompt (bounded) and any input images."""
+        spec, rates = self.spec(preq.model), self.rates(preq.model)
+        quality = preq.quality or "auto"
+        per_image = _quality_tokens(preq.model, quality, preq.size, spec.qualities)
+        out_tokens = (per_image + preq.partial_images * openai_catalog.PARTIAL_IMAGE_TOKENS) * preq.n
+        total = (pricing.tokens_cost(out_tokens, rates.get("image_out", 0))
+                 + pricing.tokens_cost(pricing.prompt_tokens_bound(preq.prompt) + openai_catalog.PROMPT_OVERHEAD_TOKENS,
+                                       rates.get("text_in", 0)))
+        basis = f"tokens: {preq.model} {quality} {preq.size} ~{per_image} out x{preq.n} + prompt"
         if preq.images:
-            tokens = pricing.OPENAI_EDIT_INPUT_TOKENS_PER_IMAGE * len(preq.images)
-            total += pricing.tokens_cost(tokens, rates.image_in)
+            tokens = openai_catalog.EDIT_INPUT_TOKENS_PER_IMAGE * len(preq.images)
+            total += pricing.tokens_cost(tokens, rates.get("image_in", 0))
             basis += f" + {len(preq.images)} input image(s)"
         return CostEstimate(total, basis)
 
-    def price_list(self) -> dict[str, Any]:
-        return {"per_image": pricing.OPENAI_PER_IMAGE,
-                "tokens_per_million": {m: r.__dict__ for m, r in pricing.OPENAI_TOKEN_RATES.items()}}
-
     def actual_cost(self, model: str, usage: dict[str, Any] | None, fallback: int) -> tuple[int, str]:
-        """Bill from reported tokens; without usage, the table price."""
+        """Bill from reported tokens. Output is split by `output_tokens_details` (image and
+        text output have different rates); without the split, all output is image output."""
         if not usage:
-            return fallback, "table (no usage reported)"
-        rates = pricing.OPENAI_TOKEN_RATES[model]
+            return fallback, "estimate (no usage reported)"
+        rates = self.rates(model)
         details = usage.get("input_tokens_details") or {}
         text_in = int(details.get("text_tokens", usage.get("input_tokens", 0)) or 0)
         image_in = int(details.get("image_tokens", 0) or 0)
         out = int(usage.get("output_tokens", 0) or 0)
+        out_details = usage.get("output_tokens_details") if isinstance(usage.get("output_tokens_details"), dict) else None
+        image_out = int(out_details.get("image_tokens", 0) or 0) if out_details else out
+        text_out = int(out_details.get("text_tokens", 0) or 0) if out_details else 0
         cost = (
-            pricing.tokens_cost(text_in, rates.text_in)
-            + pricing.tokens_cost(image_in, rates.image_in)
-            + pricing.tokens_cost(out, rates.image_out)
+            pricing.tokens_cost(text_in, rates.get("text_in", 0))
+            + pricing.tokens_cost(image_in, rates.get("image_in", 0))
+            + pricing.tokens_cost(image_out, rates.get("image_out", 0))
+            + pricing.tokens_cost(text_out, rates.get("text_out", rates.get("image_out", 0)))
         )
-        return cost, f"usage: {text_in} text in, {image_in} image in, {out} out"
+        return cost, f"usage: {text_in} text in, {image_in} image in, {image_out} image out, {text_out} text out"
 
     # --- wire ----------------------------------------------------------------
 
     def _headers(self, content_type: str = "application/json") -> dict[str, str]:
         return {"authorization": f"Bearer {self._key}", "content-type": content_type}
 
-    def generation_body(self, preq: ProviderRequest) -> dict[str, Any]:
+    # Fields of each endpoint, as the SDK's params types define them: the edits endpoint
+    # has no `moderation`; `input_fidelity` exists only there. `user` is deprecated:
+    # `safety_identifier` carries the (hashed) caller.
+    GENERATION_FIELDS = ("quality", "background", "output_format", "output_compression", "moderation", "complexity")
+    EDIT_FIELDS = ("quality", "background", "output_format", "output_compression", "complexity", "input_fidelity")
+
+    def generation_body(self, preq: ProviderRequest, fields: tuple[str, ...] = GENERATION_FIELDS) -> dict[str, Any]:
         body: dict[str, Any] = {"model": preq.model, "prompt": preq.prompt, "n": preq.n, "size": preq.size}
-        for key in ("quality", "background", "output_format", "output_compression", "moderation", "user"):
+        for key in fields:
             value = getattr(preq, key)
             if value is not None:
                 body[key] = value
+        if preq.user:
+            body["safety_identifier"] = preq.user
         return body
 
     def _edit_fields(self, preq: ProviderRequest, stream: bool = False) -> list[tuple[str, Any]]:
         fields: list[tuple[str, Any]] = [
-            (k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in self.generation_body(preq).items()
+            (k, str(v).lower() if isinstance(v, bool) else str(v))
+            for k, v in self.generation_body(preq, self.EDIT_FIELDS).items()
         ]
         if stream:
             fields += [("stream", "true"), ("partial_images", str(preq.partial_images))]
@@ -146,6 +164,20 @@ class OpenAIProvider(ImageProvider):
             return
         prefix = "image_edit" if preq.is_edit else "image_generation"
         completed: list[dict[str, Any]] = []
+        try:
+            async for event in self._stream_events(preq, prefix, completed):
+                yield event
+        except errors.ModelUnavailable as exc:
+            self.mark_model_unavailable(preq.model, exc)
+            raise
+        if not completed:
+            raise errors.ProviderBadResponse("openai stream ended without a completed image", provider=self.name)
+        usage = completed[-1].get("usage")
+        merged = {"data": [{"b64_json": c.get("b64_json")} for c in completed], "output_format": completed[-1].get("output_format"),
+                  "size": completed[-1].get("size"), "usage": usage}
+        yield ProviderEvent(kind="result", result=self.parse_result(preq, merged))
+
+    async def _stream_events(self, preq: ProviderRequest, prefix: str, completed: list[dict[str, Any]]) -> AsyncIterator[ProviderEvent]:
         async with self.ctx.http.stream(self._request(preq, stream=True)) as response:
             if response.status != 200:
                 raise self.error_for(response.status, response.headers, await response.aread())
@@ -160,12 +192,6 @@ class OpenAIProvider(ImageProvider):
                         completed.append(payload)
             except sse.SseTooLarge as exc:
                 raise errors.ProviderBadResponse(f"openai stream: {exc}", provider=self.name) from exc
-        if not completed:
-            raise errors.ProviderBadResponse("openai stream ended without a completed image", provider=self.name)
-        usage = completed[-1].get("usage")
-        merged = {"data": [{"b64_json": c.get("b64_json")} for c in completed], "output_format": completed[-1].get("output_format"),
-                  "size": completed[-1].get("size"), "usage": usage}
-        yield ProviderEvent(kind="result", result=self.parse_result(preq, merged))
 
     def _event_payload(self, event: sse.SseEvent) -> dict[str, Any]:
         try:
@@ -194,12 +220,19 @@ class OpenAIProvider(ImageProvider):
 
     def error_for(self, status: int, headers: dict[str, str], body: bytes) -> errors.ProviderError:
         message, err = http_errors.error_message(body)
+        code = err.get("code") or err.get("type")
+        if code in QUOTA_CODES:
+            return errors.ProviderQuotaExhausted(f"openai: the account is out of quota or over its billing limit: {message}",
+                                                 provider=self.name, details={"http_status": status, "provider_code": code})
+        if code in MODEL_GONE_CODES or (status == 404 and err.get("param") == "model"):
+            return errors.ModelUnavailable(f"openai: the model is not available: {message}", provider=self.name,
+                                           details={"http_status": status, "provider_code": code})
         if err.get("code") in ("moderation_blocked", "content_policy_violation"):
             details = {"provider_code": err.get("code")}
             if isinstance(err.get("moderation_details"), dict):
                 details["moderation"] = err["moderation_details"]
             return errors.ProviderRefused(f"openai refused the request: {message}", provider=self.name, details=details)
-        return http_errors.from_status(self.name, status, headers, body)
+        return http_errors.from_status(self.name, status, headers, body, retry_after_s=http_errors.retry_after_ms(headers))
 
     def parse_result(self, preq: ProviderRequest, payload: dict[str, Any] | None) -> ProviderResult:
         if payload is None or not isinstance(payload.get("data"), list) or not payload["data"]:
@@ -226,5 +259,5 @@ def _file(stem: str, image: InputImage) -> multipart.FilePart:
     return multipart.FilePart(f"{stem}.{ext}", image.content_type, image.data)
 
 
-def build(ctx: ProviderContext) -> OpenAIProvider | None:
+def build(ctx: ProviderContext) -> OpenAIProvider | None:  # noqa: D103
     return OpenAIProvider(ctx) if ctx.settings.get("OPENAI_API_KEY") else None

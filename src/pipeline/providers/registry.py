@@ -7,11 +7,13 @@ configured (no key), so only usable providers are ever listed."""
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from . import gemini, imagen, openai, placeholder, workers_ai
+from ..catalog.overrides import PriceBook
+from . import gemini, imagen, instances, openai, placeholder, workers_ai
 from .base import ImageProvider, ProviderContext
+from .model_health import ModelHealth
 
 Factory = Callable[[ProviderContext], "ImageProvider | None"]
 
@@ -20,6 +22,7 @@ FACTORIES: dict[str, Factory] = {
     "gemini": gemini.build,
     "openai": openai.build,
     "imagen": imagen.build,
+    "gemini-vertex": gemini.build_vertex,
     "workers-ai": workers_ai.build,
     "placeholder": placeholder.build,
 }
@@ -64,11 +67,21 @@ class Health:
 
 class ProviderRegistry:
     def __init__(self, ctx: ProviderContext, factories: dict[str, Factory] | None = None) -> None:
+        # One price book and one model-health view shared by every provider instance.
+        self.prices = PriceBook()
+        self.models = ModelHealth()
+        ctx = replace(ctx, prices=self.prices, models=self.models)
         self.providers: dict[str, ImageProvider] = {}
         for name, factory in (factories or FACTORIES).items():
             provider = factory(ctx)
             if provider is not None:
                 self.providers[name] = provider
+        # Extra instances of a kind (PROVIDER_INSTANCES): own key, base URL, priority; same adapter.
+        for inst in instances.parse(ctx.settings) if factories is None else []:
+            provider = FACTORIES[inst.kind](replace(ctx, settings=inst.settings))
+            if provider is not None and inst.name not in self.providers:
+                provider.name, provider.priority = inst.name, inst.priority
+                self.providers[inst.name] = provider
         self.health: dict[str, Health] = {name: Health() for name in self.providers}
 
     def get(self, name: str) -> ImageProvider | None:

@@ -1,8 +1,10 @@
-"""Workers AI through the `AI` binding: FLUX.1 [schnell] on Cloudflare's GPUs.
+"""Workers AI through the `AI` binding (models in catalog/workers_ai.py).
 
-No external key: the binding is the credential. `env.AI.run(model, {prompt,
-steps})` answers `{image: <base64 JPEG>}` at 1024x1024; one image per call.
-Under CPython the same AiBinding port is served by local/workers_ai.py."""
+No external key: the binding is the credential. Each model has its own input
+shape (`WIRES`): FLUX.1 [schnell] takes `{prompt, steps}` and draws 1024x1024;
+Lucid Origin takes `{prompt, width, height, num_steps}`. Both answer
+`{image: <base64>}`; one image per call. Under CPython the same AiBinding port
+is served by local/workers_ai.py."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ import re
 from typing import Any
 
 from .. import errors
-from ..catalog import pricing
+from .. import sizes
+from ..catalog import pricing, workers_ai as workers_ai_catalog
 from .base import (
     Capabilities,
     CostEstimate,
@@ -23,7 +26,18 @@ from .base import (
     image_type,
 )
 
-MODEL = "@cf/black-forest-labs/flux-1-schnell"
+MODEL = workers_ai_catalog.CATALOG.defaults["cost"]  # FLUX.1 [schnell]
+
+
+def _flux_schnell(prompt: str, w: int, h: int, steps: int) -> dict[str, Any]:
+    return {"prompt": prompt, "steps": steps}  # no width/height: always 1024x1024
+
+
+def _leonardo(prompt: str, w: int, h: int, steps: int) -> dict[str, Any]:
+    return {"prompt": prompt, "width": w, "height": h, "num_steps": steps}
+
+
+WIRES = {"flux_schnell": _flux_schnell, "leonardo": _leonardo}
 
 # Internal codes from the Workers AI errors table; anything else is treated as transient.
 _BY_CODE: dict[int, type[errors.ProviderError]] = {
@@ -33,7 +47,8 @@ _BY_CODE: dict[int, type[errors.ProviderError]] = {
     3023: errors.ProviderAuthError, 3041: errors.ProviderAuthError, 5016: errors.ProviderAuthError,
     5018: errors.ProviderAuthError,
     3003: errors.ProviderInvalidRequest, 3006: errors.ProviderInvalidRequest, 3042: errors.ProviderInvalidRequest,
-    5004: errors.ProviderInvalidRequest, 5005: errors.ProviderInvalidRequest, 5007: errors.ProviderInvalidRequest,
+    5004: errors.ProviderInvalidRequest, 5005: errors.ProviderInvalidRequest,
+    5007: errors.ModelUnavailable,  # no such model: retired or renamed
     5019: errors.ProviderInvalidRequest,
 }
 MAX_PROMPT = 2048
@@ -41,15 +56,8 @@ MAX_PROMPT = 2048
 
 class WorkersAiProvider(ImageProvider):
     name = "workers-ai"
-    capabilities = Capabilities(
-        models=(MODEL,),
-        default_model=MODEL,
-        sizes=("1024x1024",),
-        max_images_per_call=1,
-        qualities=("low", "medium", "high", "auto"),
-        output_formats=("jpeg",),
-        external=False,
-    )
+    kind = "workers-ai"
+    capabilities = Capabilities(models=(), default_model="", external=False)
 
     def __init__(self, ctx: ProviderContext) -> None:
         super().__init__(ctx)
@@ -57,31 +65,38 @@ class WorkersAiProvider(ImageProvider):
         self.ai = ctx.ai
 
     def _steps(self, preq: ProviderRequest) -> int:
-        # schnell is distilled for 1-4 steps; its maximum is 8. Quality buys steps.
-        return {"low": 2, "medium": 4, "high": 8}.get(preq.quality or "", 4)
+        # Quality buys steps (schnell: distilled for 1-4, at most 8); the table is catalog data.
+        table = self.spec(preq.model).estimate
+        return table.get(preq.quality or "auto", table.get("auto", 4))
+
+    def _cost(self, preq: ProviderRequest, steps: int) -> int:
+        rates = self.rates(preq.model)
+        w, h = sizes.parse(preq.size)
+        return pricing.tiles(w, h) * rates.get("per_tile", 0) + steps * rates.get("per_step", 0)
 
     def estimate(self, preq: ProviderRequest) -> CostEstimate:
-        per_image = pricing.flux_schnell_micros(1024, 1024, self._steps(preq))
-        return CostEstimate(per_image * preq.n, f"units: 4 tiles + {self._steps(preq)} steps x{preq.n}")
-
-    def price_list(self) -> dict[str, Any]:
-        return {"per_512_tile": pricing.FLUX_SCHNELL_MICROS_PER_TILE, "per_step": pricing.FLUX_SCHNELL_MICROS_PER_STEP}
+        steps = self._steps(preq)
+        w, h = sizes.parse(preq.size)
+        return CostEstimate(self._cost(preq, steps) * preq.n,
+                            f"units: {pricing.tiles(w, h)} tiles + {steps} steps x{preq.n}")
 
     async def _generate(self, preq: ProviderRequest) -> ProviderResult:
         if len(preq.prompt) > MAX_PROMPT:
             raise errors.ProviderInvalidRequest(f"workers-ai takes prompts of at most {MAX_PROMPT} characters", provider=self.name)
         steps = self._steps(preq)
+        w, h = sizes.parse(preq.size)
+        inputs = WIRES[self.spec(preq.model).wire](preq.prompt, w, h, steps)
         try:
-            output = await self.ai.run(preq.model, {"prompt": preq.prompt, "steps": steps})
+            output = await self.ai.run(preq.model, inputs)
         except errors.ImageWorkerError:
             raise
         except Exception as exc:  # noqa: BLE001 - the binding raises plain JS errors
             raise self._error(exc) from None
         data = decode_image(self.name, output.get("image") if isinstance(output, dict) else None)
-        cost = pricing.flux_schnell_micros(1024, 1024, steps)
         return ProviderResult(
-            images=[GeneratedImage(data, image_type(data) or "image/jpeg", 1024, 1024)], model=preq.model, cost_micros=cost,
-            cost_basis=f"units: 4 tiles + {steps} steps", size="1024x1024", usage={"steps": steps},
+            images=[GeneratedImage(data, image_type(data) or "image/jpeg", w, h)], model=preq.model,
+            cost_micros=self._cost(preq, steps), cost_basis=f"units: {pricing.tiles(w, h)} tiles + {steps} steps",
+            size=preq.size, usage={"steps": steps},
         )
 
     def _error(self, exc: Exception) -> errors.ProviderError:

@@ -1,0 +1,66 @@
+"""`GET /v1/prices` and `PUT`/`DELETE /v1/prices/{model}`: the catalog's prices, and
+run-time overrides an admin sets without a deploy (recorded in D1 with who and why).
+
+Guarded by `require_token` (admin scopes may replace it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import catalog
+from ..catalog import overrides
+from ..services import Services
+from .deps import get_services, require_token
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["prices"])
+
+# Model ids contain "/" (Workers AI's "@cf/leonardo/lucid-origin"): the path parameter takes the rest.
+_MODEL = Path(..., description="catalog model id, e.g. gpt-image-2.6-flare")
+
+
+class PriceChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rates: dict[str, int] = Field(..., description="micro-dollars: per 1M tokens, per image, or per unit, as the model is billed")
+    reason: str = Field(..., min_length=3, max_length=500, description="why (e.g. the provider's new price page)")
+    set_by: str = Field(default="admin", min_length=1, max_length=128)
+
+
+class PriceReset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(..., min_length=3, max_length=500)
+    set_by: str = Field(default="admin", min_length=1, max_length=128)
+
+
+@router.get("/prices", summary="Every catalog model's price in force, its catalog price, source and date")
+async def get_prices(s: Services = Depends(get_services)) -> dict[str, Any]:
+    await s.registry.prices.refresh(s.db, s.clock, force=True)
+    out = []
+    for kind, cat in catalog.CATALOGS.items():
+        if kind == "gemini-vertex":
+            continue  # the same models and prices as gemini
+        for spec in cat.models:
+            entry = {"provider": kind, "model": spec.id, "price": s.registry.prices.price(spec).to_dict()}
+            if spec.id in s.registry.prices.overrides:
+                entry["catalog_price"] = spec.price.to_dict()
+            out.append(entry)
+    return {"prices": out, "prices_as_of": catalog.PRICES_AS_OF, "price_unit": "micro-dollars (1000000 = $1)"}
+
+
+@router.get("/prices/history", summary="Recorded overrides, newest first")
+async def price_history(model: str | None = Query(default=None), s: Services = Depends(get_services)) -> dict[str, Any]:
+    return {"history": await overrides.history(s.db, model)}
+
+
+@router.put("/prices/{model:path}", summary="Override a model's rates now, without a deploy (recorded)")
+async def put_price(body: PriceChange, model: str = _MODEL, s: Services = Depends(get_services)) -> dict[str, Any]:
+    return await overrides.set_override(s.db, s.clock, s.registry.prices, model, body.rates, body.reason, body.set_by)
+
+
+@router.delete("/prices/{model:path}", summary="Back to the catalog's price (recorded)")
+async def delete_price(body: PriceReset, model: str = _MODEL, s: Services = Depends(get_services)) -> dict[str, Any]:
+    return await overrides.set_override(s.db, s.clock, s.registry.prices, model, None, body.reason, body.set_by)

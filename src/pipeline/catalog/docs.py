@@ -1,0 +1,77 @@
+"""docs/providers.md, written from the catalog so the page cannot drift from the data:
+`PYTHONPATH=src python -m pipeline.catalog.docs > docs/providers.md`
+(tests/test_provider_catalog.py fails when the page is stale)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from . import CATALOGS, PRICES_AS_OF
+from .spec import ModelSpec
+
+INTRO = """# Providers and models
+
+Generated from `src/pipeline/catalog/` (prices checked {as_of}); do not edit by hand:
+`PYTHONPATH=src python -m pipeline.catalog.docs > docs/providers.md`.
+
+Money is integer micro-dollars (`1000000` = $1). Token rates are per 1M tokens.
+A status is as announced; a model is **shut down** from its shutdown date on (UTC)
+and is then never chosen, and a request naming it gets `model_unavailable` naming
+its replacement. `GET /v1/providers` shows the same data live (status on today's date,
+the price in force, whether the provider recently answered that a model is gone).
+Prices marked *third_party* or *unverified* come from sources other than the
+provider's own pages; the cost of a call is billed from the usage the provider
+reports where it reports any, so a wrong rate misprices but never loses a token.
+Admins can override a rate without a deploy: `PUT /v1/prices/{{model}}`
+(`{{"rates": {{...}}, "reason": "..."}}`), recorded in D1 (`GET /v1/prices/history`).
+
+## Defaults
+
+Each provider has a cost-conscious default (`MODEL_TIER=cost`, the default) and a
+quality default (`MODEL_TIER=quality`); a provider instance can set its own `tier`
+or `default_model` (`PROVIDER_INSTANCES`). A model the provider reports as gone is
+skipped for an hour, and the next usable model of the list below is used.
+
+| provider | cost default | quality default |
+|---|---|---|
+"""
+
+
+def _rates(m: ModelSpec) -> str:
+    return ", ".join(f"{k} {v:,}" for k, v in m.price.rates.items()) or "—"
+
+
+def _sizes(m: ModelSpec) -> str:
+    rule = m.sizes
+    if rule.any_wxh:
+        d = rule.to_dict()
+        return (f"any W×H: ÷{d['multiple_of']}, ratio {d['min_ratio']}–{d['max_ratio']}, ≤{rule.max_edge}px edge, "
+                f"≤{rule.max_pixels:,} px")
+    if m.image_sizes:
+        return f"{'/'.join(m.image_sizes)} × {len(m.aspect_ratios)} ratios"
+    return ", ".join(rule.fixed)
+
+
+def render(day: date | None = None) -> str:
+    out = [INTRO.format(as_of=PRICES_AS_OF)]
+    kinds = [k for k in CATALOGS if k != "gemini-vertex"]
+    for kind in kinds:
+        c = CATALOGS[kind]
+        out.append(f"| `{kind}` | `{c.defaults['cost']}` | `{c.defaults['quality']}` |\n")
+    out.append("\n`gemini-vertex` serves the `gemini` models through Vertex AI with the same prices.\n")
+    for kind in kinds:
+        c = CATALOGS[kind]
+        out.append(f"\n## `{kind}`\n\n| model | status | shutdown | replacement | sizes | qualities | max inputs | "
+                   "price (micro-dollars) | source | checked |\n|---|---|---|---|---|---|---|---|---|---|\n")
+        for m in c.models:
+            life = m.lifecycle
+            out.append(
+                f"| `{m.id}` | {life.status} | {life.shutdown or ''} | {f'`{life.replacement}`' if life.replacement else ''} "
+                f"| {_sizes(m)} | {', '.join(m.qualities) or '—'} | {m.max_input_images} | {m.price.basis}: {_rates(m)} "
+                f"| {m.price.confidence}: {m.price.source} | {m.price.checked} |\n"
+            )
+    return "".join(out)
+
+
+if __name__ == "__main__":
+    print(render(), end="")
