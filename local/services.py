@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import Mapping
 
 from pipeline.clock import SystemClock
+from pipeline.generation import batches
 from pipeline.ports import AiBinding, Clock, HttpClient
 from pipeline.services import Services, build_services
 
 from .db import SqliteDatabase
 from .http import HttpxClient
 from .ledger import local_ledger
+from .queue import InProcessQueue
 from .objects import FolderObjectStore
 from .signer import CryptographySigner
 
@@ -24,6 +26,7 @@ def build_local_services(
     clock: Clock | None = None,
     ai: AiBinding | None = None,
     in_memory: bool = False,
+    queue: InProcessQueue | None = None,
 ) -> Services:
     """Everything under `data_dir` (`local.db`, `ledger.db`, `r2/`); migrations applied."""
     data = Path(data_dir)
@@ -32,7 +35,11 @@ def build_local_services(
     db.apply_migrations()
     clock = clock or SystemClock()
     ledger = local_ledger(":memory:" if in_memory else str(data / "ledger.db"), clock)
-    return build_services(
+    queue = queue or InProcessQueue()
+    services = build_services(
         env, db=db, objects=FolderObjectStore(data / "r2"), ledger=ledger,
-        http=http or HttpxClient(), clock=clock, ai=ai, signer=CryptographySigner(),
+        http=http or HttpxClient(), clock=clock, ai=ai, signer=CryptographySigner(), queue=queue,
     )
+    # The queue consumer runs in-process, through the very function the Worker's queue handler calls.
+    queue.bind(lambda messages: batches.consume(services, messages))
+    return services

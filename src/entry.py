@@ -14,6 +14,7 @@ from pipeline.api import rpc
 from pipeline.api.app import create_app
 from pipeline.clock import SystemClock
 from pipeline.errors import ImageWorkerError
+from pipeline.generation import batches
 from pipeline.ledger.service import LedgerService
 
 runtime.install_sdk_fixes()
@@ -79,6 +80,12 @@ class Default(WorkerEntrypoint):
 
     async def put_budget(self, changes):
         return await self._rpc("put_budget", changes)
+
+    async def queue(self, batch, env=None, ctx=None):
+        """The JOBS queue's consumer: batch items and async jobs (pipeline.generation.batches)."""
+        services = _services_for(self.env)
+        messages = runtime.queue_messages(batch)
+        await runtime.within(self.env, ctx or self.ctx, lambda: batches.consume(services, messages))
 
     async def scheduled(self, controller, env=None, ctx=None):
         services = _services_for(self.env)

@@ -10,6 +10,13 @@ export type AttemptOut = {
   cost_micros?: number;
 };
 
+export type BatchBody = {
+  items: Array<GenerationRequest>;
+  caller?: string | null;
+  /** POSTed (signed) when the batch ends */
+  webhook_url?: string | null;
+};
+
 /** Only the settings to change; money in micro-dollars, leases in seconds. */
 export type BudgetChanges = {
   daily_budget_micros?: number;
@@ -20,6 +27,18 @@ export type BudgetChanges = {
   provider_concurrency?: Record<string, number>;
   reservation_lease_s?: number;
   slot_lease_s?: number;
+};
+
+export type BulkReview = {
+  reviewer?: string | null;
+  reason?: string | null;
+  image_ids: Array<string>;
+};
+
+/** A linked entity whose stored context (PUT /v1/entities/{type}/{id}/context) is used. */
+export type ContextRef = {
+  entity_type: "character" | "location" | "scene" | "item" | "other";
+  entity_id: string;
 };
 
 export type EntityRef = {
@@ -91,6 +110,12 @@ export type GenerationRequest = {
   links?: Array<EntityRef>;
   /** retrying with the same key (per caller) returns the first request instead of paying twice; over HTTP the Idempotency-Key header sets it */
   idempotency_key?: string | null;
+  /** narrative context enriching the prompt */
+  context?: NarrativeContext | null;
+  /** use this entity's stored context */
+  context_ref?: ContextRef | null;
+  /** false: send the prompt as written, context or not */
+  enrich?: boolean;
 };
 
 export type GenerationResult = {
@@ -114,6 +139,9 @@ export type GenerationResult = {
   error?: ErrorBody | null;
   created_at: string;
   completed_at?: string | null;
+  context?: Record<string, unknown> | null;
+  /** the prompt the provider got (after enrichment) */
+  sent_prompt?: string | null;
 };
 
 export type HTTPValidationError = {
@@ -138,6 +166,48 @@ export type ImageOut = {
   sha256: string;
   width?: number | null;
   height?: number | null;
+  approval_status?: string | null;
+};
+
+export type JobBody = {
+  prompt: string;
+  /** explicit provider name, or null/'auto' */
+  provider?: string | null;
+  model?: string | null;
+  /** may other providers be tried on a transient failure (default: only in auto mode) */
+  fallback?: boolean | null;
+  /** 'WxH' or 'auto'; the nearest supported size is used */
+  size?: string | null;
+  /** 'W:H', e.g. '16:9' */
+  aspect_ratio?: string | null;
+  quality?: "low" | "medium" | "high" | "xhigh" | "max" | "auto" | null;
+  n?: number;
+  background?: "transparent" | "opaque" | "auto" | null;
+  output_format?: "png" | "jpeg" | "webp" | "gif" | "svg" | null;
+  output_compression?: number | null;
+  moderation?: "low" | "auto" | null;
+  /** planning effort, independent of quality (OpenAI GPT Image 2.x) */
+  complexity?: "low" | "medium" | "high" | null;
+  /** edits: only models that take it */
+  input_fidelity?: "high" | "low" | null;
+  /** Gemini and Imagen: whether people may be drawn */
+  person_generation?: "allow_all" | "allow_adult" | "dont_allow" | null;
+  /** app or user the request is made for */
+  caller?: string | null;
+  max_cost_per_image_micros?: number | null;
+  images?: Array<ImageInput>;
+  mask?: ImageInput | null;
+  links?: Array<EntityRef>;
+  /** retrying with the same key (per caller) returns the first request instead of paying twice; over HTTP the Idempotency-Key header sets it */
+  idempotency_key?: string | null;
+  /** narrative context enriching the prompt */
+  context?: NarrativeContext | null;
+  /** use this entity's stored context */
+  context_ref?: ContextRef | null;
+  /** false: send the prompt as written, context or not */
+  enrich?: boolean;
+  /** POSTed (signed) when the job ends */
+  webhook_url?: string | null;
 };
 
 /** A new key. The secret is in the answer once and never again. */
@@ -192,6 +262,18 @@ export type LinkBody = {
   entity_id: string;
   role?: string;
   image_id: string;
+};
+
+/** Story context turned into the prompt by a template per kind (enrich.py). */
+export type NarrativeContext = {
+  kind: "portrait" | "location" | "scene" | "item";
+  name?: string | null;
+  description?: string | null;
+  setting?: string | null;
+  era?: string | null;
+  mood?: string | null;
+  style?: string | null;
+  notes?: string | null;
 };
 
 export type OpenAIImage = {
@@ -261,6 +343,28 @@ export type PriceChange = {
 export type PriceReset = {
   reason: string;
   set_by?: string;
+};
+
+export type PrimaryBody = {
+  image_id: string;
+  set_by?: string | null;
+};
+
+export type Review = {
+  reviewer?: string | null;
+  reason?: string | null;
+};
+
+/** An entity's context; `kind` defaults from the entity type (character → portrait). */
+export type StoredContext = {
+  kind?: string | null;
+  name?: string | null;
+  description?: string | null;
+  setting?: string | null;
+  era?: string | null;
+  mood?: string | null;
+  style?: string | null;
+  notes?: string | null;
 };
 
 export type ValidationError = {

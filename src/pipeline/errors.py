@@ -147,6 +147,14 @@ class ProviderRefused(ProviderError):
     status = 422
 
 
+class QueueUnavailable(ImageWorkerError):
+    """The JOBS queue is not configured or refused the messages: nothing was enqueued."""
+
+    code = "queue_unavailable"
+    status = 503
+    retryable = True
+
+
 class ModelUnavailable(ProviderError):
     """The model is shut down, retired or unknown to the provider. Another model or
     provider may serve; retrying this one cannot. `details.replacement` names the successor."""

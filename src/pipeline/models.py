@@ -87,6 +87,29 @@ _COHERENT = {"allOf": [
 ]}
 
 
+ContextKind = Literal["portrait", "location", "scene", "item"]
+
+
+class NarrativeContext(_Strict):
+    """Story context turned into the prompt by a template per kind (enrich.py)."""
+
+    kind: ContextKind
+    name: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=4000)
+    setting: str | None = Field(default=None, max_length=2000)
+    era: str | None = Field(default=None, max_length=200)
+    mood: str | None = Field(default=None, max_length=500)
+    style: str | None = Field(default=None, max_length=500)
+    notes: str | None = Field(default=None, max_length=4000)
+
+
+class ContextRef(_Strict):
+    """A linked entity whose stored context (PUT /v1/entities/{type}/{id}/context) is used."""
+
+    entity_type: EntityType
+    entity_id: str = Field(min_length=1, max_length=200)
+
+
 class GenerationRequest(_Strict):
     """One call: generate `n` images from a prompt, or edit the given `images`."""
 
@@ -124,6 +147,9 @@ class GenerationRequest(_Strict):
         description="retrying with the same key (per caller) returns the first request instead of paying twice; "
         "over HTTP the Idempotency-Key header sets it",
     )
+    context: NarrativeContext | None = Field(default=None, description="narrative context enriching the prompt")
+    context_ref: ContextRef | None = Field(default=None, description="use this entity's stored context")
+    enrich: bool = Field(default=True, strict=True, description="false: send the prompt as written, context or not")
 
     @field_validator("prompt")
     @classmethod
@@ -169,6 +195,8 @@ class GenerationRequest(_Strict):
     def _coherent(self) -> GenerationRequest:
         if self.mask is not None and not self.images:
             raise ValueError("mask given without images to edit")
+        if self.context is not None and self.context_ref is not None:
+            raise ValueError("give context or context_ref, not both")
         if self.size not in (None, "auto") and self.aspect_ratio is not None:
             raise ValueError("give size or aspect_ratio, not both")
         inline = sum(len(i.data_base64 or "") for i in [*self.images, *([self.mask] if self.mask else [])])
@@ -207,6 +235,7 @@ class ImageOut(BaseModel):
     sha256: str
     width: int | None = None
     height: int | None = None
+    approval_status: str | None = None
 
 
 class AttemptOut(BaseModel):
@@ -239,6 +268,8 @@ class GenerationResult(BaseModel):
     error: ErrorBody | None = None
     created_at: str
     completed_at: str | None = None
+    context: dict[str, Any] | None = None
+    sent_prompt: str | None = Field(default=None, description="the prompt the provider got (after enrichment)")
 
 
 class Estimate(BaseModel):

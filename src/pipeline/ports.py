@@ -171,3 +171,13 @@ class InProcessBackground:
     def keep_alive(self, task: asyncio.Future) -> None:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+# --- Queue (Cloudflare Queues) ----------------------------------------------------
+
+
+class Queue(Protocol):
+    """A producer: JSON-able dicts in. The consumer (generation/batches.consume) gets
+    them back as plain dicts {id, body, attempts, ack, retry}; unacked ones come again."""
+
+    async def send(self, body: dict[str, Any], delay_s: int = 0) -> None: ...
+
+    async def send_batch(self, bodies: Sequence[dict[str, Any]]) -> None: ...

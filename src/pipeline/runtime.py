@@ -367,6 +367,30 @@ class WorkersAiBinding:
         return _py(await getattr(_request().env, self._name).run(model, _js(inputs)))
 
 
+# --- Queues ----------------------------------------------------------------------
+
+
+class JsQueue:
+    """The Queue port (batches and async jobs) over a Queue binding, JSON bodies."""
+
+    def __init__(self, name: str = "JOBS") -> None:
+        self._name = name
+
+    async def send(self, body: dict[str, Any], delay_s: int = 0) -> None:
+        options = {"contentType": "json", "delaySeconds": int(delay_s)}
+        await getattr(_request().env, self._name).send(_js(body), _js(options))
+
+    async def send_batch(self, bodies: Sequence[dict[str, Any]]) -> None:
+        await getattr(_request().env, self._name).sendBatch(_js([{"body": b, "contentType": "json"} for b in bodies]))
+
+
+def queue_messages(batch: Any) -> list[dict[str, Any]]:
+    """A consumer's MessageBatch as plain dicts {id, body, attempts, ack(), retry(delay_s)}."""
+    return [{"id": str(m.id), "body": _py(m.body), "attempts": int(m.attempts), "ack": m.ack,
+             "retry": lambda delay_s=0, m=m: m.retry(_js({"delaySeconds": int(delay_s)}))}
+            for m in _raw(batch).messages]
+
+
 # --- WebCrypto -------------------------------------------------------------------
 
 
@@ -403,6 +427,7 @@ def build_services(env: Any) -> Any:
         ai=WorkersAiBinding("AI") if not _is_null(getattr(_raw(env), "AI", None)) else None,
         background=Background(),
         signer=WebCryptoSigner(),
+        queue=JsQueue("JOBS") if not _is_null(getattr(_raw(env), "JOBS", None)) else None,
     )
 
 

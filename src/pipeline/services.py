@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from .ports import AiBinding, Background, Clock, Database, HttpClient, InProcessBackground, Ledger, ObjectStore, Signer
+from .ports import AiBinding, Background, Clock, Database, HttpClient, InProcessBackground, Ledger, ObjectStore, Queue, Signer
 from .providers import instances
 from .providers.base import ProviderContext
 from .providers.registry import ProviderRegistry
@@ -26,6 +26,7 @@ class Services:
     ai: AiBinding | None = None
     background: Background = field(default_factory=InProcessBackground)
     extras: dict[str, object] = field(default_factory=dict)
+    queue: Queue | None = None  # the JOBS queue: batches and async jobs (None: not configured)
 
 
 def build_services(
@@ -37,6 +38,7 @@ def build_services(
     http: HttpClient,
     clock: Clock,
     ai: AiBinding | None = None,
+    queue: Queue | None = None,
     background: Background | None = None,
     signer: Signer | None = None,
 ) -> Services:
@@ -46,4 +48,4 @@ def build_services(
     settings = Settings.from_env(known)
     ctx = ProviderContext(http=http, clock=clock, settings=known, ai=ai, signer=signer)
     return Services(settings, db, objects, ledger, http, clock, ProviderRegistry(ctx), ai,
-                    background or InProcessBackground())
+                    background or InProcessBackground(), queue=queue)

@@ -21,6 +21,9 @@ KNOWN_KEYS = (
     # issue 8: catalog tiers, Vertex AI (Imagen, Gemini on Vertex), extra provider instances
     "MODEL_TIER", "VERTEX_SERVICE_ACCOUNT_JSON", "VERTEX_PROJECT", "VERTEX_LOCATION", "VERTEX_BASE_URL",
     "VERTEX_TIMEOUT_S", "VERTEX_GEMINI", "PROVIDER_INSTANCES",
+    # issue 9: enrichment, approval, batches and jobs, webhooks, estimated progress
+    "ENRICHMENT_ENABLED", "APPROVAL_DEFAULT", "BATCH_CONCURRENCY", "WEBHOOK_SECRET", "WEBHOOK_MAX_ATTEMPTS",
+    "WEBHOOK_RETRY_BASE_S", "PROGRESS_INTERVAL_S",
 ) + ACCESS_KEYS
 
 
@@ -39,6 +42,13 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
     return default if raw in (None, "") else float(raw)
 
 
+def _choice(env: Mapping[str, str], key: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = (env.get(key) or default).lower()
+    if value not in allowed:
+        raise ValueError(f"setting {key} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     api_token: str | None
@@ -54,6 +64,13 @@ class Settings:
     stale_request_s: int
     default_caller: str
     access: AccessConfig = field(default_factory=AccessConfig)  # keys, CORS, image URLs, logs
+    enrichment_enabled: bool = True  # narrative context -> prompt (enrich.py); a request may still opt out
+    approval_default: str = "pending"  # status of a new image: pending | approved | rejected
+    batch_concurrency: int = 4  # batch items one queue consumer runs at once
+    webhook_secret: str | None = None  # HMAC key for webhook signatures (a secret); no secret, no webhooks
+    webhook_max_attempts: int = 5
+    webhook_retry_base_s: float = 2.0  # backoff: base, 2x base, 4x base, ...
+    progress_interval_s: float = 1.0  # estimated progress events on streams of non-streaming providers
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -72,6 +89,13 @@ class Settings:
             stale_request_s=_int(env, "STALE_REQUEST_S", 900),
             default_caller=env.get("DEFAULT_CALLER") or "default",
             access=AccessConfig.from_env(env),
+            enrichment_enabled=(env.get("ENRICHMENT_ENABLED") or "true").lower() in ("1", "true", "yes"),
+            approval_default=_choice(env, "APPROVAL_DEFAULT", "pending", ("pending", "approved", "rejected")),
+            batch_concurrency=max(1, _int(env, "BATCH_CONCURRENCY", 4)),
+            webhook_secret=env.get("WEBHOOK_SECRET") or None,
+            webhook_max_attempts=max(1, _int(env, "WEBHOOK_MAX_ATTEMPTS", 5)),
+            webhook_retry_base_s=_float(env, "WEBHOOK_RETRY_BASE_S", 2.0),
+            progress_interval_s=_float(env, "PROGRESS_INTERVAL_S", 1.0),
         )
 
     def public(self) -> dict[str, object]:

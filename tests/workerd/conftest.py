@@ -25,6 +25,7 @@ from tests.workerd import harness
 
 TOKEN = "workerd-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+WEBHOOK_SECRET = "whsec-workerd-test"
 
 
 def _settings(fakes: "Fakes") -> dict[str, str]:
@@ -39,6 +40,7 @@ def _settings(fakes: "Fakes") -> dict[str, str]:
         # Imagen on Vertex: a service-account JWT signed with WebCrypto, checked by the fake token endpoint
         "VERTEX_SERVICE_ACCOUNT_JSON": fakes.vertex_account, "VERTEX_LOCATION": "europe-west4",
         "VERTEX_BASE_URL": fakes.vertex.url,
+        "WEBHOOK_SECRET": WEBHOOK_SECRET, "BATCH_CONCURRENCY": "2",
     }
 
 

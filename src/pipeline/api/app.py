@@ -26,6 +26,9 @@ from . import openapi_doc
 from .prices import router as prices_router
 from .catalog_views import estimates, providers_view
 from .links import router as links_router
+from .approval import router as approval_router
+from .batches import router as batches_router
+from .prompts import router as prompts_router
 from .openai_compat import router as openai_router
 from .uploads import router as uploads_router
 from ..models import ErrorResponse, EstimateResponse, GenerationRequest, GenerationResult
@@ -106,6 +109,9 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(keys_router)
     app.include_router(links_router)
     app.include_router(budget_router)
+    app.include_router(prompts_router)
+    app.include_router(approval_router)
+    app.include_router(batches_router)
     app.include_router(prices_router)
     app.include_router(uploads_router)
     app.include_router(openai_router)

@@ -53,6 +53,8 @@ async def get_image(
 ) -> Response:
     access = s.settings.access
     row = await _image_row(s, image_id)
+    if row.get("approval_status") == "rejected":  # a rejected image is never served, signed URL or not
+        raise errors.NotFound(f"no image {image_id!r}")
     signed = expires is not None and signature is not None and access.image_url_secret is not None
     if signed:
         if not signing.verify(access.image_url_secret, image_id, expires, signature, s.clock.now().timestamp()):

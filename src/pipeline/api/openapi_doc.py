@@ -37,6 +37,11 @@ _EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
     ("post", "/v1/links"): (200, 404),
     ("delete", "/v1/links"): (404,),
     ("delete", "/v1/generations/{request_id}"): (409,),
+    ("post", "/v1/images/approve"): (404,),
+    ("post", "/v1/images/reject"): (404,),
+    ("post", "/v1/prompts/preview"): (404,),
+    ("post", "/v1/batches"): (402, 404, 409, 503),
+    ("post", "/v1/jobs"): (402, 404, 409, 503),
 }
 _SUCCESS_AS = {("post", "/v1/generations"): "200"}  # the status whose body the route's model describes
 _STREAMS: dict[tuple[str, str], tuple[str, ...]] = {

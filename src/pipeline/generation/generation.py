@@ -20,7 +20,7 @@ import hashlib
 import json
 from typing import Any, AsyncIterator
 
-from .. import errors
+from .. import enrich, errors
 from . import idempotency, selection
 from .inputs import load_inputs
 from ..ids import new_id
@@ -72,7 +72,10 @@ class Generation(AttemptsMixin, RecordMixin):
             retry_of = existing["id"] if existing is not None else None
         source_images, mask = await load_inputs(self.s, self.store, self.req, self.caller)
         await self.s.registry.prices.refresh(self.s.db, self.s.clock)  # run-time price overrides (catalog/overrides.py)
-        plan = selection.plan(self.s.registry, self.s.settings, self.req, source_images, mask, self.partial_images)
+        enrichment = await enrich.prepare(self.s, self.req)  # narrative context -> the prompt sent
+        plan = selection.plan(self.s.registry, self.s.settings, self.req.model_copy(update={"prompt": enrichment.compose().text}),
+                              source_images, mask, self.partial_images)
+        plan = enrich.fit_plan(plan, enrichment)  # each candidate within its model's prompt limit
         created = await self.store.create_request(
             self.request_id,
             caller=self.caller,
@@ -87,6 +90,8 @@ class Generation(AttemptsMixin, RecordMixin):
             idempotency_key=key,
             request_hash=self.request_hash,
             api_key_id=self.api_key_id,
+            context=enrichment.context,
+            sent_prompt=plan.primary.preq.prompt,
         )
         if not created:  # a concurrent request with the same key got there first
             existing = await self.store.find_by_idempotency_key(self.caller, key or "")

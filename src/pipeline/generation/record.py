@@ -69,6 +69,7 @@ class RecordMixin:
                 actual_micros=self._spent_micros,  # this attempt and any earlier billed ones
                 warnings=warnings,
                 links=[link.model_dump() for link in self.req.links],
+                approval_status=self.s.settings.approval_default,
             )
         except BaseException:
             await images.delete_images(self.s.objects, rows)

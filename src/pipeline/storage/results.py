@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..models import GenerationResult
@@ -38,6 +39,7 @@ def to_result(row: dict[str, Any], base_url: str) -> dict[str, Any]:
                 "sha256": i["sha256"],
                 "width": i.get("width"),
                 "height": i.get("height"),
+                "approval_status": i.get("approval_status"),
             }
             for i in row.get("images", [])
         ],
@@ -49,5 +51,7 @@ def to_result(row: dict[str, Any], base_url: str) -> dict[str, Any]:
         error=error,
         created_at=row["created_at"],
         completed_at=row.get("completed_at"),
+        context=json.loads(row["context"]) if isinstance(row.get("context"), str) else row.get("context"),
+        sent_prompt=row.get("sent_prompt"),
     )
     return result.model_dump(mode="json")

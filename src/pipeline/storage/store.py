@@ -70,16 +70,20 @@ class Store:
         idempotency_key: str | None = None,
         request_hash: str,
         api_key_id: str | None = None,
+        context: dict[str, Any] | None = None,
+        sent_prompt: str | None = None,
     ) -> bool:
-        """Insert the `pending` row; False when the caller's idempotency key is already taken."""
+        """Insert the `pending` row (with the narrative context used and the prompt the
+        provider is sent); False when the caller's idempotency key is already taken."""
         now = self._now()
         changed = await self.db.run(
             "INSERT INTO generation_requests (id, caller, kind, status, prompt, params, requested_provider, n, links,"
-            " idempotency_key, request_hash, created_at, updated_at, api_key_id)"
-            " VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " idempotency_key, request_hash, created_at, updated_at, api_key_id, context, sent_prompt)"
+            " VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (caller, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
             (request_id, caller, kind, prompt, json.dumps(params), requested_provider, n, json.dumps(links),
-             idempotency_key, request_hash, now, now, api_key_id),
+             idempotency_key, request_hash, now, now, api_key_id,
+             json.dumps(context, sort_keys=True) if context is not None else None, sent_prompt or prompt),
         )
         return changed > 0
 
@@ -125,15 +129,16 @@ class Store:
         actual_micros: int,
         warnings: list[str],
         links: list[dict[str, str]],
+        approval_status: str = "pending",
     ) -> None:
         """Images, links, the usage row and the terminal state: one atomic batch."""
         now = self._now()
         statements: list[tuple[str, tuple[Any, ...]]] = [
             (
                 "INSERT INTO images (id, request_id, idx, r2_key, content_type, byte_size, sha256, width, height,"
-                " provider, model, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " provider, model, created_at, approval_status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (i.id, i.request_id, i.idx, i.r2_key, i.content_type, i.byte_size, i.sha256, i.width, i.height,
-                 i.provider, i.model, now),
+                 i.provider, i.model, now, approval_status),
             )
             for i in images
         ]
@@ -212,6 +217,13 @@ class Store:
             for key in ("params", "warnings", "links"):
                 row[key] = json.loads(row[key]) if row.get(key) else ([] if key != "params" else {})
         return rows
+
+    async def get_requests(self, request_ids: list[str]) -> list[dict[str, Any]]:
+        """Several requests with their details, in two queries (at most 100 ids)."""
+        if not request_ids:
+            return []
+        marks = ", ".join("?" * len(request_ids))
+        return await self._with_details(await self.db.all(f"SELECT * FROM generation_requests WHERE id IN ({marks})", request_ids))
 
     async def get_image(self, image_id: str) -> dict[str, Any] | None:
         return await self.db.first("SELECT * FROM images WHERE id = ?", (image_id,))

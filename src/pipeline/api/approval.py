@@ -1,0 +1,121 @@
+"""Approval of images (pending → approved / rejected, with reviewer, reason and time)
+and entities' primary images (approved images only)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import errors
+from ..clock import iso
+from ..models import EntityType
+from ..services import Services
+from ..storage import approvals
+from ..storage.results import image_url
+from .deps import get_services, require_scope, require_token
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["approval"])
+admin = [Depends(require_scope("admin"))]  # approvals decide what the app shows: admin keys only
+
+ApprovalStatus = Literal["pending", "approved", "rejected"]
+
+
+class Review(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reviewer: str | None = Field(default=None, max_length=128)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class BulkReview(Review):
+    image_ids: list[str] = Field(min_length=1, max_length=100)
+
+
+class PrimaryBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    image_id: str = Field(min_length=1, max_length=64)
+    set_by: str | None = Field(default=None, max_length=128)
+
+
+def _view(s: Services, row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"], "url": image_url(s.settings.public_base_url, row["id"]), "request_id": row["request_id"],
+        "status": row["approval_status"], "reviewer": row["reviewed_by"], "reason": row["review_reason"],
+        "reviewed_at": row["reviewed_at"], "created_at": row["created_at"],
+    }
+
+
+async def review(s: Services, image_ids: list[str], decision: str, body: Review) -> list[dict[str, Any]]:
+    """All or nothing: unknown ids or a forbidden transition change no image."""
+    ids = list(dict.fromkeys(image_ids))
+    rows = await approvals.images_by_id(s.db, ids)
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        raise errors.NotFound(f"no image {missing[0]!r}", details={"missing": missing})
+    status = approvals.DECISIONS[decision]
+    if status == "rejected" and not body.reason:
+        raise errors.InvalidRequest("rejecting needs a reason", details={"field": "reason"})
+    changing = [i for i in ids if rows[i]["approval_status"] != status]
+    await approvals.set_status(s.db, changing, status, reviewer=body.reviewer, reason=body.reason, now=iso(s.clock.now()))
+    rows = await approvals.images_by_id(s.db, ids)
+    return [_view(s, rows[i]) for i in ids]
+
+
+# Two fixed paths, not /images/{image_id}/{decision}: that would also catch (and answer 422 for)
+# every other POST under an image, e.g. /signed-url, which must answer 405.
+@router.post("/images/{image_id}/approve", dependencies=admin, summary="Approve one image")
+async def approve_one(image_id: str, body: Review | None = None, s: Services = Depends(get_services)) -> dict[str, Any]:
+    return (await review(s, [image_id], "approve", body or Review()))[0]
+
+
+@router.post("/images/{image_id}/reject", dependencies=admin, summary="Reject one image (a reason is required)")
+async def reject_one(image_id: str, body: Review | None = None, s: Services = Depends(get_services)) -> dict[str, Any]:
+    return (await review(s, [image_id], "reject", body or Review()))[0]
+
+
+# Fixed paths, not /images/{decision}: that would shadow the OpenAI-compatible /v1/images/generations.
+@router.post("/images/approve", dependencies=admin, summary="Approve many images at once")
+async def approve_many(body: BulkReview, s: Services = Depends(get_services)) -> dict[str, Any]:
+    return {"images": await review(s, body.image_ids, "approve", body)}
+
+
+@router.post("/images/reject", dependencies=admin, summary="Reject many images at once (a reason is required)")
+async def reject_many(body: BulkReview, s: Services = Depends(get_services)) -> dict[str, Any]:
+    return {"images": await review(s, body.image_ids, "reject", body)}
+
+
+@router.get("/images", summary="Images by approval status, newest first (the review queue)")
+async def list_images(status: ApprovalStatus = Query("pending"), before: str | None = Query(None),
+                      limit: int = Query(50, ge=1, le=200), s: Services = Depends(get_services)) -> dict[str, Any]:
+    rows = await approvals.list_by_status(s.db, status, before, limit)
+    items = [_view(s, r) for r in rows]
+    return {"status": status, "items": items, "next_before": items[-1]["id"] if len(items) == limit else None}
+
+
+@router.put("/entities/{entity_type}/{entity_id}/primary/{role}", dependencies=admin, summary="Set an entity's primary image for a role")
+async def set_primary(entity_type: EntityType, entity_id: str, role: str, body: PrimaryBody,
+                      s: Services = Depends(get_services)) -> dict[str, Any]:
+    rows = await approvals.images_by_id(s.db, [body.image_id])
+    if body.image_id not in rows:
+        raise errors.NotFound(f"no image {body.image_id!r}")
+    ok = await approvals.set_primary(s.db, entity_type, entity_id, role, body.image_id, body.set_by, iso(s.clock.now()))
+    if not ok:
+        raise errors.Conflict(f"image {body.image_id!r} is {rows[body.image_id]['approval_status']}: only approved images can be primary",
+                              details={"approval_status": rows[body.image_id]["approval_status"]})
+    return {"entity_type": entity_type, "entity_id": entity_id, "role": role, "image_id": body.image_id}
+
+
+@router.get("/entities/{entity_type}/{entity_id}/primary", summary="An entity's primary image per role")
+async def get_primary(entity_type: EntityType, entity_id: str, s: Services = Depends(get_services)) -> dict[str, Any]:
+    rows = await approvals.primaries(s.db, entity_type, entity_id)
+    return {"entity_type": entity_type, "entity_id": entity_id,
+            "primary": {r["role"]: {"image_id": r["image_id"], "url": image_url(s.settings.public_base_url, r["image_id"]),
+                                    "set_by": r["set_by"], "set_at": r["set_at"]} for r in rows}}
+
+
+@router.delete("/entities/{entity_type}/{entity_id}/primary/{role}", dependencies=admin, summary="Clear an entity's primary image for a role")
+async def clear_primary(entity_type: EntityType, entity_id: str, role: str, s: Services = Depends(get_services)) -> dict[str, Any]:
+    if not await approvals.clear_primary(s.db, entity_type, entity_id, role):
+        raise errors.NotFound("no primary image for that role")
+    return {"removed": True}

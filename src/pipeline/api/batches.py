@@ -1,0 +1,127 @@
+"""Batches and async jobs over HTTP: submit (202 at once), poll, and an SSE stream
+of a batch's progress. The work itself runs in the queue consumer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, AsyncIterator
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .. import errors
+from ..generation import batches
+from ..models import GenerationRequest
+from ..services import Services
+from ..auth.keys import Principal
+from .deps import current_principal, get_services, require_scope, require_token
+from .generations import for_principal
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["batches"])
+
+_KEEPALIVE_S = 15.0
+
+
+def _webhook(url: str | None) -> str | None:
+    if url is not None and not url.startswith(("https://", "http://")):
+        raise ValueError("webhook_url must be an http(s) URL")
+    return url
+
+
+class BatchBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[GenerationRequest] = Field(min_length=1, max_length=batches.MAX_ITEMS)
+    caller: str | None = Field(default=None, max_length=128)
+    webhook_url: str | None = Field(default=None, max_length=2000, description="POSTed (signed) when the batch ends")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return _webhook(v)
+
+
+class JobBody(GenerationRequest):
+    webhook_url: str | None = Field(default=None, max_length=2000, description="POSTed (signed) when the job ends")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return _webhook(v)
+
+
+@router.post("/batches", status_code=202, summary="Queue many generations; answers at once with the batch id")
+async def create_batch(body: BatchBody, principal: Principal = Depends(require_scope("generate")),
+                       s: Services = Depends(get_services)) -> JSONResponse:
+    caller = principal.acting_caller(body.caller)
+    items = [await for_principal(s, principal, item.model_copy(update={"caller": item.caller or caller})) for item in body.items]
+    batch_id = await batches.submit(s, items, kind="batch", caller=caller, webhook_url=body.webhook_url)
+    return JSONResponse({"id": batch_id, "status": "queued", "total": len(body.items), "status_url": f"/v1/batches/{batch_id}",
+                         "events_url": f"/v1/batches/{batch_id}/events"}, status_code=202,
+                        headers={"Location": f"/v1/batches/{batch_id}"})
+
+
+@router.get("/batches/{batch_id}", summary="A batch: per-item status, results and errors")
+async def get_batch(batch_id: str, request: Request, s: Services = Depends(get_services)) -> dict[str, Any]:
+    return await _visible(s, request, batch_id)
+
+
+async def _visible(s: Services, request: Request, batch_id: str) -> dict[str, Any]:
+    """The batch, if this key may see its caller's data (else the same 404 as an unknown id)."""
+    view = await batches.batch_view(s, batch_id)
+    if not (await current_principal(request)).sees(view["caller"]):
+        raise errors.NotFound(f"no batch {batch_id!r}")
+    return view
+
+
+@router.get("/batches/{batch_id}/events", summary="The batch's progress as Server-Sent Events")
+async def batch_events(batch_id: str, request: Request, s: Services = Depends(get_services)) -> StreamingResponse:
+    first = await _visible(s, request, batch_id)  # a 404 before the stream starts
+    return StreamingResponse(_watch(s, batch_id, first), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.post("/jobs", status_code=202, summary="Run one generation asynchronously: 202 and the id to poll")
+async def create_job(body: JobBody, principal: Principal = Depends(require_scope("generate")),
+                     s: Services = Depends(get_services)) -> JSONResponse:
+    request = GenerationRequest.model_validate(body.model_dump(exclude={"webhook_url"}, exclude_unset=True))
+    request = await for_principal(s, principal, request)
+    job_id = await batches.submit(s, [request], kind="job", caller=request.caller, webhook_url=body.webhook_url)
+    return JSONResponse({"id": job_id, "status": "queued", "status_url": f"/v1/jobs/{job_id}"}, status_code=202,
+                        headers={"Location": f"/v1/jobs/{job_id}"})
+
+
+@router.get("/jobs/{job_id}", summary="An async job: its status, then the generation's result or error")
+async def get_job(job_id: str, request: Request, s: Services = Depends(get_services)) -> dict[str, Any]:
+    view = await _visible(s, request, job_id)
+    if view["kind"] != "job":
+        raise errors.NotFound(f"no job {job_id!r}")
+    return batches.job_view(view)
+
+
+def _frame(kind: str, data: dict[str, Any]) -> bytes:
+    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+async def _watch(s: Services, batch_id: str, view: dict[str, Any]) -> AsyncIterator[bytes]:
+    """`batch` (a snapshot), then `item` whenever an item changes, then `completed`.
+    D1 is polled: the consumer runs in another invocation, maybe another isolate."""
+    yield _frame("batch", {k: v for k, v in view.items() if k != "items"} | {"items": _brief(view)})
+    seen = {i["index"]: i["status"] for i in view["items"]}
+    quiet = 0.0
+    while view["status"] != "completed":
+        await s.clock.sleep(s.settings.progress_interval_s)
+        view = await batches.batch_view(s, batch_id)
+        changed = [i for i in view["items"] if seen.get(i["index"]) != i["status"]]
+        for i in changed:
+            seen[i["index"]] = i["status"]
+            yield _frame("item", {"batch_id": batch_id, "counts": view["counts"], **i})
+        quiet = 0.0 if changed else quiet + s.settings.progress_interval_s
+        if quiet >= _KEEPALIVE_S:
+            quiet = 0.0
+            yield b": keep-alive\n\n"
+    yield _frame("completed", view)
+
+
+def _brief(view: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"index": i["index"], "status": i["status"], "request_id": i["request_id"]} for i in view["items"]]
