@@ -68,7 +68,9 @@ def start_fake(n: int, width: int, height: int) -> tuple[str, multiprocessing.Pr
     return box.get(timeout=120), proc
 
 
-async def measure(name: str, env: dict[str, str], request: dict, image_bytes: int) -> dict:
+async def measure(name: str, env: dict[str, str], request: dict, image_bytes: int,
+                  uploads: list[bytes] | None = None) -> dict:
+    """`uploads` are stored first (POST /v1/uploads, not measured) and become the edit's inputs."""
     from local.services import build_local_services
     from pipeline.api.app import create_app
 
@@ -76,6 +78,10 @@ async def measure(name: str, env: dict[str, str], request: dict, image_bytes: in
         services = build_local_services(env, data)
         app = create_app(services)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
+            for body in uploads or []:
+                answer = await client.post("/v1/uploads", content=body, headers={"content-type": "image/png"})
+                request.setdefault("images", []).append({"upload_id": answer.json()["id"]})
+            del uploads
             tracemalloc.start()
             tracemalloc.reset_peak()
             base, _ = tracemalloc.get_traced_memory()
@@ -100,11 +106,14 @@ def main() -> None:
     inline_png = noise_png(1024, 1024, 99)
     inline_count = max(1, limits.MAX_INLINE_IMAGE_BYTES // len(inline_png))
     inline = [{"data_base64": base64.b64encode(inline_png).decode()} for _ in range(inline_count)]
+    upload = noise_png(1670, 1670, 7)  # two of these: just under limits.MAX_INPUT_BYTES
     results = [
         asyncio.run(measure(f"generate n={n} at {width}x{height} (PNG {one / MB:.1f} MB each)", env,
                             {"prompt": "noise", "provider": "openai", "n": n, "size": f"{width}x{height}"}, n * one)),
         asyncio.run(measure(f"edit with {inline_count} inline inputs ({len(inline_png) / MB:.1f} MB each), n=1", env,
                             {"prompt": "noise", "provider": "openai", "images": inline}, inline_count * len(inline_png) + one)),
+        asyncio.run(measure(f"edit with 2 uploaded inputs ({len(upload) / MB:.1f} MB each, the 16 MiB limit), n=1", env,
+                            {"prompt": "noise", "provider": "openai"}, 2 * len(upload) + one, [upload, upload])),
     ]
     proc.kill()
     for r in results:

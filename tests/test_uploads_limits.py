@@ -71,3 +71,30 @@ def test_images_per_call_keeps_one_calls_output_within_the_limit():
     assert limits.images_per_call("512x512", 10) == 10  # the provider's own limit
     assert limits.images_per_call("1024x1024", 10, transparent=True) == 3
     assert limits.images_per_call("auto", 4) == 1
+
+
+async def test_a_large_request_is_split_and_stored_call_by_call(make_services, client_for, fake_server):
+    from tests.fakes.server import Reply
+    from tests.test_generations_api import OPENAI_ENV, openai_success
+
+    openai = fake_server()
+    services = make_services({**OPENAI_ENV, "OPENAI_BASE_URL": openai.url})
+    png = render_png(b"big", 64, 64)
+    seen: list[tuple[int, int]] = []  # (n asked, images already in R2) per call
+
+    def answer(req):
+        n = req.json()["n"]
+        seen.append((n, sum(1 for _ in (services.objects.root / "images").rglob("*.png"))
+                     if (services.objects.root / "images").exists() else 0))
+        body = openai_success(png)
+        body["data"] = body["data"] * n
+        return Reply(200, body)
+
+    openai.route("POST", "/v1/images/generations", answer)
+    result = await client_for(services).post("/v1/generations", json={"prompt": "ten", "provider": "openai",
+                                                                      "n": 10, "size": "1536x1024"})
+    assert result.status_code == 201, result.text
+    assert len(result.json()["images"]) == 10 and [i["index"] for i in result.json()["images"]] == list(range(10))
+    # two worst-case 1536x1024 images per call fit MAX_CALL_OUTPUT_BYTES; each call's images are stored
+    # before the next call is made, so at most one call's images are held at a time
+    assert seen == [(2, 0), (2, 2), (2, 4), (2, 6), (2, 8)]

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import json
 import logging
 import random
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
-from .. import errors
+from .. import errors, limits
 from ..models import Event
 from ..providers.base import ProviderEvent, ProviderRequest, ProviderResult
-from ..storage.store import Attempt
+from ..storage.store import Attempt, ImageRow
 from . import selection
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ class AttemptsMixin:
     caller: str
     _reserved: bool
     _spent_micros: int
+    _stored: list[ImageRow]
 
     if TYPE_CHECKING:  # provided by generation.py and record.py
         req: Any
@@ -70,6 +72,8 @@ class AttemptsMixin:
         def _event(self, kind: str, **data: Any) -> Event: ...
 
         def _ms_since(self, started: float) -> int: ...
+
+        async def _store_images(self, candidate: selection.Candidate, result: ProviderResult) -> None: ...
 
         def _store_success(self, candidate: selection.Candidate, attempt: int, results: list[ProviderResult],
                            latency_ms: int) -> AsyncIterator[Event]: ...
@@ -112,7 +116,7 @@ class AttemptsMixin:
                 latency = self._ms_since(started)
                 self.s.registry.record(candidate.name, True, latency)
                 log_event(logging.INFO, "generation_succeeded", request_id=self.request_id, provider=candidate.name,
-                          model=results[0].model, attempt=attempt, images=sum(len(r.images) for r in results),
+                          model=results[0].model, attempt=attempt, images=len(self._stored),
                           cost_micros=sum(r.cost_micros for r in results), spent_micros=self._spent_micros,
                           latency_ms=latency)
                 async for event in self._store_success(candidate, attempt, results, latency):
@@ -174,10 +178,13 @@ class AttemptsMixin:
 
     async def _calls(self, candidate: selection.Candidate, deadline: float,
                      done: list[ProviderResult]) -> AsyncIterator[Event]:
-        """`preq.n` images in as many provider calls as the provider needs; finished calls
-        are kept (and paid for) when a later one fails."""
+        """`preq.n` images in as many provider calls as the provider needs (and the isolate's
+        memory allows: limits.py); finished calls are kept (and paid for) when a later one
+        fails. Each call's images are stored as soon as it ends and their bytes let go, so
+        at most one call's images are held at a time."""
         preq = candidate.preq
-        per_call = max(1, candidate.provider.capabilities.max_images_per_call)
+        per_call = limits.images_per_call(preq.size, candidate.provider.capabilities.max_images_per_call,
+                                          preq.background == "transparent")
         left = preq.n
         while left > 0:
             sub = replace(preq, n=min(left, per_call))
@@ -197,11 +204,15 @@ class AttemptsMixin:
             except errors.ImageWorkerError as exc:
                 if not done:
                     raise
-                made = sum(len(r.images) for r in done)
+                made = len(self._stored)
                 done[-1].warnings.append(f"{made} of {preq.n} images made; {candidate.name} failed on the rest ({exc.code})")
                 return
             self._spent_micros += result.cost_micros
-            done.append(result)
+            await self._store_images(candidate, result)
+            done.append(replace(result, images=[]))
+            step = result = None  # let this call's image bytes go before the next call
+            if left > sub.n:
+                gc.collect(1)  # they sit in cycles (asyncio's futures), which counts of objects, not bytes, trigger
             left -= sub.n
 
     async def _call(self, candidate: selection.Candidate, sub: ProviderRequest, deadline: float) -> AsyncIterator[ProviderEvent]:

@@ -27,7 +27,8 @@ from ..ids import new_id
 from ..models import Event, GenerationRequest
 from ..storage.results import to_result
 from ..services import Services
-from ..storage.store import Store
+from ..storage import images
+from ..storage.store import ImageRow, Store
 from .attempts import AttemptsMixin
 from .record import RecordMixin
 
@@ -44,6 +45,7 @@ class Generation(AttemptsMixin, RecordMixin):
         self._reserved = False  # a ledger reservation is open for this request
         self._spent_micros = 0  # billed (or possibly billed) by providers so far
         self._finished = False
+        self._stored: list[ImageRow] = []  # images in R2, not yet recorded in D1
         self.replayed = False
         self.api_key_id: str | None = None  # the API key that asked, for per-key budgets
 
@@ -157,6 +159,8 @@ class Generation(AttemptsMixin, RecordMixin):
         status = "refused" if isinstance(exc, (errors.BudgetExceeded, errors.CapacityTimeout)) else "failed"
         try:
             if not self._finished:
+                if self._stored:  # stored before the failure, never recorded: nothing may point at them
+                    await images.delete_images(self.s.objects, self._stored)
                 await self.store.finish_unsuccessfully(self.request_id, status=status, error=error, actual_micros=self._spent_micros)
         finally:
             if self._reserved:

@@ -31,6 +31,7 @@ class RecordMixin:
     _reserved: bool
     _spent_micros: int
     _finished: bool
+    _stored: list[ImageRow]
 
     if TYPE_CHECKING:  # provided by generation.py
         def _event(self, kind: str, **data: Any) -> Event: ...
@@ -43,16 +44,8 @@ class RecordMixin:
         result = results[0]
         for more in results[1:]:
             result = result.merge(more)
-        when = self.s.clock.now()
-        rows: list[ImageRow] = []
+        rows = self._stored  # written to R2 as each call ended (attempts.py)
         try:
-            for index, image in enumerate(result.images):
-                rows.append(
-                    await images.put_image(
-                        self.s.objects, image, request_id=self.request_id, index=index,
-                        provider=candidate.name, model=result.model, when=when,
-                    )
-                )
             warnings = list(dict.fromkeys(list(candidate.preq.warnings) + result.warnings))
             if result.filtered:
                 warnings.append(f"{result.filtered} image(s) withheld by {candidate.name}'s safety filter")
@@ -83,6 +76,15 @@ class RecordMixin:
         for image in result_dict["images"]:
             yield self._event("image", image=image)
         yield self._event("completed", result=result_dict)
+
+    async def _store_images(self, candidate: selection.Candidate, result: ProviderResult) -> None:
+        """One finished call's images to R2, one at a time (its bytes are let go after)."""
+        when = self.s.clock.now()
+        for image in result.images:
+            self._stored.append(await images.put_image(
+                self.s.objects, image, request_id=self.request_id, index=len(self._stored),
+                provider=candidate.name, model=result.model, when=when,
+            ))
 
     async def _settle(self, actual_micros: int, details: dict[str, Any]) -> None:
         """Charge what was spent and give the slot back, in one ledger call. Settling is
