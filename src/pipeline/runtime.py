@@ -169,8 +169,12 @@ def install_sdk_fixes() -> None:
     from `workers` at call time, so a module attribute there takes its place."""
     import workers  # type: ignore[import-not-found]
 
-    real = workers.__getattr__("wait_until")
-    workers.wait_until = workers.waitUntil = lambda awaitable: _wait_until(real, awaitable)
+    sdk_getattr = workers.__getattr__  # resolves cloudflare:workers' waitUntil on use, not at import
+
+    def wait_until(awaitable: Any) -> None:
+        _wait_until(sdk_getattr("wait_until"), awaitable)
+
+    workers.wait_until = workers.waitUntil = wait_until
 
 
 class Background:
