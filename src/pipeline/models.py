@@ -288,7 +288,7 @@ class EstimateResponse(BaseModel):
     unavailable: dict[str, str] = Field(default_factory=dict, description="provider -> why it cannot serve")
 
 
-EventType = Literal["accepted", "attempt", "retry", "partial_image", "image", "completed", "failed"]
+EventType = Literal["accepted", "attempt", "retry", "progress", "partial_image", "image", "completed", "failed"]
 
 
 class Event(BaseModel):

@@ -158,6 +158,7 @@ async def create_generation(
     if wants_sse:
         generation = Generation(s, body, partial_images=partial_images)
         generation.api_key_id = principal.key_id
+        generation.progress = True  # estimated progress where the provider does not stream
         return StreamingResponse(
             _sse(generation), media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Request-Id": generation.request_id},

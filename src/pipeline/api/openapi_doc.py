@@ -45,7 +45,7 @@ _EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
 }
 _SUCCESS_AS = {("post", "/v1/generations"): "200"}  # the status whose body the route's model describes
 _STREAMS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("post", "/v1/generations"): ("accepted", "attempt", "retry", "partial_image", "image", "completed", "failed"),
+    ("post", "/v1/generations"): ("accepted", "attempt", "retry", "progress", "partial_image", "image", "completed", "failed"),
     ("post", "/v1/images/generations"): ("image_generation.partial_image", "image_generation.completed", "error"),
     ("post", "/v1/images/edits"): ("image_edit.partial_image", "image_edit.completed", "error"),
 }

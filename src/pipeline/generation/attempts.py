@@ -24,7 +24,7 @@ from .. import errors, limits
 from ..models import Event
 from ..providers.base import ProviderEvent, ProviderRequest, ProviderResult
 from ..storage.store import Attempt, ImageRow
-from . import selection
+from . import progress, selection
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -65,6 +65,7 @@ class AttemptsMixin:
     _reserved: bool
     _spent_micros: int
     _stored: list[ImageRow]
+    progress: bool
 
     if TYPE_CHECKING:  # provided by generation.py and record.py
         req: Any
@@ -94,7 +95,7 @@ class AttemptsMixin:
                 results: list[ProviderResult] = []
                 try:
                     await self._reserve_and_slot(candidate, deadline)
-                    async for event in self._calls(candidate, deadline, results):
+                    async for event in self._with_progress(candidate, attempt, self._calls(candidate, deadline, results)):
                         yield event
                 except errors.BudgetExceeded as exc:
                     last_error = exc  # this provider does not fit; a cheaper one may
@@ -183,11 +184,11 @@ class AttemptsMixin:
         fails. Each call's images are stored as soon as it ends and their bytes let go, so
         at most one call's images are held at a time."""
         preq = candidate.preq
-        per_call = limits.images_per_call(preq.size, candidate.provider.capabilities.max_images_per_call,
-                                          preq.background == "transparent")
+        per_call = self._per_call(candidate)
         left = preq.n
         while left > 0:
             sub = replace(preq, n=min(left, per_call))
+            began = self.s.clock.monotonic()
             try:
                 result: ProviderResult | None = None
                 async for step in self._call(candidate, sub, deadline):
@@ -208,12 +209,31 @@ class AttemptsMixin:
                 done[-1].warnings.append(f"{made} of {preq.n} images made; {candidate.name} failed on the rest ({exc.code})")
                 return
             self._spent_micros += result.cost_micros
+            self.s.registry.durations.record(candidate.name, sub.model, self._ms_since(began))
             await self._store_images(candidate, result)
             done.append(replace(result, images=[]))
             step = result = None  # let this call's image bytes go before the next call
             if left > sub.n:
                 gc.collect(1)  # they sit in cycles (asyncio's futures), which counts of objects, not bytes, trigger
             left -= sub.n
+
+    def _per_call(self, candidate: selection.Candidate) -> int:
+        preq = candidate.preq
+        return limits.images_per_call(preq.size, candidate.provider.capabilities.max_images_per_call,
+                                      preq.background == "transparent")
+
+    def _with_progress(self, candidate: selection.Candidate, attempt: int,
+                       events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+        """Estimated `progress` events around a provider that does not stream this
+        request (progress.py); streams that do not ask for progress, and providers
+        that stream natively, pass through untouched."""
+        provider, preq = candidate.provider, candidate.preq
+        if not self.progress or provider.streams_natively(preq):
+            return events
+        calls = -(-preq.n // self._per_call(candidate))
+        est = progress.estimate(self.s.registry.durations, candidate.name, provider.kind, preq.model, calls)
+        ticker = progress.Ticker(self.s.clock, self._event, est, provider=candidate.name, model=preq.model, attempt=attempt)
+        return progress.with_progress(events, ticker.tick, self.s.settings.progress_interval_s)
 
     async def _call(self, candidate: selection.Candidate, sub: ProviderRequest, deadline: float) -> AsyncIterator[ProviderEvent]:
         """One provider call under the request's deadline; charges its estimate when it ends

@@ -48,6 +48,7 @@ class Generation(AttemptsMixin, RecordMixin):
         self._stored: list[ImageRow] = []  # images in R2, not yet recorded in D1
         self.replayed = False
         self.api_key_id: str | None = None  # the API key that asked, for per-key budgets
+        self.progress = False  # estimated `progress` events for providers that do not stream (progress.py)
 
     # --- public ----------------------------------------------------------------
 

@@ -262,6 +262,10 @@ class ImageProvider(abc.ABC):
         streaming just produce the result; OpenAI overrides this."""
         yield ProviderEvent(kind="result", result=await self.run(preq))
 
+    def streams_natively(self, preq: ProviderRequest) -> bool:
+        """Will `stream(preq)` report real progress (previews) before the result?"""
+        return self.capabilities.native_streaming and preq.partial_images > 0
+
     def price_list(self) -> dict[str, Any]:
         """This provider's prices in force (micro-dollars) per model, for `GET /v1/providers`."""
         if not self.kind:

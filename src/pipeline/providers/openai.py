@@ -157,10 +157,13 @@ class OpenAIProvider(ImageProvider):
 
     _edit = _generate
 
+    def streams_natively(self, preq: ProviderRequest) -> bool:
+        return super().streams_natively(preq) and preq.n == 1  # one stream covers one image
+
     async def stream(self, preq: ProviderRequest) -> AsyncIterator[ProviderEvent]:
         """Previews as they are drawn, then the result. Without previews asked for,
         or for n > 1 (one stream covers one image), the plain call is used."""
-        if preq.partial_images <= 0 or preq.n > 1:
+        if not self.streams_natively(preq):
             yield ProviderEvent(kind="result", result=await self.run(preq))
             return
         prefix = "image_edit" if preq.is_edit else "image_generation"

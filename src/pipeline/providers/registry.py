@@ -13,6 +13,7 @@ from typing import Any, Callable
 from ..catalog.overrides import PriceBook
 from . import gemini, imagen, instances, openai, placeholder, workers_ai
 from .base import ImageProvider, ProviderContext
+from .durations import CallDurations
 from .model_health import ModelHealth
 
 Factory = Callable[[ProviderContext], "ImageProvider | None"]
@@ -83,6 +84,7 @@ class ProviderRegistry:
                 provider.name, provider.priority = inst.name, inst.priority
                 self.providers[inst.name] = provider
         self.health: dict[str, Health] = {name: Health() for name in self.providers}
+        self.durations = CallDurations()  # successful calls per provider and model: estimated progress
 
     def get(self, name: str) -> ImageProvider | None:
         return self.providers.get(name)
