@@ -5,9 +5,7 @@ fakes cannot drift from the wire format the adapters meet in production."""
 
 from __future__ import annotations
 
-import json
 import warnings
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -69,9 +69,6 @@ def test_a_price_override_is_recorded_in_d1_and_bills_the_next_request(http, fak
 
 
 def test_imagen_on_vertex_signs_its_service_account_jwt_with_webcrypto(http, fakes):
-    from tests.fakes.fixtures import load
-    from tests.workerd.test_http import PNG
-
     predict = ("/v1/projects/proj-1/locations/europe-west4/publishers/google/models/"
                "imagen-4.0-fast-generate-001:predict")
     fakes.vertex.route("POST", predict, Reply(200, load("imagen", "success", IMAGE=PNG, IMAGE2=PNG)))

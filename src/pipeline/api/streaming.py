@@ -9,6 +9,7 @@ the task is also handed to `ctx.waitUntil` (Services.background)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any, AsyncIterator
 
 from .. import errors
@@ -21,8 +22,7 @@ _DETACHED: set[asyncio.Future] = set()  # generations whose caller went away, st
 
 
 def frame(kind: str, data: dict[str, Any]) -> bytes:
-    import json
-
+    """One Server-Sent Event."""
     return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 

@@ -3,8 +3,6 @@ are data in the per-provider catalog modules; overrides.py applies run-time chan
 
 from __future__ import annotations
 
-from . import PRICES_AS_OF  # noqa: F401 - re-exported for older callers
-
 MICROS_PER_USD = 1_000_000
 
 
