@@ -1,10 +1,16 @@
-"""Test clocks: real time plus an offset a test can move forward."""
+"""Test clocks. Every test runs at a fixed date (`TODAY`), never the real one: the
+catalog's shutdown dates must not turn a green suite red on the day they pass.
+`TEST_TODAY=2027-12-31` runs a suite at another date (CI runs the catalog, provider
+and selection tests that way); a test about one dated model pins its own date."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+
+TODAY = date.fromisoformat(os.environ.get("TEST_TODAY") or "2026-11-20")
 
 
 class ShiftedClock:
@@ -26,3 +32,9 @@ class ShiftedClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+def clock_at(day: date | str | None = None) -> ShiftedClock:
+    """A clock that starts at noon UTC of `day` (default `TODAY`) and runs at real speed."""
+    d = date.fromisoformat(day) if isinstance(day, str) else (day or TODAY)
+    return ShiftedClock(datetime(d.year, d.month, d.day, 12, tzinfo=timezone.utc))

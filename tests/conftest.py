@@ -12,6 +12,7 @@ import pytest
 from local.services import build_local_services
 from pipeline.api.app import create_app
 from pipeline.services import Services
+from tests.clocks import ShiftedClock, clock_at
 from tests.fakes.server import FakeServer
 
 # The workerd layer (tests/workerd) starts the Worker in real workerd: scripts/test-workerd runs it.
@@ -33,11 +34,18 @@ def fake_server() -> Any:
 
 
 @pytest.fixture
-def make_services(tmp_path) -> Callable[..., Services]:
+def clock() -> ShiftedClock:
+    """The suite's clock: noon UTC of the fixed test date (tests/clocks.py), never the real date."""
+    return clock_at()
+
+
+@pytest.fixture
+def make_services(tmp_path, clock) -> Callable[..., Services]:
     counter = iter(range(1000))
 
     def make(env: dict[str, str] | None = None, **kwargs: Any) -> Services:
         base = {"RETRY_BASE_DELAY_S": "0.01", "RETRY_MAX_DELAY_S": "1"}
+        kwargs.setdefault("clock", clock)
         return build_local_services({**base, **(env or {})}, tmp_path / f"data{next(counter)}", **kwargs)
 
     return make

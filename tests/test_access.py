@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 
 from local.db import SqliteDatabase
 from pipeline.storage.listing import Filters, list_query
-from tests.clocks import ShiftedClock
+from tests.clocks import ShiftedClock, clock_at
 
 ADMIN = {"Authorization": "Bearer tok-admin"}
 ORIGIN = "https://app.example.com"
@@ -44,7 +44,7 @@ async def test_cors_for_configured_origins_only(make_services, client_for):
 
 
 async def test_signed_image_urls_when_images_are_not_public(make_services, client_for):
-    clock = ShiftedClock()
+    clock = clock_at()
     services = make_services({"API_TOKEN": "tok-admin", "PUBLIC_IMAGES": "false", "SIGNED_URL_TTL_S": "60"}, clock=clock)
     client = client_for(services)
     image = (await generate(client))["images"][0]

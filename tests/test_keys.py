@@ -6,7 +6,7 @@ import hashlib
 import json
 from datetime import timedelta
 
-from tests.clocks import ShiftedClock
+from tests.clocks import ShiftedClock, clock_at
 from tests.fakes.server import Reply
 from tests.test_generations_api import OPENAI_ENV, openai_success
 from pipeline.providers.placeholder import render_png
@@ -72,7 +72,7 @@ async def test_scopes_guard_money_and_keys(make_services, client_for):
 
 
 async def test_revoked_and_expired_keys_stop_working_and_rotation_overlaps(make_services, client_for):
-    clock = ShiftedClock()
+    clock = clock_at()
     client = client_for(make_services({"API_TOKEN": "tok-admin"}, clock=clock))
     old = await make_key(client)
     new = await make_key(client)  # rotation: both live at once

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
+from tests.clocks import TODAY
 from pipeline.catalog import default_model
 from pipeline.catalog import gemini as gemini_catalog
 from pipeline.catalog import pricing
@@ -17,7 +18,7 @@ from tests.fakes.server import Reply, StreamReply
 from tests.test_generations_api import OPENAI_ENV, openai_success
 
 # the Gemini model auto mode picks today (the catalog decides; tests follow it)
-GEMINI = f"/v1beta/models/{default_model(gemini_catalog.CATALOG, date.today())}:generateContent"
+GEMINI = f"/v1beta/models/{default_model(gemini_catalog.CATALOG, TODAY)}:generateContent"
 PNG = render_png(b"edges", 16, 16)
 BOTH = {**OPENAI_ENV, "GEMINI_API_KEY": "AIza-test", "AUTO_PROVIDER_ORDER": "openai,gemini", "MAX_ATTEMPTS_PER_PROVIDER": "1"}
 

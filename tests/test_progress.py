@@ -9,6 +9,7 @@ import json
 import time
 from datetime import date
 
+from tests.clocks import TODAY
 from pipeline.catalog import default_model
 from pipeline.catalog import gemini as gemini_catalog
 from pipeline.generation import progress
@@ -18,7 +19,7 @@ from tests.fakes.fixtures import load
 from tests.fakes.server import Reply, StreamReply
 from tests.test_generations_api import OPENAI_ENV, openai_success
 
-MODEL = default_model(gemini_catalog.CATALOG, date.today())
+MODEL = default_model(gemini_catalog.CATALOG, TODAY)
 GEMINI = f"/v1beta/models/{MODEL}:generateContent"
 PNG = render_png(b"slow", 32, 32)
 FAST_TICKS = {"PROGRESS_INTERVAL_S": "0.05", "PLACEHOLDER_ENABLED": "false", "MAX_ATTEMPTS_PER_PROVIDER": "1"}

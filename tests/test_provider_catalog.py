@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from pipeline import catalog
 from pipeline.providers.placeholder import render_png
-from tests.clocks import ShiftedClock
+from tests.clocks import TODAY, ShiftedClock
 from tests.fakes.fixtures import load
 from tests.fakes.server import Reply
 from tests.test_generations_api import OPENAI_ENV, openai_success
@@ -32,9 +33,34 @@ def test_every_model_has_status_capabilities_and_a_sourced_dated_price():
             if m.lifecycle.status != "active":
                 assert m.lifecycle.shutdown and m.lifecycle.replacement in cat.ids(), m.id
             assert m.sizes.fixed and m.images_per_call >= 1
-        today = datetime.now(timezone.utc).date()
-        for tier, model in cat.defaults.items():
-            assert cat.get(model).status_on(today) == "active", (kind, tier)
+
+
+
+def test_defaults_never_resolve_to_a_shut_down_model_on_any_date():
+    """On the suite's date, every shutdown date, the days around it and far ahead, each tier's
+    default is a usable model: once the named default is gone, its replacement chain decides."""
+    dates = {TODAY, date(2027, 12, 31), date(2030, 1, 1)}
+    for cat in catalog.CATALOGS.values():
+        for m in cat.models:
+            if m.lifecycle.shutdown:
+                day = date.fromisoformat(m.lifecycle.shutdown)
+                dates |= {day - timedelta(days=1), day, day + timedelta(days=1)}
+    for kind, cat in catalog.CATALOGS.items():
+        for day in sorted(dates):
+            for tier in cat.defaults:
+                chosen = catalog.default_model(cat, day, tier)
+                assert chosen is not None and cat.get(chosen).status_on(day) != "shut_down", (kind, tier, day)
+
+
+def test_a_retired_default_is_followed_by_its_replacement():
+    gone = catalog.Lifecycle("deprecated", "2027-03-01", "m-next")
+    spec = catalog.CATALOGS["openai"].models[0]
+    models = tuple(replace(spec, id=i, lifecycle=life) for i, life in
+                   (("m-first", catalog.Lifecycle()), ("m-old", gone), ("m-next", catalog.Lifecycle())))
+    cat = catalog.ProviderCatalog("t", models, {"cost": "m-old"})
+    assert catalog.default_model(cat, date(2027, 2, 28)) == "m-old"
+    assert catalog.default_model(cat, date(2027, 3, 1)) == "m-next"  # not "m-first", the first usable one
+    assert catalog.default_model(cat, date(2027, 3, 1), skip=frozenset({"m-next"})) == "m-first"
 
 
 def test_nothing_outside_the_catalog_names_a_model_or_a_price():

@@ -9,9 +9,9 @@ import os
 import pytest
 
 from local.http import HttpxClient
+from tests.clocks import clock_at
 from pipeline import errors
 from pipeline.catalog import pricing
-from pipeline.clock import SystemClock
 from pipeline.models import GenerationRequest
 from pipeline.providers.base import InputImage, ProviderContext
 from pipeline.providers.gemini import BLOCK_REASONS, FINISH_REASONS, GeminiProvider
@@ -29,7 +29,7 @@ PNG = render_png(b"google", 64, 64)
 @pytest.fixture
 def google(fake_server):
     server = fake_server()
-    gemini = GeminiProvider(ProviderContext(HttpxClient(), SystemClock(), {"GEMINI_API_KEY": KEY, "GEMINI_BASE_URL": server.url}))
+    gemini = GeminiProvider(ProviderContext(HttpxClient(), clock_at(), {"GEMINI_API_KEY": KEY, "GEMINI_BASE_URL": server.url}))
     return server, gemini
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from local.http import HttpxClient
 from local.signer import CryptographySigner
+from tests.clocks import clock_at
 from pipeline import errors
-from pipeline.clock import SystemClock
 from pipeline.models import GenerationRequest
 from pipeline.providers.base import InputImage, ProviderContext
 from pipeline.providers.gemini import GeminiVertexProvider, build_vertex
@@ -35,7 +35,7 @@ def vertex(fake_server):
     creds, public_key = service_account(server)
     exchanges = token_endpoint(server, public_key)
     settings = {"VERTEX_SERVICE_ACCOUNT_JSON": creds, "VERTEX_LOCATION": "europe-west4", "VERTEX_BASE_URL": server.url}
-    ctx = ProviderContext(HttpxClient(), SystemClock(), settings, signer=CryptographySigner())
+    ctx = ProviderContext(HttpxClient(), clock_at(), settings, signer=CryptographySigner())
     return server, ImagenProvider(ctx), exchanges, ctx
 
 

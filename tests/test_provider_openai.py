@@ -14,8 +14,8 @@ from email.policy import HTTP
 import pytest
 
 from local.http import HttpxClient
+from tests.clocks import clock_at
 from pipeline import errors
-from pipeline.clock import SystemClock
 from pipeline.models import GenerationRequest
 from pipeline.providers.base import InputImage, ProviderContext
 from pipeline.providers.openai import OpenAIProvider
@@ -32,7 +32,7 @@ PNG = render_png(b"openai", 64, 64)
 @pytest.fixture
 def openai(fake_server):
     server = fake_server()
-    provider = OpenAIProvider(ProviderContext(HttpxClient(), SystemClock(), {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.url}))
+    provider = OpenAIProvider(ProviderContext(HttpxClient(), clock_at(), {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.url}))
     return server, provider
 
 
@@ -107,14 +107,14 @@ async def test_errors_are_typed(openai, status, fixture, error, headers):
 async def test_timeouts_and_dropped_connections_are_retryable(openai, fake_server):
     server, _ = openai
     server.route("POST", GENERATIONS, Reply(200, load("openai", "generation", IMAGE=PNG), delay_s=2))
-    slow = OpenAIProvider(ProviderContext(HttpxClient(), SystemClock(),
+    slow = OpenAIProvider(ProviderContext(HttpxClient(), clock_at(),
                                           {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.url, "OPENAI_TIMEOUT_S": "0.3"}))
     with pytest.raises(errors.ProviderTimeout):
         await slow.run(slow.prepare(GenerationRequest(prompt="x")))
     closed = fake_server()
     url = closed.url
     closed.stop()  # nothing listens there any more: connection refused
-    gone = OpenAIProvider(ProviderContext(HttpxClient(), SystemClock(), {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": url}))
+    gone = OpenAIProvider(ProviderContext(HttpxClient(), clock_at(), {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": url}))
     with pytest.raises(errors.ProviderUnavailable) as caught:
         await gone.run(gone.prepare(GenerationRequest(prompt="x")))
     assert caught.value.retryable and caught.value.fallback

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from local.http import HttpxClient
+from tests.clocks import clock_at
 from pipeline import errors
 from pipeline.catalog import pricing
-from pipeline.clock import SystemClock
 from pipeline.models import GenerationRequest
 from pipeline.providers.base import InputImage, ProviderContext
 from pipeline.providers.openai import OpenAIProvider
@@ -25,12 +25,12 @@ WEBP = b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 16
 @pytest.fixture
 def openai(fake_server):
     server = fake_server()
-    return server, OpenAIProvider(ProviderContext(HttpxClient(), SystemClock(), {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.url}))
+    return server, OpenAIProvider(ProviderContext(HttpxClient(), clock_at(), {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.url}))
 
 
 def test_defaults_are_current_models():
-    flare = OpenAIProvider(ProviderContext(HttpxClient(), SystemClock(), {"OPENAI_API_KEY": KEY}))
-    sunburst = OpenAIProvider(ProviderContext(HttpxClient(), SystemClock(), {"OPENAI_API_KEY": KEY, "MODEL_TIER": "quality"}))
+    flare = OpenAIProvider(ProviderContext(HttpxClient(), clock_at(), {"OPENAI_API_KEY": KEY}))
+    sunburst = OpenAIProvider(ProviderContext(HttpxClient(), clock_at(), {"OPENAI_API_KEY": KEY, "MODEL_TIER": "quality"}))
     assert flare.prepare(GenerationRequest(prompt="x")).model == "gpt-image-2.6-flare"
     assert sunburst.prepare(GenerationRequest(prompt="x")).model == "gpt-image-2.6-sunburst"
 
@@ -79,8 +79,9 @@ def test_gif_and_svg_are_refused_with_the_reason(openai, fmt):
         provider.prepare(GenerationRequest(prompt="x", output_format=fmt))
 
 
-async def test_edit_fields_are_the_edits_endpoint_fields(openai):
-    server, provider = openai
+async def test_edit_fields_are_the_edits_endpoint_fields(fake_server):
+    server = fake_server()  # 1.5 and mini as they were served, the week before their shutdown
+    provider = OpenAIProvider(ProviderContext(HttpxClient(), clock_at("2026-11-24"), {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.url}))
     server.route("POST", EDITS, Reply(200, load("openai", "edit", IMAGE=PNG)))
     src = (InputImage(PNG, "image/png"),)
     preq = provider.prepare(GenerationRequest(prompt="fix", moderation="low", input_fidelity="high", complexity="low",

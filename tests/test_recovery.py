@@ -60,7 +60,7 @@ async def test_an_abandoned_request_is_retried_not_replayed_as_500(make_services
 async def test_a_dead_request_is_charged_its_call_and_its_orphan_objects_removed(make_services):
     services = make_services({**OPENAI_ENV, "OPENAI_BASE_URL": "http://127.0.0.1:9"})
     store = Store(services.db, services.clock)
-    rid = new_id("gen")
+    rid = new_id("gen", services.clock.now())
     await store.create_request(rid, caller="app", kind="generate", prompt="p", params={}, requested_provider=None,
                                n=2, links=[], idempotency_key=None, request_hash="h")
     await store.mark_running(rid, provider="openai", model="gpt-image-1", size="1024x1024", quality="low",
@@ -68,7 +68,7 @@ async def test_a_dead_request_is_charged_its_call_and_its_orphan_objects_removed
     await services.ledger.reserve({"request_id": rid, "caller": "app", "provider": "openai", "model": "gpt-image-1",
                                    "images": 2, "estimate_micros": 11_545, "slot": {"provider": "openai", "wait_s": 0}})
     # the process died after writing one image to R2, before the D1 batch that records it
-    when = datetime.now(timezone.utc)
+    when = services.clock.now()
     row = await images.put_image(services.objects, GeneratedImage(PNG, "image/png"), request_id=rid, index=0,
                                  provider="openai", model="gpt-image-1", when=when)
     root = Path(services.objects.root)

@@ -14,7 +14,8 @@ import types
 
 import pytest
 
-from pipeline.clock import SystemClock
+from tests.clocks import clock_at
+
 
 
 class _JsNull:
@@ -162,7 +163,7 @@ async def _d1_checks(runtime):
     from pipeline.storage.store import Attempt, Store
 
     db = runtime.D1Database("DB")
-    store = Store(db, SystemClock())
+    store = Store(db, clock_at())
     assert await store.create_request("gen_1", caller="app", kind="generate", prompt="p", params={}, requested_provider=None,
                                       n=1, links=[], idempotency_key=None, request_hash="h")
     await store.record_attempt(Attempt("gen_1", "openai", "gpt-image-1", 1, "failed", error_code="provider_timeout"))
@@ -206,7 +207,7 @@ async def test_durable_object_sql_adapter(monkeypatch):
 
     from pipeline.ledger.service import LedgerService
 
-    ledger = LedgerService(runtime.DurableObjectSql(Sql()), SystemClock())
+    ledger = LedgerService(runtime.DurableObjectSql(Sql()), clock_at())
     answer = await ledger.reserve({"request_id": "r1", "caller": "c", "provider": "openai", "model": "m",
                                    "images": 1, "estimate_micros": 1_000, "cap_micros": None})
     assert answer["ok"] and (await ledger.settle("r1", 900))["charged_micros"] == 900

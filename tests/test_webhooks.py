@@ -4,7 +4,6 @@ no retry of a permanent refusal, and no webhooks without a signing secret."""
 from __future__ import annotations
 
 import json
-import time
 
 from local.queue import InProcessQueue
 from pipeline import webhooks
@@ -27,10 +26,10 @@ async def test_signed_webhook_retried_until_the_receiver_takes_it(make_services,
     assert {r.headers["webhook-id"] for r in receiver.received} == {f"{job['id']}.completed"}
     assert [r.headers["webhook-attempt"] for r in receiver.received] == ["1", "2", "3"]
     assert first.body == last.body  # the same event each time
-    assert webhooks.verify(SECRET, last.body, last.headers["webhook-signature"], int(time.time()))
-    assert not webhooks.verify("wrong-secret", last.body, last.headers["webhook-signature"], int(time.time()))
-    assert not webhooks.verify(SECRET, last.body.replace(b"succeeded", b"failed"), last.headers["webhook-signature"], int(time.time()))
-    assert not webhooks.verify(SECRET, last.body, last.headers["webhook-signature"], int(time.time()) + 3600)  # replayed later
+    assert webhooks.verify(SECRET, last.body, last.headers["webhook-signature"], int(services.clock.now().timestamp()))
+    assert not webhooks.verify("wrong-secret", last.body, last.headers["webhook-signature"], int(services.clock.now().timestamp()))
+    assert not webhooks.verify(SECRET, last.body.replace(b"succeeded", b"failed"), last.headers["webhook-signature"], int(services.clock.now().timestamp()))
+    assert not webhooks.verify(SECRET, last.body, last.headers["webhook-signature"], int(services.clock.now().timestamp()) + 3600)  # replayed later
     event = json.loads(last.body)
     assert event["type"] == "job.completed" and event["data"]["id"] == job["id"]
     assert event["data"]["items"][0]["status"] == "succeeded" and event["data"]["items"][0]["result"]["images"]

@@ -6,8 +6,8 @@ import pytest
 
 from local.http import HttpxClient
 from local.workers_ai import FakeWorkersAI
+from tests.clocks import clock_at
 from pipeline import errors
-from pipeline.clock import SystemClock
 from pipeline.models import GenerationRequest
 from pipeline.providers.base import ProviderContext
 from pipeline.providers.workers_ai import MODEL, WorkersAiProvider, build
@@ -16,7 +16,7 @@ from pipeline.providers.workers_ai import MODEL, WorkersAiProvider, build
 @pytest.fixture
 def workers_ai():
     ai = FakeWorkersAI()
-    return ai, WorkersAiProvider(ProviderContext(HttpxClient(), SystemClock(), {}, ai))
+    return ai, WorkersAiProvider(ProviderContext(HttpxClient(), clock_at(), {}, ai))
 
 
 async def test_generates_through_the_binding(workers_ai):
@@ -69,7 +69,7 @@ async def test_malformed_output(workers_ai, answer):
 
 async def test_only_built_with_a_binding_and_never_edits(workers_ai):
     _, provider = workers_ai
-    assert build(ProviderContext(HttpxClient(), SystemClock(), {}, None)) is None
+    assert build(ProviderContext(HttpxClient(), clock_at(), {}, None)) is None
     with pytest.raises(errors.UnsupportedByProvider):
         provider.prepare(GenerationRequest(prompt="x", images=[{"image_id": "i"}]), images=(object(),))  # type: ignore[arg-type]
     with pytest.raises(errors.ProviderInvalidRequest):

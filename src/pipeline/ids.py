@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from datetime import datetime
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -18,14 +19,23 @@ def _b32(value: int, length: int) -> str:
 
 
 _last = [0, 0]  # (ms, random part) of the previous id in this isolate
+_BACKSTEP_MS = 10_000
 
 
-def new_id(prefix: str, now_ms: int | None = None) -> str:
+def new_id(prefix: str, at: datetime | None = None, *, now_ms: int | None = None) -> str:
     """`gen_01JD…`: time-ordered, then random (drawn at call time, never at import).
+    `at` is the injected clock's now, so an id sorts with the row's own timestamps
+    (listing by date is a range of ids); without it, the system time.
     Within one isolate ids strictly increase, even within one millisecond."""
-    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    if now_ms is not None:
+        ms = now_ms
+    else:
+        ms = int((at.timestamp() if at is not None else time.time()) * 1000)
     rand = secrets.randbits(80)
-    if ms <= _last[0]:
+    # Within one clock, ids strictly increase: a repeat millisecond (or a small step back, a
+    # clock being corrected) continues from the previous id. A clock far from the previous one
+    # (tests run several clocks at different dates in one process) starts its own sequence.
+    if _last[0] - _BACKSTEP_MS <= ms <= _last[0]:
         # Same millisecond: step up by a random amount, so the next id stays unguessable
         # (image URLs are public by id); past the top of the range, borrow the next ms.
         ms, rand = _last[0], _last[1] + 1 + secrets.randbits(64)

@@ -45,10 +45,16 @@ def ensure_usable(spec: ModelSpec, day: date, provider: str | None = None) -> No
 
 
 def default_model(catalog: ProviderCatalog, day: date, tier: str = "cost", skip: frozenset[str] = frozenset()) -> str | None:
-    """The tier's default, else the first usable model of the catalog (preference order);
-    models shut down on `day` or in `skip` (marked unavailable) are never chosen."""
+    """The tier's default; once that is shut down on `day`, the catalog's replacement chain
+    decides (each model names its successor); else the first usable model (preference order).
+    Models shut down on `day` or in `skip` (marked unavailable) are never chosen."""
     ok = [m for m in usable_ids(catalog, day) if m not in skip]
     preferred = catalog.defaults.get(tier) or catalog.defaults.get("cost")
-    if preferred in ok:
-        return preferred
+    seen: set[str] = set()
+    while preferred and preferred not in seen:
+        if preferred in ok:
+            return preferred
+        seen.add(preferred)
+        spec = catalog.get(preferred)
+        preferred = spec.lifecycle.replacement if spec else None
     return ok[0] if ok else None

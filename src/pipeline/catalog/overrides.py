@@ -75,7 +75,7 @@ async def set_override(db: Database, clock: Clock, book: PriceBook, model: str, 
     now = clock.now().isoformat()
     await db.run(
         "INSERT INTO price_overrides (id, model, rates_json, reason, set_by, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (new_id("prc"), model, json.dumps(rates) if rates is not None else None, reason, set_by, now),
+        (new_id("prc", clock.now()), model, json.dumps(rates) if rates is not None else None, reason, set_by, now),
     )
     await book.refresh(db, clock, force=True)
     return {"model": model, "price": book.price(spec).to_dict(), "catalog_price": spec.price.to_dict()}

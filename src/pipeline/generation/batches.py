@@ -44,7 +44,7 @@ async def submit(
         raise errors.QueueUnavailable("no JOBS queue is configured for batches and async jobs")
     if webhook_url and not s.settings.webhook_secret:
         raise errors.InvalidRequest("webhooks need the WEBHOOK_SECRET secret to sign them", details={"field": "webhook_url"})
-    batch_id = new_id("job" if kind == "job" else "bat")
+    batch_id = new_id("job" if kind == "job" else "bat", s.clock.now())
     bodies = [
         # Each item's own key, else one derived from its place: a redelivery replays, never pays twice.
         item.model_dump(mode="json", exclude_none=True) | {"idempotency_key": item.idempotency_key or f"{batch_id}.{i}"}

@@ -40,7 +40,7 @@ class Generation(AttemptsMixin, RecordMixin):
         self.req = req
         self.partial_images = max(0, min(partial_images, 3))
         self.store = Store(services.db, services.clock)
-        self.request_id = new_id("gen")
+        self.request_id = new_id("gen", services.clock.now())
         self.caller = req.caller or services.settings.default_caller
         self._reserved = False  # a ledger reservation is open for this request
         self._spent_micros = 0  # billed (or possibly billed) by providers so far

@@ -31,7 +31,7 @@ async def put_image(
         {"request_id": request_id, "sha256": digest, "provider": provider, "model": model},
     )
     return ImageRow(
-        id=new_id("img"),
+        id=new_id("img", when),
         request_id=request_id,
         idx=index,
         r2_key=key,

@@ -27,7 +27,7 @@ class KeyStore:
     ) -> tuple[dict[str, Any], str]:
         """The new key's row and its secret (the only time the secret exists outside the caller)."""
         secret = auth_keys.new_secret()
-        key_id = new_id("key")
+        key_id = new_id("key", self.clock.now())
         await self.db.run(
             "INSERT INTO api_keys (id, name, caller, scopes, secret_hash, prefix, daily_budget_micros, expires_at,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

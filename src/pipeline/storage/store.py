@@ -109,7 +109,7 @@ class Store:
             "INSERT INTO usage_events (id, request_id, day, provider, model, attempt, outcome, images, filtered,"
             " cost_micros, usage, latency_ms, error_code, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                new_id("use"), a.request_id, utc_day(now), a.provider, a.model, a.attempt, a.outcome, a.images,
+                new_id("use", now), a.request_id, utc_day(now), a.provider, a.model, a.attempt, a.outcome, a.images,
                 a.filtered, a.cost_micros, json.dumps(a.usage or {}), a.latency_ms, a.error_code, iso(now),
             ),
         )

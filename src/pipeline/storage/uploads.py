@@ -15,7 +15,7 @@ async def put_upload(db: Database, objects: ObjectStore, clock: Clock, *, caller
                      content_type: str, width: int | None = None, height: int | None = None) -> dict[str, Any]:
     """Store the bytes, then record them; the row is what the caller gets back."""
     now = clock.now()
-    upload_id = new_id("upl")
+    upload_id = new_id("upl", now)
     key = f"uploads/{now:%Y/%m/%d}/{upload_id}.{EXTENSIONS.get(content_type, 'bin')}"
     digest = hashlib.sha256(data).hexdigest()
     await objects.put(key, data, content_type, {"upload_id": upload_id, "sha256": digest, "caller": caller})
