@@ -62,6 +62,8 @@ class AttemptsMixin:
     store: Store
     request_id: str
     caller: str
+    api_key_id: str | None
+    key_budget_micros: int | None
     _reserved: bool
     _spent_micros: int
     _stored: list[ImageRow]
@@ -162,6 +164,7 @@ class AttemptsMixin:
             "model": candidate.preq.model, "images": n, "estimate_micros": self._spent_micros + own,
             "attempt_estimate_micros": own, "cap_micros": cap * n if cap is not None else None,
             "hold_s": settings.request_timeout_s + HOLD_MARGIN_S,
+            "key_id": self.api_key_id, "key_budget_micros": self.key_budget_micros,
             "slot": {"provider": candidate.name, "wait_s": min(settings.slot_wait_s, remaining)},
         })
         if not answer.get("ok"):
