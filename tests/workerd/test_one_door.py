@@ -15,6 +15,7 @@ from tests.test_generations_api import openai_success
 from tests.workerd.test_http import PNG
 
 LOW = {"prompt": "a fox at dawn", "provider": "openai", "quality": "low"}
+OPENAI_LOW = {"prompt": "a fox at dawn", "model": "openai", "quality": "low"}  # `model` may name a provider
 TRIALS = 3
 AT_ONCE = 8
 
@@ -41,10 +42,10 @@ async def _at_once(url: str, key: str, path: str, body: dict) -> list[int]:
 async def test_a_one_image_key_budget_admits_exactly_one_of_eight_at_every_door(worker, fakes, http):
     fakes.openai.route("POST", "/v1/images/generations", Reply(200, openai_success(PNG), delay_s=0.05))
     budget = _budget_for_one(http)
-    for path, ok in (("/v1/generations", 201), ("/v1/images/generations", 200)):
+    for path, body, ok in (("/v1/generations", LOW, 201), ("/v1/images/generations", OPENAI_LOW, 200)):
         for _ in range(TRIALS):
             key = _key(http, budget)
-            statuses = await _at_once(worker.url, key["key"], path, LOW)
+            statuses = await _at_once(worker.url, key["key"], path, body)
             assert sorted(statuses) == [ok] + [402] * (AT_ONCE - 1), (path, statuses)
     today = http.get("/v1/budget").json()["today"]
     assert today["reserved_now_micros"] == 0 and today["slots_in_use"] == 0
