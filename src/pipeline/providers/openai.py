@@ -73,7 +73,8 @@ class OpenAIProvider(ImageProvider):
         if req.size == "auto" and req.aspect_ratio is None:
             spec = self.spec(preq.model)
             # OpenAI's automatic sizing picks among the standard sizes (SDK `size` docstring).
-            costliest = max((s for s in spec.sizes.fixed if s in openai_catalog.PRESETS), key=lambda s: sizes.parse(s)[0] * sizes.parse(s)[1])
+            standard = [s for s in spec.sizes.fixed if s in openai_catalog.PRESETS]
+            costliest = max(standard, key=lambda s: sizes.parse(s)[0] * sizes.parse(s)[1])
             preq = replace(preq, size=costliest, wire_size="auto")
         return preq
 
