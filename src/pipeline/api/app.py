@@ -5,6 +5,7 @@ locally; `app.state.services` is set by whoever serves it."""
 
 from __future__ import annotations
 
+import math
 from contextlib import aclosing
 from typing import Any, AsyncIterator
 
@@ -49,7 +50,11 @@ authed = [Depends(require_token)]
 def error_response(exc: errors.ImageWorkerError) -> JSONResponse:
     headers = {}
     if exc.retry_after_s is not None and exc.status in (429, 503):
-        headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+        # Rounded up, never down: a client that waits Retry-After must not come back early.
+        # `retry-after-ms` keeps the precision; OpenAI sends it and its SDKs read it first.
+        ms = max(1, math.ceil(round(exc.retry_after_s * 1000, 3)))  # round first: 0.1 * 1000 is 100.00000000000001
+        headers["Retry-After"] = str(max(1, math.ceil(ms / 1000)))
+        headers["retry-after-ms"] = str(ms)
     return JSONResponse({"error": exc.to_dict()}, status_code=exc.status, headers=headers)
 
 
