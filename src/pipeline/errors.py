@@ -147,12 +147,37 @@ class ProviderRefused(ProviderError):
     status = 422
 
 
-class QueueUnavailable(ImageWorkerError):
+class BindingUnavailable(ImageWorkerError):
+    """Base for our own bindings failing (D1, R2, the ledger Durable Object, the queue):
+    transient on Cloudflare, so worth a retry after `retry_after_s`. Never a provider's fault,
+    so never a reason to fall back to another provider."""
+
+    code = "binding_unavailable"
+    status = 503
+    retryable = True
+    default_retry_after_s = 5.0
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        kwargs.setdefault("retry_after_s", self.default_retry_after_s)
+        super().__init__(message, **kwargs)
+
+
+class StorageUnavailable(BindingUnavailable):
+    """D1 or R2 failed (after the retries storage gets, storage_retry.py)."""
+
+    code = "storage_unavailable"
+
+
+class LedgerUnavailable(BindingUnavailable):
+    """The ledger (the budget Durable Object) could not be reached: nothing is spent blind."""
+
+    code = "ledger_unavailable"
+
+
+class QueueUnavailable(BindingUnavailable):
     """The JOBS queue is not configured or refused the messages: nothing was enqueued."""
 
     code = "queue_unavailable"
-    status = 503
-    retryable = True
 
 
 class ModelUnavailable(ProviderError):

@@ -24,6 +24,7 @@ from typing import Any
 from .. import errors
 from ..auth.keys import Principal, key_principal
 from ..models import GenerationRequest
+from ..guarded import guarded
 from ..services import Services
 from ..storage.keys import KeyStore
 from .generation import Generation
@@ -47,7 +48,8 @@ def admitted_request(principal: Principal, req: GenerationRequest, idempotency_h
 def admit(s: Services, principal: Principal, req: GenerationRequest, *, idempotency_header: str | None = None,
           partial_images: int = 0, progress: bool = False) -> Generation:
     """A generation for this principal, ready to run (`result()` or `events()`)."""
-    generation = Generation(s, admitted_request(principal, req, idempotency_header), partial_images=partial_images)
+    # Its bindings' failures are typed errors (guarded.py): 503 storage/ledger/queue_unavailable with the request id.
+    generation = Generation(guarded(s), admitted_request(principal, req, idempotency_header), partial_images=partial_images)
     generation.api_key_id = principal.key_id
     generation.key_budget_micros = principal.daily_budget_micros if principal.key_id else None
     generation.progress = progress

@@ -69,6 +69,7 @@ class AttemptsMixin:
     _spent_micros: int
     _stored: list[ImageRow]
     progress: bool
+    deadline: float
 
     if TYPE_CHECKING:  # provided by generation.py and record.py
         req: Any
@@ -85,6 +86,7 @@ class AttemptsMixin:
     async def _attempts(self, plan: selection.Plan) -> AsyncIterator[Event]:
         settings = self.s.settings
         deadline = self.s.clock.monotonic() + settings.request_timeout_s
+        self.deadline = deadline  # storing a paid result may retry until just past it (storage_retry.py)
         last_error: errors.ImageWorkerError | None = None
         for candidate in plan.candidates:
             await self.store.mark_running(
@@ -280,6 +282,8 @@ class AttemptsMixin:
         settings = self.s.settings
         if not exc.retryable or attempt >= settings.max_attempts_per_provider:
             return None
+        if isinstance(exc, errors.BindingUnavailable):
+            return None  # our own binding failed: calling the provider again would pay twice
         if exc.retry_after_s is not None:
             # A long Retry-After means "not now": better served by the next provider.
             return exc.retry_after_s if exc.retry_after_s <= settings.retry_max_delay_s else None

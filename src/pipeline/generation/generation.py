@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from typing import Any, AsyncIterator
 
 from .. import enrich, errors
@@ -29,7 +30,7 @@ from ..storage.results import to_result
 from ..services import Services
 from ..storage import images
 from ..storage.store import ImageRow, Store
-from .attempts import AttemptsMixin
+from .attempts import AttemptsMixin, log_event
 from .record import RecordMixin
 
 class Generation(AttemptsMixin, RecordMixin):
@@ -46,6 +47,7 @@ class Generation(AttemptsMixin, RecordMixin):
         self._spent_micros = 0  # billed (or possibly billed) by providers so far
         self._finished = False
         self._stored: list[ImageRow] = []  # images in R2, not yet recorded in D1
+        self.deadline = services.clock.monotonic() + services.settings.request_timeout_s  # reset by attempts
         self.replayed = False
         self.api_key_id: str | None = None  # the API key that asked (admission.py): recorded on the row
         self.key_budget_micros: int | None = None  # its daily budget, held in the ledger with each reservation
@@ -161,16 +163,39 @@ class Generation(AttemptsMixin, RecordMixin):
         status = "refused" if isinstance(exc, (errors.BudgetExceeded, errors.CapacityTimeout)) else "failed"
         try:
             if not self._finished:
-                if self._stored:  # stored before the failure, never recorded: nothing may point at them
-                    await images.delete_images(self.s.objects, self._stored)
-                await self.store.finish_unsuccessfully(self.request_id, status=status, error=error, actual_micros=self._spent_micros)
+                await self._record_failure(status, error)
         finally:
-            if self._reserved:
-                if self._spent_micros:
-                    await self._settle(self._spent_micros, {"failed": error["code"]})
-                else:
-                    self._reserved = False
-                    await self.s.ledger.release(self.request_id, error["code"])
+            await self._close_reservation(error["code"])
+
+    async def _record_failure(self, status: str, error: dict[str, Any]) -> None:
+        """The row terminal, charged what was spent. Images stored but never recorded go only
+        once the row is terminal here: if D1 cannot be written they stay, and the cron, which
+        sweeps the row as abandoned, removes them (maintenance.py)."""
+        lost = int(error.get("details", {}).get("billed_images_lost", 0))
+        warnings = [f"{lost} image(s) billed by the provider could not be stored and were lost"] if lost else None
+        try:
+            changed = await self.store.finish_unsuccessfully(self.request_id, status=status, error=error,
+                                                             actual_micros=self._spent_micros, warnings=warnings)
+        except errors.ImageWorkerError as failure:  # D1 is down: the cron finishes the row
+            log_event(logging.ERROR, "failure_unrecorded", request_id=self.request_id, code=error["code"],
+                      spent_micros=self._spent_micros, error=failure.code)
+            return
+        if changed and self._stored:  # nothing points at them: the row is failed, not succeeded
+            await images.delete_images(self.s.objects, self._stored)
+
+    async def _close_reservation(self, code: str) -> None:
+        """Charge what was spent, else release. A ledger that cannot be reached keeps the
+        lease until it expires; the cron's reconciliation charges D1's record of spend."""
+        if not self._reserved:
+            return
+        if self._spent_micros:
+            await self._settle(self._spent_micros, {"failed": code})
+            return
+        self._reserved = False
+        try:
+            await self.s.ledger.release(self.request_id, code)
+        except errors.ImageWorkerError as failure:
+            log_event(logging.ERROR, "release_failed", request_id=self.request_id, error=failure.code)
 
     # --- helpers ---------------------------------------------------------------
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
+from .. import errors
 from ..models import Event
 from ..providers.base import ProviderResult
 from ..storage import images
 from ..storage.store import Attempt, ImageRow
-from . import selection
+from . import selection, storage_retry
 from .attempts import log_event
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class RecordMixin:
     _spent_micros: int
     _finished: bool
     _stored: list[ImageRow]
+    deadline: float
 
     if TYPE_CHECKING:  # provided by generation.py
         def _event(self, kind: str, **data: Any) -> Event: ...
@@ -49,7 +51,7 @@ class RecordMixin:
             warnings = list(dict.fromkeys(list(candidate.preq.warnings) + result.warnings))
             if result.filtered:
                 warnings.append(f"{result.filtered} image(s) withheld by {candidate.name}'s safety filter")
-            await self.store.succeed(
+            await storage_retry.durably(self.s.clock, self.deadline, "D1 batch", lambda: self.store.succeed(
                 self.request_id,
                 images=rows,
                 attempt=Attempt(
@@ -63,9 +65,10 @@ class RecordMixin:
                 warnings=warnings,
                 links=[link.model_dump() for link in self.req.links],
                 approval_status=self.s.settings.approval_default,
-            )
-        except BaseException:
-            await images.delete_images(self.s.objects, rows)
+            ), request_id=self.request_id, policy=storage_retry.policy_for(self.s.settings.retry_base_delay_s),
+                landed=self._recorded)
+        except errors.StorageUnavailable as exc:
+            exc.details["billed_images_lost"] = len(rows)  # _finish_unsuccessfully records it on the row
             raise
         self._finished = True
         if result.cost_micros > candidate.estimate.cost_micros:
@@ -80,11 +83,23 @@ class RecordMixin:
     async def _store_images(self, candidate: selection.Candidate, result: ProviderResult) -> None:
         """One finished call's images to R2, one at a time (its bytes are let go after)."""
         when = self.s.clock.now()
-        for image in result.images:
-            self._stored.append(await images.put_image(
-                self.s.objects, image, request_id=self.request_id, index=len(self._stored),
-                provider=candidate.name, model=result.model, when=when,
-            ))
+        policy = storage_retry.policy_for(self.s.settings.retry_base_delay_s)
+        for n, image in enumerate(result.images):
+            row = images.image_row(image, request_id=self.request_id, index=len(self._stored), provider=candidate.name,
+                                   model=result.model, when=when)
+            try:
+                await storage_retry.durably(self.s.clock, self.deadline, "R2 put",
+                                            lambda: images.put_row(self.s.objects, image, row),
+                                            request_id=self.request_id, policy=policy)
+            except errors.StorageUnavailable as exc:
+                exc.details["billed_images_lost"] = len(self._stored) + len(result.images) - n
+                raise
+            self._stored.append(row)
+
+    async def _recorded(self) -> bool:
+        """Whether the success batch landed although its answer was lost."""
+        row = await self.store.get_request(self.request_id)
+        return row is not None and row["status"] == "succeeded"
 
     async def _settle(self, actual_micros: int, details: dict[str, Any]) -> None:
         """Charge what was spent and give the slot back, in one ledger call. Settling is

@@ -22,27 +22,32 @@ async def put_image(
     objects: ObjectStore, image: GeneratedImage, *, request_id: str, index: int, provider: str, model: str, when: datetime
 ) -> ImageRow:
     """Store one image; return the row that describes it (not yet written to D1)."""
-    key = object_key(request_id, index, image.content_type, when)
-    digest = hashlib.sha256(image.data).hexdigest()
-    await objects.put(
-        key,
-        image.data,
-        image.content_type,
-        {"request_id": request_id, "sha256": digest, "provider": provider, "model": model},
-    )
+    row = image_row(image, request_id=request_id, index=index, provider=provider, model=model, when=when)
+    await put_row(objects, image, row)
+    return row
+
+
+def image_row(image: GeneratedImage, *, request_id: str, index: int, provider: str, model: str, when: datetime) -> ImageRow:
+    """The D1 row for one image (its key, hash and size), before anything is written."""
     return ImageRow(
         id=new_id("img", when),
         request_id=request_id,
         idx=index,
-        r2_key=key,
+        r2_key=object_key(request_id, index, image.content_type, when),
         content_type=image.content_type,
         byte_size=len(image.data),
-        sha256=digest,
+        sha256=hashlib.sha256(image.data).hexdigest(),
         width=image.width,
         height=image.height,
         provider=provider,
         model=model,
     )
+
+
+async def put_row(objects: ObjectStore, image: GeneratedImage, row: ImageRow) -> None:
+    """Write the image's bytes under its row's key; the same key each time, so a retry overwrites."""
+    await objects.put(row.r2_key, image.data, image.content_type,
+                      {"request_id": row.request_id, "sha256": row.sha256, "provider": row.provider, "model": row.model})
 
 
 async def get_image_bytes(objects: ObjectStore, key: str) -> StoredObject | None:

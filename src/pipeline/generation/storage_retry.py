@@ -1,0 +1,76 @@
+"""Storage is retried before a paid result is given up.
+
+After a provider has answered (and billed), its images go to R2 and its record to D1.
+Either can fail transiently on Cloudflare; a failure there must not throw away what
+was paid for while a retry could keep it. `durably` retries one storage write with
+exponential backoff and jitter, a few times, within the request's deadline plus the
+grace the ledger lease already allows for storing (attempts.HOLD_MARGIN_S); what
+still fails is raised as `storage_unavailable` for the caller to record."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from .. import errors
+from ..ports import Clock
+from .attempts import log_event
+
+STORE_GRACE_S = 60.0  # past the request's deadline; inside the lease's HOLD_MARGIN_S (120 s)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    tries: int = 4  # the first try and three retries
+    base_delay_s: float = 0.25  # then 2x, 4x (with jitter: 50-100% of each)
+    max_delay_s: float = 2.0
+
+    def delay(self, retry: int) -> float:
+        """Seconds before retry number `retry` (1-based)."""
+        return min(self.max_delay_s, self.base_delay_s * 2 ** (retry - 1)) * (0.5 + random.random() / 2)
+
+
+def policy_for(base_delay_s: float) -> RetryPolicy:
+    """The storage policy, its backoff scaled by the deployment's retry base (RETRY_BASE_DELAY_S)."""
+    return RetryPolicy(base_delay_s=min(base_delay_s, RetryPolicy.base_delay_s))
+
+
+async def durably(clock: Clock, deadline: float, what: str, write: Callable[[], Awaitable[None]], *,
+                  request_id: str, policy: RetryPolicy = RetryPolicy(),
+                  landed: Callable[[], Awaitable[bool]] | None = None) -> None:
+    """Run `write` (an R2 put under its own key, a D1 batch); retry a failure of the binding
+    with backoff while tries and time remain; raise `StorageUnavailable` after. `landed`
+    tells whether a failed write took effect all the same (its answer was lost): a D1 batch
+    that landed is not run twice."""
+    for attempt in range(1, policy.tries + 1):
+        try:
+            if attempt > 1 and landed is not None and await _landed(landed):
+                return
+            await write()
+            return
+        except errors.ImageWorkerError as exc:
+            if not isinstance(exc, errors.StorageUnavailable):
+                raise
+            failure: Exception = exc
+        except Exception as exc:  # noqa: BLE001 - an unguarded binding: same treatment
+            failure = exc
+        delay = policy.delay(attempt)
+        last = attempt == policy.tries or clock.monotonic() + delay > deadline + STORE_GRACE_S
+        log_event(logging.ERROR if last else logging.WARNING, "storage_retry", request_id=request_id, write=what,
+                  attempt=attempt, gave_up=last, error=type(failure).__name__)
+        if last:
+            if isinstance(failure, errors.StorageUnavailable):
+                raise failure
+            raise errors.StorageUnavailable(f"{what} failed ({type(failure).__name__}); retry shortly",
+                                            details={"binding": what}) from failure
+        await clock.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+async def _landed(landed: Callable[[], Awaitable[bool]]) -> bool:
+    try:
+        return await landed()
+    except Exception:  # noqa: BLE001 - cannot tell (the binding is still down): write again
+        return False
