@@ -40,8 +40,12 @@ async def sweep_stale_requests(s: Services, older_than_s: int | None = None) -> 
             continue
         await remove_unrecorded_objects(s, row)
         if charge:
-            await s.ledger.settle(row["id"], charge, {"abandoned": True, "caller": row["caller"],
-                                                      "provider": row["provider"], "model": row["model"]})
+            answer = await s.ledger.settle(row["id"], charge, {"abandoned": True, "caller": row["caller"],
+                                                               "provider": row["provider"], "model": row["model"]})
+            if answer.get("already_settled") and answer.get("charged_micros") != charge:
+                # The request lived to settle (only D1 failed it): the ledger's charge is the exact one.
+                await s.db.run("UPDATE generation_requests SET actual_cost_micros = ? WHERE id = ?",
+                               (int(answer["charged_micros"]), row["id"]))
         else:
             await s.ledger.release(row["id"], "abandoned")
         swept += 1

@@ -50,11 +50,12 @@ class JobBody(GenerationRequest):
 
 
 @router.post("/batches", status_code=202, summary="Queue many generations; answers at once with the batch id")
-async def create_batch(body: BatchBody, principal: Principal = Depends(require_scope("generate")),
+async def create_batch(body: BatchBody, request: Request, principal: Principal = Depends(require_scope("generate")),
                        s: Services = Depends(get_services)) -> JSONResponse:
     caller = principal.acting_caller(body.caller)
     items = [item.model_copy(update={"caller": item.caller or caller}) for item in body.items]
-    batch_id = await batches.submit(s, principal, items, kind="batch", caller=caller, webhook_url=body.webhook_url)
+    batch_id = await batches.submit(s, principal, items, kind="batch", caller=caller, webhook_url=body.webhook_url,
+                                    idempotency_key=request.headers.get("idempotency-key"))
     return JSONResponse({"id": batch_id, "status": "queued", "total": len(body.items), "status_url": f"/v1/batches/{batch_id}",
                          "events_url": f"/v1/batches/{batch_id}/events"}, status_code=202,
                         headers={"Location": f"/v1/batches/{batch_id}"})
@@ -81,11 +82,11 @@ async def batch_events(batch_id: str, request: Request, s: Services = Depends(ge
 
 
 @router.post("/jobs", status_code=202, summary="Run one generation asynchronously: 202 and the id to poll")
-async def create_job(body: JobBody, principal: Principal = Depends(require_scope("generate")),
+async def create_job(body: JobBody, request: Request, principal: Principal = Depends(require_scope("generate")),
                      s: Services = Depends(get_services)) -> JSONResponse:
-    request = GenerationRequest.model_validate(body.model_dump(exclude={"webhook_url"}, exclude_unset=True))
-    job_id = await batches.submit(s, principal, [request], kind="job", caller=principal.acting_caller(request.caller),
-                                  webhook_url=body.webhook_url)
+    item = GenerationRequest.model_validate(body.model_dump(exclude={"webhook_url"}, exclude_unset=True))
+    job_id = await batches.submit(s, principal, [item], kind="job", caller=principal.acting_caller(item.caller),
+                                  webhook_url=body.webhook_url, idempotency_key=request.headers.get("idempotency-key"))
     return JSONResponse({"id": job_id, "status": "queued", "status_url": f"/v1/jobs/{job_id}"}, status_code=202,
                         headers={"Location": f"/v1/jobs/{job_id}"})
 

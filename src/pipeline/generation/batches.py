@@ -20,6 +20,7 @@ from .. import errors, webhooks
 from ..clock import iso
 from ..ids import new_id
 from ..models import GenerationRequest
+from ..guarded import guarded
 from ..services import Services
 from ..storage import batches as rows
 from ..storage.results import to_result
@@ -40,20 +41,27 @@ def _log(event: str, **fields: Any) -> None:
 
 async def submit(
     s: Services, principal: Principal, items: list[GenerationRequest], *, kind: str, caller: str | None,
-    webhook_url: str | None,
+    webhook_url: str | None, idempotency_key: str | None = None,
 ) -> str:
     """Store the batch and its items, enqueue one message per item; return the id. Each item is
     admitted for the principal now (scope, caller); the consumer admits it again when it runs,
     as the same key (admission.py)."""
     items = [admission.admitted_request(principal, item) for item in items]
+    s = guarded(s)  # D1 and queue failures as typed errors (503, retryable)
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= admission.MAX_IDEMPOTENCY_KEY:
+        raise errors.InvalidRequest(f"Idempotency-Key must be 1 to {admission.MAX_IDEMPOTENCY_KEY} characters",
+                                    details={"field": "Idempotency-Key"})
+    prefix = idempotency_key or None
     if s.queue is None:
         raise errors.QueueUnavailable("no JOBS queue is configured for batches and async jobs")
     if webhook_url and not s.settings.webhook_secret:
         raise errors.InvalidRequest("webhooks need the WEBHOOK_SECRET secret to sign them", details={"field": "webhook_url"})
     batch_id = new_id("job" if kind == "job" else "bat", s.clock.now())
     bodies = [
-        # Each item's own key, else one derived from its place: a redelivery replays, never pays twice.
-        item.model_dump(mode="json", exclude_none=True) | {"idempotency_key": item.idempotency_key or f"{batch_id}.{i}"}
+        # Each item's own key, else one derived from its place (in the submission's Idempotency-Key, else in
+        # the batch): a redelivery, or the same submission sent again, replays and never pays twice.
+        item.model_dump(mode="json", exclude_none=True)
+        | {"idempotency_key": item.idempotency_key or f"{prefix or batch_id}.{i}"}
         for i, item in enumerate(items)
     ]
     now = iso(s.clock.now())

@@ -82,23 +82,27 @@ class Generation(AttemptsMixin, RecordMixin):
         plan = selection.plan(self.s.registry, self.s.settings, self.req.model_copy(update={"prompt": enrichment.compose().text}),
                               source_images, mask, self.partial_images)
         plan = enrich.fit_plan(plan, enrichment)  # each candidate within its model's prompt limit
-        created = await self.store.create_request(
-            self.request_id,
-            caller=self.caller,
-            kind="edit" if self.req.is_edit else "generate",
-            prompt=self.req.prompt,
-            params=self.req.model_dump(exclude={"prompt", "images", "mask", "links"}, exclude_none=True)
-            | {"input_images": len(source_images), "mask": mask is not None}
-            | ({"retry_of": retry_of} if retry_of else {}),
-            requested_provider=None if self.req.wants_auto else self.req.provider,
-            n=self.req.n,
-            links=[link.model_dump() for link in self.req.links],
-            idempotency_key=key,
-            request_hash=self.request_hash,
-            api_key_id=self.api_key_id,
-            context=enrichment.context,
-            sent_prompt=plan.primary.preq.prompt,
-        )
+        try:
+            created = await self.store.create_request(
+                self.request_id,
+                caller=self.caller,
+                kind="edit" if self.req.is_edit else "generate",
+                prompt=self.req.prompt,
+                params=self.req.model_dump(exclude={"prompt", "images", "mask", "links"}, exclude_none=True)
+                | {"input_images": len(source_images), "mask": mask is not None}
+                | ({"retry_of": retry_of} if retry_of else {}),
+                requested_provider=None if self.req.wants_auto else self.req.provider,
+                n=self.req.n,
+                links=[link.model_dump() for link in self.req.links],
+                idempotency_key=key,
+                request_hash=self.request_hash,
+                api_key_id=self.api_key_id,
+                context=enrichment.context,
+                sent_prompt=plan.primary.preq.prompt,
+            )
+        except errors.ImageWorkerError as exc:  # the row may exist (the write landed): name it
+            exc.details.setdefault("request_id", self.request_id)
+            raise
         if not created:  # a concurrent request with the same key got there first
             existing = await self.store.find_by_idempotency_key(self.caller, key or "")
             assert existing is not None
