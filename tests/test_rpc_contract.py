@@ -120,8 +120,10 @@ async def _run_script(drive) -> list[Any]:
 
 
 async def test_rpc_and_http_give_the_same_answers(make_services, client_for):
-    http_services = make_services({"API_TOKEN": TOKEN})
-    rpc_services = make_services({"API_TOKEN": TOKEN})
+    # With PUBLIC_BASE_URL both give the same absolute image URLs (an RPC call has no origin of its own).
+    env = {"API_TOKEN": TOKEN, "PUBLIC_BASE_URL": "https://images.example"}
+    http_services = make_services(env)
+    rpc_services = make_services(env)
     client = client_for(http_services)
 
     over_http = await _run_script(lambda name, arg: _over_http(client, name, arg))

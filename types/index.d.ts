@@ -159,7 +159,10 @@ export type ImageInput = {
 
 export type ImageOut = {
   id: string;
+  /** the original: absolute (PUBLIC_BASE_URL, else the request's origin) */
   url: string;
+  /** the `thumb` preset variant (256x256, WebP/AVIF by Accept) */
+  thumbnail_url?: string | null;
   index: number;
   content_type: string;
   byte_size: number;
@@ -397,7 +400,7 @@ export interface ImageWorkerRpc {
   unlink(arg: LinkBody): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/entities/{entity_type}/{entity_id}/images: An entity's images, newest first */
   entity_images(arg: { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; limit?: number }): Promise<RpcResult<Record<string, unknown>>>;
-  /** GET /v1/usage: Per day and provider/model: requests, images, reserved, spent, refused */
+  /** GET /v1/usage: Per day and provider/model: requests, images, reserved, spent, refused; image transformations */
   usage(arg?: { from?: string | null; to?: string | null }): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/budget: Budgets, caps and concurrency limits in force, and today's spend */
   get_budget(arg?: Record<string, never>): Promise<RpcResult<Record<string, unknown>>>;
