@@ -3,6 +3,7 @@ served with an ETag and the original's access; counted in /v1/usage; deleted wit
 
 from __future__ import annotations
 
+import hashlib
 import io
 from urllib.parse import parse_qs, urlparse
 
@@ -146,3 +147,19 @@ async def test_public_base_url_makes_result_links_absolute_there(make_services, 
     assert image["thumbnail_url"] == image["url"] + "?preset=thumb"
     listed = (await client.get("/v1/generations", headers=ADMIN)).json()
     assert listed["items"][0]["images"][0]["thumbnail_url"] == image["thumbnail_url"]
+
+
+async def test_edits_take_our_images_by_id_or_by_a_variant_url_and_use_the_original(make_services, client_for):
+    client = client_for(make_services({"API_TOKEN": "tok-admin"}))
+    image = (await generate(client))["images"][0]
+    by_id = await client.post("/v1/generations", json={"prompt": "make it night", "size": "1024x1024",
+                                                       "images": [{"image_id": image["id"]}]}, headers=ADMIN)
+    assert by_id.status_code == 201, by_id.text
+    by_url = await client.post("/v1/images/edits", json={"prompt": "make it night", "size": "1024x1024",
+                                                          "model": "placeholder-1",
+                                                          "images": [{"image_url": image["thumbnail_url"]}]}, headers=ADMIN)
+    assert by_url.status_code == 200, by_url.text
+    # The placeholder seeds on its inputs' bytes: the same picture means the same (original) input.
+    assert by_url.json()["data"][0]["id"] != by_id.json()["images"][0]["id"]
+    edited = await client.get(by_url.json()["data"][0]["url"])
+    assert hashlib.sha256(edited.content).hexdigest() == by_id.json()["images"][0]["sha256"]
