@@ -80,9 +80,11 @@ async def get_variant(s: Services, row: dict[str, Any], rendition: specs.Renditi
             (row["id"], rendition.name, key, rendition.content_type, len(body), digest,
              rendition.width, rendition.height, now.isoformat()))
     except Exception:
-        # The original was deleted meanwhile (foreign key): no variant outlives it.
-        await s.objects.delete(key)
-        raise errors.NotFound(f"no image {row['id']!r}") from None
+        await s.objects.delete(key)  # no variant object without its row
+        if await s.db.first("SELECT 1 AS x FROM images WHERE id = ?", (row["id"],)) is None:
+            # The original was deleted meanwhile (foreign key): no variant outlives it.
+            raise errors.NotFound(f"no image {row['id']!r}") from None
+        raise
     return Variant(body, rendition.content_type, digest, rendition.width, rendition.height, made=True)
 
 
