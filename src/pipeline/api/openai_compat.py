@@ -131,8 +131,9 @@ def _absolute_urls(result: dict[str, Any], request: Request) -> dict[str, Any]:
     against the URL this request came in on (only this caller sees the result)."""
     base = str(request.base_url).rstrip("/")
     for image in result["images"]:
-        if image["url"].startswith("/"):
-            image["url"] = base + image["url"]
+        for field in ("url", "thumbnail_url"):
+            if (image.get(field) or "").startswith("/"):
+                image[field] = base + image[field]
     return result
 
 
