@@ -66,18 +66,18 @@ async def test_every_aspect_ratio_and_image_size_the_model_takes(google):
     assert gemini.estimate(four_k).cost_micros > gemini.estimate(gemini.prepare(GenerationRequest(prompt="x"))).cost_micros + 70_000
 
 
-async def test_n_images_are_parallel_calls_and_edits_send_inline_data(google):
+async def test_edits_send_inline_data(google):
     server, gemini = google
     server.route("POST", GEN, Reply(200, load("gemini", "success", IMAGE=PNG)))
     source = render_png(b"source", 32, 32)
-    preq = gemini.prepare(GenerationRequest(prompt="make it night", n=3, images=[{"image_id": "img_x"}]),
+    preq = gemini.prepare(GenerationRequest(prompt="make it night", images=[{"image_id": "img_x"}]),
                           images=(InputImage(source, "image/png"),))
     result = await gemini.run(preq)
-    assert len(result.images) == 3 and len(server.received) == 3
+    assert len(result.images) == 1 and len(server.received) == 1
     parts = server.received[0].json()["contents"][0]["parts"]
     assert parts[0] == {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(source).decode()}}
     assert parts[1] == {"text": "make it night"}
-    assert result.cost_micros == 3 * (17 + 33_600)
+    assert result.cost_micros == 17 + 33_600
 
 
 async def test_never_more_images_than_asked(google):
@@ -200,11 +200,10 @@ async def test_probe_does_not_generate(google):
     assert all(r.method == "GET" for r in server.received)
 
 
-async def test_a_failure_after_billed_calls_keeps_the_images_already_paid_for(google):
+async def test_one_call_is_at_most_one_image_and_more_is_never_sent(google):
+    """n is split into calls by the generation (tests/generation/test_calls.py), never here."""
     server, gemini = google
-    server.sequence("POST", GEN, [Reply(200, load("gemini", "success", IMAGE=PNG)), Reply(200, load("gemini", "success", IMAGE=PNG)),
-                                  Reply(503, load("gemini", "unavailable"))])
-    result = await gemini.run(gemini.prepare(GenerationRequest(prompt="four please", n=4)))
-    assert len(result.images) == 2 and result.cost_micros == 2 * (17 + 33_600)
-    assert "2 of 4 images made; gemini failed on the rest (provider_unavailable)" in result.warnings
-    assert len(server.received) == 4  # the calls run in parallel
+    assert gemini.images_per_call(NB21) == 1 and gemini.capabilities.parallel_calls == 4
+    with pytest.raises(ValueError, match=r"at most 1 image\(s\) per call"):
+        await gemini.run(gemini.prepare(GenerationRequest(prompt="four please", n=4)))
+    assert server.received == []

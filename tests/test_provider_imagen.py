@@ -6,6 +6,7 @@ models served through the same Vertex credentials."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 
@@ -108,10 +109,12 @@ async def test_models_sizes_and_prices(vertex):
     with pytest.raises(errors.UnsupportedByProvider):
         imagen.prepare(GenerationRequest(prompt="x", images=[{"image_id": "i"}]), images=(InputImage(PNG, "image/png"),))
     server.route("POST", f"{BASE}/imagen-4.0-fast-generate-001:predict", Reply(200, load("imagen", "success", IMAGE=PNG, IMAGE2=PNG)))
-    result = await imagen.run(fast)
-    assert [r.json()["parameters"]["sampleCount"] for r in server.received if r.path.endswith(":predict")] == [4, 1]
-    # two images per call: 2 of the first 4 withheld, one too many on the second (billed, not kept)
-    assert (len(result.images), result.filtered, result.cost_micros) == (3, 2, 4 * 20_000)
+    with pytest.raises(ValueError, match=r"at most 4 image\(s\) per call"):
+        await imagen.run(fast)  # n=5: the generation splits it (tests/generation/test_calls.py)
+    result = await imagen.run(replace(fast, n=4))
+    assert [r.json()["parameters"]["sampleCount"] for r in server.received if r.path.endswith(":predict")] == [4]
+    # two images for four asked: 2 withheld, both returned ones billed
+    assert (len(result.images), result.filtered, result.cost_micros) == (2, 2, 2 * 20_000)
 
 
 @pytest.mark.parametrize("status, fixture, error", [

@@ -21,13 +21,16 @@ def workers_ai():
 
 async def test_generates_through_the_binding(workers_ai):
     ai, provider = workers_ai
-    preq = provider.prepare(GenerationRequest(prompt="a cyberpunk lizard", quality="high", n=2, size="1536x1024"))
+    preq = provider.prepare(GenerationRequest(prompt="a cyberpunk lizard", quality="high", size="1536x1024"))
     result = await provider.run(preq)
-    assert ai.calls == [(MODEL, {"prompt": "a cyberpunk lizard", "steps": 8})] * 2
-    assert len(result.images) == 2 and result.images[0].data.startswith(b"\x89PNG")
+    assert ai.calls == [(MODEL, {"prompt": "a cyberpunk lizard", "steps": 8})]
+    assert len(result.images) == 1 and result.images[0].data.startswith(b"\x89PNG")
     assert result.size == "1024x1024" and "nearest 1024x1024" in result.warnings[0]
     # 4 tiles × 53 + 8 steps × 106 ($0.0000528 per tile, $0.0001056 per step, rounded up), per image
-    assert result.cost_micros == 2 * (212 + 848) == provider.estimate(preq).cost_micros
+    assert result.cost_micros == 212 + 848 == provider.estimate(preq).cost_micros
+    with pytest.raises(ValueError, match=r"at most 1 image\(s\) per call"):  # n is split by the generation
+        await provider.run(provider.prepare(GenerationRequest(prompt="two", n=2)))
+    assert len(ai.calls) == 1
 
 
 async def test_lucid_origin_takes_width_height_and_num_steps(workers_ai):

@@ -108,7 +108,7 @@ def _with_progress(state: GenerationState, candidate: Candidate, attempt: int,
     if not state.progress or provider.streams_natively(preq):
         return events
     s = state.s
-    est = progress.estimate(s.registry.durations, candidate.name, provider.kind, preq.model, calls.call_count(candidate))
+    est = progress.estimate(s.registry.durations, candidate.name, provider.kind, preq.model, calls.rounds(candidate))
     ticker = progress.Ticker(s.clock, state.event, est, provider=candidate.name, model=preq.model, attempt=attempt)
     return progress.with_progress(events, ticker.tick, s.settings.progress_interval_s)
 

@@ -1,16 +1,17 @@
 """The provider interface: capabilities, estimate, generate/edit, stream, probe.
 
-After pydantic-ai's `Model` and the Vercel AI SDK's image models: one small
-abstract class, `max_images_per_call` handled here (callers ask for `n`, the base
-splits the work), unsupported options returned as warnings, and failures raised
-as the typed errors of errors.py."""
+After pydantic-ai's `Model` and the Vercel AI SDK's image models (`doGenerate`,
+`maxImagesPerCall`): one small abstract class whose contract is one call of at
+most `images_per_call(model)` images (generation/calls.py splits `n` into calls,
+and runs them together where `capabilities.parallel_calls` allows), unsupported
+options returned as warnings, and failures raised as the typed errors of errors.py."""
 
 from __future__ import annotations
 
 import abc
 import base64
 import binascii
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Literal
 
 from .. import catalog as cat, sizes
@@ -61,6 +62,7 @@ class Capabilities:
     native_streaming: bool = False
     sizes: tuple[str, ...] = ("1024x1024",)  # "WxH" the provider can produce
     max_images_per_call: int = 1
+    parallel_calls: int = 1  # calls of one request it may serve at once (catalog: ProviderCatalog.parallel_calls)
     max_input_images: int = 0
     qualities: tuple[str, ...] = ()
     output_formats: tuple[str, ...] = ("png",)
@@ -208,6 +210,11 @@ class ImageProvider(abc.ABC):
         tier = self.ctx.settings.get("MODEL_TIER", "cost")
         return cat.default_model(self.catalog, day, tier, skip) or self.catalog.defaults["cost"]
 
+    def images_per_call(self, model: str) -> int:
+        """The most images one call of `model` may ask for."""
+        spec = self.catalog.get(model) if self.kind else None
+        return spec.images_per_call if spec is not None else self.capabilities.max_images_per_call
+
     def mark_model_unavailable(self, model: str, exc: ImageWorkerError) -> None:
         self.ctx.models.mark(self.name, model, exc.code, self.ctx.clock.monotonic())
 
@@ -227,33 +234,22 @@ class ImageProvider(abc.ABC):
 
     @abc.abstractmethod
     async def _generate(self, preq: ProviderRequest) -> ProviderResult:
-        """One call producing up to `capabilities.max_images_per_call` images."""
+        """One call producing up to `images_per_call(preq.model)` images."""
 
     async def _edit(self, preq: ProviderRequest) -> ProviderResult:
         raise UnsupportedByProvider(f"{self.name} cannot edit images", provider=self.name)
 
     async def run(self, preq: ProviderRequest) -> ProviderResult:
-        """Generate or edit `preq.n` images, in as many calls as the provider needs."""
+        """One call: generate or edit `preq.n` images, at most `images_per_call(preq.model)`."""
+        most = self.images_per_call(preq.model)
+        if preq.n > most:  # a caller's bug (generation/calls.py splits n): never send it
+            raise ValueError(f"{self.name} makes at most {most} image(s) per call; {preq.n} asked")
         call = self._edit if preq.is_edit else self._generate
-        result: ProviderResult | None = None
-        remaining = preq.n
-        while remaining > 0:
-            batch = min(remaining, self.capabilities.max_images_per_call)
-            try:
-                part = await call(replace(preq, n=batch))
-            except ImageWorkerError as exc:
-                if isinstance(exc, ModelUnavailable):
-                    self.mark_model_unavailable(preq.model, exc)
-                if result is None:
-                    raise
-                # Earlier calls were billed: keep their images rather than pay for nothing.
-                result.warnings.append(
-                    f"{preq.n - remaining} of {preq.n} images made; {self.name} failed on the rest ({exc.code})"
-                )
-                break
-            result = part if result is None else result.merge(part)
-            remaining -= batch
-        assert result is not None
+        try:
+            result = await call(preq)
+        except ModelUnavailable as exc:
+            self.mark_model_unavailable(preq.model, exc)
+            raise
         result.warnings = list(preq.warnings) + [w for w in result.warnings if w not in preq.warnings]
         return result
 

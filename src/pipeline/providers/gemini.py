@@ -1,7 +1,7 @@
 """Gemini image models (catalog/gemini.py): POST .../models/{model}:generateContent.
 
-One image per call; n > 1 runs as n parallel calls, and never more than n images
-are kept. `imageConfig` carries aspectRatio, imageSize (1K/2K/4K where the model
+One image per call, and never more than asked is kept; n images are n calls,
+made together (`parallel_calls` in the catalog; generation/calls.py). `imageConfig` carries aspectRatio, imageSize (1K/2K/4K where the model
 has them) and personGeneration. Edits send the reference images as `inlineData`
 parts before the instruction (no mask). Every finish and block reason the SDK
 lists maps to refused or failed in the tables below. The same adapter runs on
@@ -9,9 +9,7 @@ Vertex AI (`gemini-vertex`) with service-account auth (google_api.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-from dataclasses import replace
 from typing import Any
 
 from .. import errors, sizes
@@ -94,26 +92,6 @@ class GeminiProvider(GoogleApiProvider):
 
     _generate = _call
     _edit = _call
-
-    async def run(self, preq: ProviderRequest) -> ProviderResult:
-        """n images as n parallel one-image calls; successes are kept when some calls fail."""
-        if preq.n == 1:
-            return await super().run(preq)
-        one = replace(preq, n=1)
-        outcomes = await asyncio.gather(*(super(GeminiProvider, self).run(one) for _ in range(preq.n)), return_exceptions=True)
-        done = [o for o in outcomes if isinstance(o, ProviderResult)]
-        failed = [o for o in outcomes if isinstance(o, BaseException)]
-        if not done:
-            first = failed[0]
-            raise first if isinstance(first, errors.ImageWorkerError) else errors.ProviderUnavailable(str(first), provider=self.name)
-        result = done[0]
-        for other in done[1:]:
-            result = result.merge(other)
-        if failed:
-            code = failed[0].code if isinstance(failed[0], errors.ImageWorkerError) else type(failed[0]).__name__
-            result.warnings.append(f"{len(done)} of {preq.n} images made; {self.name} failed on the rest ({code})")
-        result.images = result.images[: preq.n]
-        return result
 
     def parse(self, preq: ProviderRequest, payload: dict[str, Any]) -> ProviderResult:
         feedback = payload.get("promptFeedback") or {}

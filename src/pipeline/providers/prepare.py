@@ -38,7 +38,7 @@ def capabilities_of(catalog: ProviderCatalog, default_model: str, base: Capabili
         edit=any("edit" in m.operations for m in models), mask=any(m.mask for m in models),
         transparent_background=any(m.transparent for m in models), native_streaming=any(m.streaming for m in models),
         sizes=tuple([s for s in default.sizes.fixed] + [s for s in sizes_all if s not in default.sizes.fixed]),
-        max_images_per_call=max(m.images_per_call for m in models),
+        max_images_per_call=max(m.images_per_call for m in models), parallel_calls=catalog.parallel_calls,
         max_input_images=max(m.max_input_images for m in models),
         qualities=tuple(dict.fromkeys(q for m in models for q in m.qualities)),
         output_formats=tuple(dict.fromkeys(f for m in models for f in m.formats)),
