@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from .ports import AiBinding, Background, Clock, Database, HttpClient, InProcessBackground, Ledger, ObjectStore, Queue, Signer
-from .providers import instances
+from .providers.shared import instances
 from .providers.base import ProviderContext
 from .providers.registry import ProviderRegistry
 from .settings import KNOWN_KEYS, Settings

@@ -17,8 +17,8 @@ from pydantic import ValidationError
 
 from .. import errors
 from ..generation.generation import Generation
-from .streaming import KEEPALIVE, detached_events
-from .streaming import frame as _frame
+from .sse import KEEPALIVE, frame as _frame
+from .streaming import detached_events
 from ..models import ErrorResponse, GenerationRequest
 from ..services import Services
 from ..storage import images

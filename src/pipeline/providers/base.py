@@ -11,31 +11,15 @@ from __future__ import annotations
 import abc
 import base64
 import binascii
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, AsyncIterator, Callable, Literal
 
 from .. import catalog as cat, sizes
 from ..catalog.overrides import PriceBook
 from ..catalog.spec import ModelSpec, ProviderCatalog
 from ..errors import ImageWorkerError, ModelUnavailable, ProviderBadResponse, UnsupportedByProvider
-from ..models import GenerationRequest
 from ..ports import AiBinding, Clock, HttpClient, HttpRequest, HttpResponse, Signer
-from .model_health import ModelHealth
-
-
-# File extension of each image type we store or send (R2 keys, multipart filenames).
-EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
-
-
-def image_type(data: bytes) -> str | None:
-    """The content type from the bytes' signature: PNG, JPEG or WebP, else None."""
-    if data.startswith(b"\x89PNG"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
+from .shared.observations import ModelHealth
 
 
 def decode_image(provider: str, b64: object) -> bytes:
@@ -177,6 +161,25 @@ class ProviderContext:
     models: ModelHealth = field(default_factory=ModelHealth)  # models a provider reported gone
 
 
+def capabilities_of(catalog: ProviderCatalog, default_model: str, base: Capabilities) -> Capabilities:
+    """A provider's capabilities: the union over its models (selection's coarse filter)."""
+    models = catalog.models
+    sizes_all: list[str] = []
+    for m in models:
+        sizes_all += [s for s in m.sizes.fixed if s not in sizes_all]
+    default = catalog.get(default_model) or models[0]
+    return replace(
+        base, models=catalog.ids(), default_model=default_model,
+        edit=any("edit" in m.operations for m in models), mask=any(m.mask for m in models),
+        transparent_background=any(m.transparent for m in models), native_streaming=any(m.streaming for m in models),
+        sizes=tuple([s for s in default.sizes.fixed] + [s for s in sizes_all if s not in default.sizes.fixed]),
+        max_images_per_call=max(m.images_per_call for m in models), parallel_calls=catalog.parallel_calls,
+        max_input_images=max(m.max_input_images for m in models),
+        qualities=tuple(dict.fromkeys(q for m in models for q in m.qualities)),
+        output_formats=tuple(dict.fromkeys(f for m in models for f in m.formats)),
+    )
+
+
 class ImageProvider(abc.ABC):
     name: str
     kind: str = ""  # the catalog this provider serves (catalog.CATALOGS key)
@@ -217,12 +220,6 @@ class ImageProvider(abc.ABC):
 
     def mark_model_unavailable(self, model: str, exc: ImageWorkerError) -> None:
         self.ctx.models.mark(self.name, model, exc.code, self.ctx.clock.monotonic())
-
-    # --- preparing -----------------------------------------------------------
-
-    def prepare(self, req: GenerationRequest, images: tuple[InputImage, ...] = (), mask: InputImage | None = None) -> ProviderRequest:
-        """Normalise a caller's request for this provider, or raise UnsupportedByProvider."""
-        return prepare_request(self, req, images, mask)
 
     # --- costs ---------------------------------------------------------------
 
@@ -284,5 +281,3 @@ class ImageProvider(abc.ABC):
             return {"ok": True, "latency_ms": latency, "detail": "model reachable"}
         return {"ok": False, "latency_ms": latency, "detail": to_error(response).code}
 
-
-from .prepare import capabilities_of, prepare_request  # noqa: E402 - prepare.py builds on the types above

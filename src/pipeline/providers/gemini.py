@@ -5,7 +5,7 @@ made together (`parallel_calls` in the catalog; generation/calls.py). `imageConf
 has them) and personGeneration. Edits send the reference images as `inlineData`
 parts before the instruction (no mask). Every finish and block reason the SDK
 lists maps to refused or failed in the tables below. The same adapter runs on
-Vertex AI (`gemini-vertex`) with service-account auth (google_api.py)."""
+Vertex AI (`gemini-vertex`) with service-account auth (shared/google_api.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 from .. import errors, sizes
 from ..catalog import gemini as gemini_catalog, pricing
 from .base import Capabilities, CostEstimate, GeneratedImage, ProviderContext, ProviderRequest, ProviderResult, decode_image
-from .google_api import GoogleApiProvider, VertexMixin, vertex_configured
+from .shared.google_api import GoogleApiProvider, VertexMixin, vertex_configured
 
 # google-genai 3.6.1 `types.FinishReason`, for a candidate without an image: a policy
 # decision (refused: final, never sent elsewhere) or a failure (another provider may serve).

@@ -14,8 +14,9 @@ from typing import Any, AsyncIterator
 
 from .. import errors, sizes
 from ..catalog import openai as openai_catalog, pricing
+from ..inspect_image import EXTENSIONS
 from ..ports import HttpRequest
-from . import http_errors, multipart, sse
+from .shared import http_errors, multipart, sse
 from .base import (
     Capabilities,
     CostEstimate,
@@ -24,7 +25,6 @@ from .base import (
     InputImage,
     ProviderContext,
     ProviderEvent,
-    EXTENSIONS,
     ProviderRequest,
     ProviderResult,
     decode_image,
