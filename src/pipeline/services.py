@@ -9,7 +9,7 @@ from typing import Mapping
 
 from .ports import (AiBinding, Background, Clock, Database, HttpClient, ImageTransformer, InProcessBackground, Ledger,
                     ObjectStore, Queue, Signer)
-from .providers import instances
+from .providers.shared import instances
 from .providers.base import ProviderContext
 from .providers.registry import ProviderRegistry
 from .settings import KNOWN_KEYS, Settings

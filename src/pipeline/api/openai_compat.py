@@ -19,8 +19,8 @@ from .. import errors
 from ..auth.keys import Principal
 from ..generation.admission import admit
 from ..generation.generation import Generation
-from .streaming import KEEPALIVE, detached_events
-from .streaming import frame as _frame
+from .sse import KEEPALIVE, frame as _frame
+from .streaming import detached_events
 from ..models import ErrorResponse, GenerationRequest
 from ..services import Services
 from ..storage import images

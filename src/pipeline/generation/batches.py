@@ -23,19 +23,18 @@ from ..models import GenerationRequest
 from ..services import Services
 from ..storage import batches as rows
 from ..storage.results import to_result
+from ..log_lines import log_event
 from ..storage.store import Store
 from ..auth.keys import Principal
 from . import admission
 from .generation import Generation
-
-log = logging.getLogger("image_worker")
 
 MAX_ITEMS = 100  # one sendBatch (Cloudflare: at most 100 messages per call)
 IN_PROGRESS_RETRY_S = (10, 30, 60, 120, 300)  # waits for a generation another delivery is running
 
 
 def _log(event: str, **fields: Any) -> None:
-    log.info(json.dumps({"event": event, **fields}, separators=(",", ":")))
+    log_event(logging.INFO, event, **fields)
 
 
 async def submit(
