@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .. import errors
 from ..generation import batches
 from ..models import GenerationRequest
+from ..economy.routing import Lane
 from ..services import Services
 from ..auth.keys import Principal
 from .deps import current_principal, get_services, require_scope, require_token
@@ -29,9 +30,15 @@ def _webhook(url: str | None) -> str | None:
     return url
 
 
+LaneField = Field(default="standard", description=(
+    "standard: our own calls now; economy: the providers' batch APIs at the batch price, results within the"
+    " provider's window (items no batch API serves run standard, with a warning); economy_only: refuse those instead"))
+
+
 class BatchBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     items: list[GenerationRequest] = Field(min_length=1, max_length=batches.MAX_ITEMS)
+    lane: Lane = LaneField
     caller: str | None = Field(default=None, max_length=128)
     webhook_url: str | None = Field(default=None, max_length=2000, description="POSTed (signed) when the batch ends")
 
@@ -42,6 +49,7 @@ class BatchBody(BaseModel):
 
 
 class JobBody(GenerationRequest):
+    lane: Lane = LaneField
     webhook_url: str | None = Field(default=None, max_length=2000, description="POSTed (signed) when the job ends")
 
     @field_validator("webhook_url")
@@ -55,8 +63,8 @@ async def create_batch(body: BatchBody, principal: Principal = Depends(require_s
                        s: Services = Depends(get_services)) -> JSONResponse:
     caller = principal.acting_caller(body.caller)
     items = [await for_principal(s, principal, item.model_copy(update={"caller": item.caller or caller})) for item in body.items]
-    batch_id = await batches.submit(s, items, kind="batch", caller=caller, webhook_url=body.webhook_url)
-    return JSONResponse({"id": batch_id, "status": "queued", "total": len(body.items), "status_url": f"/v1/batches/{batch_id}",
+    batch_id = await batches.submit(s, items, kind="batch", caller=caller, webhook_url=body.webhook_url, lane=body.lane)
+    return JSONResponse({"id": batch_id, "status": "queued", "total": len(body.items), "lane": body.lane, "status_url": f"/v1/batches/{batch_id}",
                          "events_url": f"/v1/batches/{batch_id}/events"}, status_code=202,
                         headers={"Location": f"/v1/batches/{batch_id}"})
 
@@ -84,10 +92,11 @@ async def batch_events(batch_id: str, request: Request, s: Services = Depends(ge
 @router.post("/jobs", status_code=202, summary="Run one generation asynchronously: 202 and the id to poll")
 async def create_job(body: JobBody, principal: Principal = Depends(require_scope("generate")),
                      s: Services = Depends(get_services)) -> JSONResponse:
-    request = GenerationRequest.model_validate(body.model_dump(exclude={"webhook_url"}, exclude_unset=True))
+    request = GenerationRequest.model_validate(body.model_dump(exclude={"webhook_url", "lane"}, exclude_unset=True))
     request = await for_principal(s, principal, request)
-    job_id = await batches.submit(s, [request], kind="job", caller=request.caller, webhook_url=body.webhook_url)
-    return JSONResponse({"id": job_id, "status": "queued", "status_url": f"/v1/jobs/{job_id}"}, status_code=202,
+    job_id = await batches.submit(s, [request], kind="job", caller=request.caller, webhook_url=body.webhook_url,
+                                  lane=body.lane)
+    return JSONResponse({"id": job_id, "status": "queued", "lane": body.lane, "status_url": f"/v1/jobs/{job_id}"}, status_code=202,
                         headers={"Location": f"/v1/jobs/{job_id}"})
 
 

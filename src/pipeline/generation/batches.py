@@ -25,6 +25,7 @@ from ..storage import batches as rows
 from ..storage.results import to_result
 from ..storage.store import Store
 from .generation import Generation
+from ..economy import lifecycle as economy, routing as economy_routing, views as economy_views
 
 log = logging.getLogger("image_worker")
 
@@ -37,9 +38,11 @@ def _log(event: str, **fields: Any) -> None:
 
 
 async def submit(
-    s: Services, items: list[GenerationRequest], *, kind: str, caller: str | None, webhook_url: str | None
+    s: Services, items: list[GenerationRequest], *, kind: str, caller: str | None, webhook_url: str | None,
+    lane: str = "standard",
 ) -> str:
-    """Store the batch and its items, enqueue one message per item; return the id."""
+    """Store the batch and its items, enqueue one message per item (per provider batch in
+    the economy lane: economy/); return the id."""
     if s.queue is None:
         raise errors.QueueUnavailable("no JOBS queue is configured for batches and async jobs")
     if webhook_url and not s.settings.webhook_secret:
@@ -51,16 +54,19 @@ async def submit(
         for i, item in enumerate(items)
     ]
     now = iso(s.clock.now())
+    routes = economy_routing.routes(s, items, lane)  # an economy_only refusal comes before anything is stored
+    extra, messages = economy.plan(s, batch_id, routes, [item.n for item in items])
     await rows.create(s.db, batch_id, kind=kind, caller=caller or s.settings.default_caller, bodies=bodies,
-                      webhook_url=webhook_url, now=now)
+                      webhook_url=webhook_url, now=now, lane=lane, extra=extra)
     try:
-        await s.queue.send_batch([{"type": "item", "batch_id": batch_id, "idx": i} for i in range(len(bodies))])
+        await s.queue.send_batch(messages)
     except Exception as exc:  # noqa: BLE001 - whatever the binding raised, nothing was enqueued
         error = {"code": "queue_unavailable", "message": f"the queue refused the items ({type(exc).__name__})"}
         await rows.fail_queued(s.db, batch_id, error, now)
         await rows.try_complete(s.db, batch_id, now)
         raise errors.QueueUnavailable(error["message"], details={"batch_id": batch_id}) from exc
-    _log("batch_submitted", batch_id=batch_id, items=len(bodies))
+    _log("batch_submitted", batch_id=batch_id, items=len(bodies), lane=lane,
+         economy=sum(r.lane == "economy" for r in routes))
     return batch_id
 
 
@@ -126,7 +132,8 @@ async def run_item(s: Services, body: dict[str, Any], attempts: int) -> float | 
     return None
 
 
-HANDLERS: dict[str, Callable[[Services, dict[str, Any], int], Awaitable[float | None]]] = {"item": run_item}
+HANDLERS: dict[str, Callable[[Services, dict[str, Any], int], Awaitable[float | None]]] = {
+    "item": run_item, "economy_submit": economy.on_submit, "economy_poll": economy.on_poll}
 
 
 async def _still_running(s: Services, generation: Generation) -> bool:
@@ -172,9 +179,12 @@ async def batch_view(s: Services, batch_id: str) -> dict[str, Any]:
         "total": batch["total"], "counts": counts,
         "items": [
             {"index": i["idx"], "status": i["status"], "request_id": i["request_id"], "deliveries": i["deliveries"],
-             "error": json.loads(i["error"]) if i["error"] else None, "result": results.get(i["request_id"] or "")}
+             "error": json.loads(i["error"]) if i["error"] else None, "result": results.get(i["request_id"] or ""),
+             "lane": i["lane"], "warnings": json.loads(i["warnings"]) if i["warnings"] else []}
             for i in items
         ],
+        "lane": batch["lane"],
+        "provider_batches": await economy_views.provider_batches(s, batch_id),
         "webhook": {"url_set": bool(batch["webhook_url"]), "status": batch["webhook_status"],
                     "attempts": batch["webhook_attempts"]},
         "created_at": batch["created_at"], "completed_at": batch["completed_at"],
@@ -185,5 +195,6 @@ def job_view(view: dict[str, Any]) -> dict[str, Any]:
     """An async job is a batch of one: shown as that one generation."""
     item = view["items"][0]
     return {"id": view["id"], "status": item["status"], "request_id": item["request_id"], "result": item["result"],
-            "error": item["error"], "webhook": view["webhook"], "created_at": view["created_at"],
+            "error": item["error"], "lane": item["lane"], "warnings": item["warnings"],
+            "provider_batches": view["provider_batches"], "webhook": view["webhook"], "created_at": view["created_at"],
             "completed_at": view["completed_at"]}
