@@ -300,7 +300,7 @@ async def collect(s: Services, pb: dict[str, Any], adapter: BatchAdapter, offer:
             continue
         if outcome.result is not None:
             body = GenerationRequest.model_validate(json.loads(bodies[int(item["idx"])]))
-            await record.succeed(s, pb, item, body, outcome.result, offer)
+            await record.succeed(s, pb, item, body, outcome.result, offer, outcome.part_costs)
             succeeded += 1
         else:
             await record.fail(s, item, outcome.error or errors.ProviderBadResponse("no result", provider=pb["provider"]))

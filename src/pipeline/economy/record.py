@@ -41,12 +41,13 @@ async def _finish_item(s: Services, item: dict[str, Any], status: str, error: di
 
 
 async def succeed(s: Services, pb: dict[str, Any], item: dict[str, Any], body: GenerationRequest,
-                  result: ProviderResult, offer: BatchOffer) -> None:
-    """Store the item's images and settle at the batch price of its reported usage."""
+                  result: ProviderResult, offer: BatchOffer, part_costs: list[int] | None = None) -> None:
+    """Store the item's images and settle at the batch price of its reported usage (each
+    provider request rounded up on its own, as it is billed)."""
     store = Store(s.db, s.clock)
     request_id = str(item["request_id"])
     standard = int(result.cost_micros)
-    charged = offer.batch_micros(standard)
+    charged = sum(offer.batch_micros(c) for c in part_costs) if part_costs else offer.batch_micros(standard)
     count = len(result.images)
     row = await store.get_request(request_id)
     if row is not None and row["status"] not in ("succeeded", "failed", "refused"):

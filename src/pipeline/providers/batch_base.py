@@ -34,6 +34,7 @@ class LineOutcome:
     custom_id: str
     result: ProviderResult | None = None
     error: errors.ImageWorkerError | None = None
+    part_costs: list[int] = field(default_factory=list)  # standard cost of each provider request, when several
 
 
 class BatchAdapter(Protocol):

@@ -142,7 +142,7 @@ class GeminiBatch:
         if len(done) < n:
             code = failed[0].code if failed else "unfinished"
             result.warnings.append(f"{len(done)} of {n} images made; {self.name} failed on the rest ({code})")
-        return LineOutcome(custom_id, result=result)
+        return LineOutcome(custom_id, result=result, part_costs=[p.cost_micros for p in done])
 
     async def cancel(self, provider_id: str) -> None:
         await self._send("POST", f"{provider_id}:cancel")

@@ -24,6 +24,7 @@ from .openai import OpenAIProvider
 
 ENDPOINT = "/v1/images/generations"
 REF_KEY = "image_worker_ref"  # metadata key: ≤ 64 chars, value ≤ 512 (batch_create_params.py)
+UNFINISHED_CODES = frozenset({"batch_expired", "batch_cancelled"})  # error-file lines of requests never run
 LOOKUP_PAGES = 3  # of 100 batches each, newest first
 STATES = {"validating": "running", "in_progress": "running", "finalizing": "running", "cancelling": "running",
           "completed": "completed", "expired": "expired", "cancelled": "cancelled", "failed": "failed"}
@@ -118,6 +119,9 @@ class OpenAIBatch:
             if response is not None:
                 body = json.dumps(response.get("body") or {}).encode()
                 raise self.p.error_for(int(response.get("status_code") or 500), {}, body)
+            if (error or {}).get("code") in UNFINISHED_CODES:  # not run before the window closed: not billed
+                raise errors.BatchUnfinished(str((error or {}).get("message") or "not run")[:500], provider=self.name,
+                                             details={"provider_code": (error or {}).get("code")})
             raise errors.ProviderUnavailable(
                 f"openai batch line failed: {(error or {}).get('code')}: {(error or {}).get('message')}"[:500],
                 provider=self.name, details={"provider_code": (error or {}).get("code")})
