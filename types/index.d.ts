@@ -12,6 +12,8 @@ export type AttemptOut = {
 
 export type BatchBody = {
   items: Array<GenerationRequest>;
+  /** standard: our own calls now; economy: the providers' batch APIs at the batch price, results within the provider's window (items no batch API serves run standard, with a warning); economy_only: refuse those instead */
+  lane?: "standard" | "economy" | "economy_only";
   caller?: string | null;
   /** POSTed (signed) when the batch ends */
   webhook_url?: string | null;
@@ -69,9 +71,57 @@ export type Estimate = {
   size?: string | null;
   quality?: string | null;
   warnings?: Array<string>;
+  lane?: "standard" | "economy";
+  /** economy lane: the standard price beside the batch price */
+  standard_cost_micros?: number | null;
+  /** economy lane: how long the provider promises to take */
+  window_s?: number | null;
+  lane_note?: string | null;
+};
+
+export type EstimateBody = {
+  prompt: string;
+  /** explicit provider name, or null/'auto' */
+  provider?: string | null;
+  model?: string | null;
+  /** may other providers be tried on a transient failure (default: only in auto mode) */
+  fallback?: boolean | null;
+  /** 'WxH' or 'auto'; the nearest supported size is used */
+  size?: string | null;
+  /** 'W:H', e.g. '16:9' */
+  aspect_ratio?: string | null;
+  quality?: "low" | "medium" | "high" | "xhigh" | "max" | "auto" | null;
+  n?: number;
+  background?: "transparent" | "opaque" | "auto" | null;
+  output_format?: "png" | "jpeg" | "webp" | "gif" | "svg" | null;
+  output_compression?: number | null;
+  moderation?: "low" | "auto" | null;
+  /** planning effort, independent of quality (OpenAI GPT Image 2.x) */
+  complexity?: "low" | "medium" | "high" | null;
+  /** edits: only models that take it */
+  input_fidelity?: "high" | "low" | null;
+  /** Gemini and Imagen: whether people may be drawn */
+  person_generation?: "allow_all" | "allow_adult" | "dont_allow" | null;
+  /** app or user the request is made for */
+  caller?: string | null;
+  max_cost_per_image_micros?: number | null;
+  images?: Array<ImageInput>;
+  mask?: ImageInput | null;
+  links?: Array<EntityRef>;
+  /** retrying with the same key (per caller) returns the first request instead of paying twice; over HTTP the Idempotency-Key header sets it */
+  idempotency_key?: string | null;
+  /** narrative context enriching the prompt */
+  context?: NarrativeContext | null;
+  /** use this entity's stored context */
+  context_ref?: ContextRef | null;
+  /** false: send the prompt as written, context or not */
+  enrich?: boolean;
+  /** economy (or economy_only): the batch price and the provider's window */
+  lane?: "standard" | "economy" | "economy_only";
 };
 
 export type EstimateResponse = {
+  lane?: "standard" | "economy";
   auto_pick: string | null;
   estimates: Array<Estimate>;
   /** provider -> why it cannot serve */
@@ -209,6 +259,8 @@ export type JobBody = {
   context_ref?: ContextRef | null;
   /** false: send the prompt as written, context or not */
   enrich?: boolean;
+  /** standard: our own calls now; economy: the providers' batch APIs at the batch price, results within the provider's window (items no batch API serves run standard, with a warning); economy_only: refuse those instead */
+  lane?: "standard" | "economy" | "economy_only";
   /** POSTed (signed) when the job ends */
   webhook_url?: string | null;
 };
@@ -396,7 +448,7 @@ export interface ImageWorkerRpc {
   delete_generation(arg: { request_id: string }): Promise<RpcResult<Record<string, unknown>>>;
   delete_generation(request_id: string): Promise<RpcResult<Record<string, unknown>>>;
   /** POST /v1/estimate: What each provider would charge */
-  estimate(arg: GenerationRequest): Promise<RpcResult<EstimateResponse>>;
+  estimate(arg: EstimateBody): Promise<RpcResult<EstimateResponse>>;
   /** POST /v1/prompts/preview: The prompt each provider would be sent; generates nothing */
   preview_prompt(arg: GenerationRequest): Promise<RpcResult<Record<string, unknown>>>;
   /** POST /v1/images/generations: OpenAI-compatible image generation */

@@ -154,6 +154,19 @@ class TransformFailed(ImageWorkerError):
     status = 502
 
 
+class EconomyOnly(InvalidRequest):
+    """`lane: economy_only` and an item no provider's batch API serves: nothing was queued."""
+
+    code = "economy_only"
+
+
+class BatchUnfinished(ImageWorkerError):
+    """A provider batch ended (expired, cancelled, failed) before this item was done: not billed."""
+
+    code = "provider_batch_unfinished"
+    status = 504
+
+
 class QueueUnavailable(ImageWorkerError):
     """The JOBS queue is not configured or refused the messages: nothing was enqueued."""
 

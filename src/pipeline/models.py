@@ -281,9 +281,14 @@ class Estimate(BaseModel):
     size: str | None = None
     quality: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    lane: Literal["standard", "economy"] = "standard"
+    standard_cost_micros: int | None = Field(default=None, description="economy lane: the standard price beside the batch price")
+    window_s: int | None = Field(default=None, description="economy lane: how long the provider promises to take")
+    lane_note: str | None = None
 
 
 class EstimateResponse(BaseModel):
+    lane: Literal["standard", "economy"] = "standard"
     auto_pick: str | None
     estimates: list[Estimate]
     unavailable: dict[str, str] = Field(default_factory=dict, description="provider -> why it cannot serve")

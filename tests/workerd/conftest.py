@@ -41,6 +41,7 @@ def _settings(fakes: "Fakes") -> dict[str, str]:
         "VERTEX_SERVICE_ACCOUNT_JSON": fakes.vertex_account, "VERTEX_LOCATION": "europe-west4",
         "VERTEX_BASE_URL": fakes.vertex.url,
         "WEBHOOK_SECRET": WEBHOOK_SECRET, "BATCH_CONCURRENCY": "2",
+        "ECONOMY_POLL_DELAYS_S": "1",  # the economy lane polls its fake batch APIs every second
     }
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import errors
+from ..economy import views as economy_views
 from .deps import get_services, require_scope, require_token
 from ..clock import utc_day
 from ..models import MAX_MICROS
@@ -86,6 +87,8 @@ async def get_usage(
         raise errors.InvalidRequest("from is after to", details={"field": "from"})
     recorded = await Store(s.db, s.clock).daily_usage(day_from, day_to)
     # `recorded`: D1's per-attempt record, rolled up by the cron (at most ~5 minutes old).
+    ledger = await s.ledger.usage(day_from, day_to)
+    lanes = await economy_views.lanes(s, day_from, day_to, ledger.get("days") or [])
     transformations = await transformation_usage(s.db, day_from, day_to)
-    return {"from": day_from, "to": day_to, **await s.ledger.usage(day_from, day_to), "recorded": recorded,
+    return {"from": day_from, "to": day_to, **ledger, "recorded": recorded, "lanes": lanes,
             "image_transformations": transformations}
