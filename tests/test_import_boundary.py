@@ -1,5 +1,6 @@
-"""The core never imports the runtime: only runtime.py touches js / pyodide / workers,
-and runtime.py stays standard-library (no pydantic, no FastAPI)."""
+"""The core never imports the runtime: only the runtime package (src/pipeline/runtime/)
+touches js / pyodide / workers, nothing else imports it, and it stays standard-library
+(no pydantic, no FastAPI)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import ast
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "src" / "pipeline"
+RUNTIME = CORE / "runtime"
 RUNTIME_ONLY = {"js", "pyodide", "workers"}
 NEVER_IN_SRC = {"httpx", "requests", "threading"}  # Pyodide: no sockets, no threads
 
@@ -21,19 +23,53 @@ def imported_roots(path: Path) -> set[str]:
     return roots
 
 
+def _in_runtime(path: Path) -> bool:
+    return RUNTIME in path.parents
+
+
+def _imports_runtime(source: str, depth: int) -> bool:
+    """An import of pipeline.runtime, absolute or relative, anywhere in a module `depth`
+    folders below src/pipeline/."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import) and any(a.name.startswith("pipeline.runtime") for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level == 0 and (module == "pipeline.runtime" or module.startswith("pipeline.runtime.")
+                                    or (module == "pipeline" and any(a.name == "runtime" for a in node.names))):
+                return True
+            if node.level == depth + 1 and (module.split(".")[0] == "runtime"
+                                            or (not module and any(a.name == "runtime" for a in node.names))):
+                return True
+    return False
+
+
 def test_only_runtime_touches_the_workers_runtime():
     offenders = {
         str(path.relative_to(CORE)): sorted(imported_roots(path) & (RUNTIME_ONLY | NEVER_IN_SRC))
         for path in CORE.rglob("*.py")
-        if path.name != "runtime.py" and imported_roots(path) & (RUNTIME_ONLY | NEVER_IN_SRC)
+        if not _in_runtime(path) and imported_roots(path) & (RUNTIME_ONLY | NEVER_IN_SRC)
     }
     assert offenders == {}
 
 
+def test_the_core_never_imports_the_runtime_package():
+    seen = [_imports_runtime(text, depth) for text, depth in [
+        ("from pipeline import runtime", 1), ("import pipeline.runtime.values", 0), ("from . import runtime", 0),
+        ("def f():\n    from ..runtime.scope import current", 1), ("from .runtime_notes import x", 0),
+        ("from .. import errors", 1)]]
+    assert seen == [True, True, True, True, False, False]  # the check sees every spelling
+    offenders = [str(p.relative_to(CORE)) for p in CORE.rglob("*.py")
+                 if not _in_runtime(p) and _imports_runtime(p.read_text(), len(p.relative_to(CORE).parts) - 1)]
+    assert offenders == []
+
+
 def test_runtime_stays_small_and_standard_library():
-    roots = imported_roots(CORE / "runtime.py")
-    assert not roots & {"pydantic", "fastapi", "starlette", "httpx"}
-    assert len((CORE / "runtime.py").read_text().splitlines()) < 450  # the limit of every module
+    modules = sorted(RUNTIME.rglob("*.py"))
+    assert len(modules) >= 8  # a package, one job per module
+    for path in modules:
+        assert not imported_roots(path) & {"pydantic", "fastapi", "starlette", "httpx"}, path
+        assert len(path.read_text().splitlines()) < 200, path  # well under the 300 of a module's job
 
 
 def test_modules_stay_small():

@@ -1,6 +1,6 @@
-"""runtime.py under CPython, against stand-ins shaped like the Workers bindings.
+"""The runtime package under CPython, against stand-ins shaped like the Workers bindings.
 
-The real thing needs Pyodide; these fakes model what runtime.py relies on
+The real thing needs Pyodide; these fakes model what it relies on
 (D1's prepare/bind/all/first/run/batch with results and meta.changes, R2's
 put/get/arrayBuffer/httpEtag, a Durable Object's sql.exec().toArray(), JS null
 as distinct from undefined) so the adapter's logic runs, over the real
@@ -23,7 +23,7 @@ class _JsNull:
         return "null"
 
 
-NULL = _JsNull()  # what runtime.py sends for None (JSON.parse("null"))
+NULL = _JsNull()  # what the runtime sends for None (JSON.parse("null"))
 JSNULL = _JsNull()  # what Pyodide hands back for a JS null (pyodide.ffi.jsnull)
 
 
@@ -71,10 +71,19 @@ def _install_fake_runtime(monkeypatch):
     monkeypatch.setitem(sys.modules, "js", js)
     monkeypatch.setitem(sys.modules, "pyodide", pyodide)
     monkeypatch.setitem(sys.modules, "pyodide.ffi", ffi)
-    monkeypatch.delitem(sys.modules, "pipeline.runtime", raising=False)
-    import pipeline.runtime as runtime
+    for name in [m for m in sys.modules if m == "pipeline.runtime" or m.startswith("pipeline.runtime.")]:
+        monkeypatch.delitem(sys.modules, name)
+    import pipeline.runtime as runtime  # not `from pipeline import`: that would take the stale attribute
+    import pipeline.runtime.values as values
+    import pipeline.runtime.wiring as wiring
+    from pipeline.runtime.bindings.d1 import D1Database
+    from pipeline.runtime.bindings.r2 import R2ObjectStore
+    from pipeline.runtime.durable_object import DurableLedger, DurableObjectSql
 
-    return runtime
+    return types.SimpleNamespace(
+        within=runtime.within, build_services=runtime.build_services, read_env=wiring.read_env,
+        py_value=values.py_value, js_value=values.js_value, D1Database=D1Database, R2ObjectStore=R2ObjectStore,
+        DurableObjectSql=DurableObjectSql, DurableLedger=DurableLedger)
 
 
 class FakeD1:
@@ -218,8 +227,8 @@ def test_env_reading_copies_only_known_settings(monkeypatch):
     runtime = _install_fake_runtime(monkeypatch)
     env = types.SimpleNamespace(OPENAI_API_KEY="sk-1", API_TOKEN="t", DB=object(), SOMETHING_ELSE="x", PUBLIC_BASE_URL="")
     assert runtime.read_env(env) == {"OPENAI_API_KEY": "sk-1", "API_TOKEN": "t"}
-    assert runtime._py(JsObj({"a": JSNULL, "b": [JSNULL, 1], "c": memoryview(b"x")})) == {"a": None, "b": [None, 1], "c": b"x"}
-    assert runtime._js(None) is NULL and runtime._js({"a": None, "b": [None]}) == {"a": NULL, "b": [NULL]}
+    assert runtime.py_value(JsObj({"a": JSNULL, "b": [JSNULL, 1], "c": memoryview(b"x")})) == {"a": None, "b": [None, 1], "c": b"x"}
+    assert runtime.js_value(None) is NULL and runtime.js_value({"a": None, "b": [None]}) == {"a": NULL, "b": [NULL]}
 
 
 def test_on_cloudflare_the_api_fails_closed_unless_told_otherwise(monkeypatch):
@@ -228,3 +237,70 @@ def test_on_cloudflare_the_api_fails_closed_unless_told_otherwise(monkeypatch):
     assert bare.settings.require_token is True and bare.settings.api_token is None
     opened = runtime.build_services(types.SimpleNamespace(REQUIRE_API_TOKEN="false"))
     assert opened.settings.require_token is False
+
+
+async def test_durable_ledger_calls_the_ledger_object_by_name(monkeypatch):
+    """Each Ledger method is one named RPC on the one global object: arguments as JS values
+    (None as null), answers as Python, and a refused config change as its typed error."""
+    runtime = _install_fake_runtime(monkeypatch)
+    from pipeline import errors
+
+    calls = []
+
+    class Stub:
+        def __getattr__(self, method):  # a JS stub answers any method name
+            async def rpc(*args):
+                calls.append((method, args))
+                if method == "put_config" and args[0]["max_cost_per_image_micros"] == -1:
+                    return JsObj({"error": {"code": "invalid_request", "message": "negative cap"}})
+                if method == "put_config":
+                    return JsObj({"config": {"max_cost_per_image_micros": JSNULL}})
+                return JsObj({"ok": True, "method": method})
+
+            return rpc
+
+    names = []
+
+    class Namespace:
+        def idFromName(self, name):
+            names.append(name)
+            return ("id", name)
+
+        def get(self, object_id):
+            return Stub()
+
+    async def checks():
+        ledger = runtime.DurableLedger()
+        assert await ledger.settle("r1", 900) == {"ok": True, "method": "settle"}
+        assert await ledger.usage("2026-11-01", "2026-11-30") == {"ok": True, "method": "usage"}
+        assert await ledger.sweep() == {"ok": True, "method": "sweep"}
+        assert await ledger.put_config({"max_cost_per_image_micros": None}) == {"max_cost_per_image_micros": None}
+        with pytest.raises(errors.InvalidRequest, match="negative cap"):
+            await ledger.put_config({"max_cost_per_image_micros": -1})
+
+    await runtime.within(types.SimpleNamespace(LEDGER=Namespace()), None, checks)
+    assert calls[0] == ("settle", ("r1", 900, NULL))
+    assert calls[1] == ("usage", ("2026-11-01", "2026-11-30")) and calls[2] == ("sweep", ())
+    assert calls[3] == ("put_config", ({"max_cost_per_image_micros": NULL},))
+    assert names == ["global"]  # one stub per request, for the one ledger
+
+
+def test_every_ledger_method_is_a_named_method_on_both_sides(monkeypatch):
+    """The Ledger port, its RPC client (DurableLedger) and the Durable Object (entry.BudgetLedger)
+    name the same methods: a method missing on one side would fail only in workerd."""
+    import ast
+    import inspect
+    from pathlib import Path
+
+    from pipeline.ports import Ledger
+
+    runtime = _install_fake_runtime(monkeypatch)
+
+    def public(cls):
+        return {n for n, v in vars(cls).items() if inspect.iscoroutinefunction(v) and not n.startswith("_")}
+
+    entry = ast.parse((Path(__file__).resolve().parent.parent / "src" / "entry.py").read_text())
+    budget_ledger = next(n for n in entry.body if isinstance(n, ast.ClassDef) and n.name == "BudgetLedger")
+    durable_object = {n.name for n in budget_ledger.body if isinstance(n, ast.AsyncFunctionDef)}
+    assert public(Ledger) == public(runtime.DurableLedger) == durable_object
+    assert len(public(Ledger)) == 10
