@@ -39,8 +39,8 @@ class Default(WorkerEntrypoint):
 
     async def _rpc(self, name, *args):
         services = _services_for(self.env)
-        call = getattr(rpc, name)
-        result = await runtime.within(self.env, self.ctx, lambda: call(services, *[runtime.from_js_arg(a) for a in args]))
+        result = await runtime.within(
+            self.env, self.ctx, lambda: rpc.call(services, name, *[runtime.from_js_arg(a) for a in args]))
         return runtime.to_js_result(result)
 
     # --- RPC over service bindings: plain objects in, {ok, result | error} out ---

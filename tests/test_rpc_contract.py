@@ -143,7 +143,7 @@ async def test_rpc_is_trusted_and_its_own_checks_use_the_error_shape(make_servic
     assert (await rpc.call(services, "edit", {"prompt": "x"}))["error"]["code"] == "invalid_request"
     assert (await rpc.call(services, "get_generation", 42))["error"]["code"] == "invalid_request"
     assert (await rpc.call(services, "nope"))["error"]["code"] == "not_found"
-    by_id = await rpc.get_generation(services, "gen_missing")  # the positional form entry.py uses
+    by_id = await rpc.call(services, "get_generation", "gen_missing")  # the positional form entry.py uses
     assert by_id["error"]["code"] == "not_found"
 
 

@@ -3,7 +3,8 @@
 Each RPC operation is its HTTP route, called in-process through the same ASGI
 app: the route IS the one shared function, so validation, shapes, statuses and
 errors cannot drift between RPC and HTTP. Adding an operation is one line in
-OPERATIONS (and a one-line forwarding method in entry.py).
+OPERATIONS (and a one-line forwarding method in entry.py, which calls
+`call(services, name, arg)`: the table is the only dispatch).
 
 Plain dicts in and out (they cross the RPC boundary as structured clones):
 `{"ok": True, "result": ...}` or `{"ok": False, "error": {code, message, ...}}`,
@@ -141,15 +142,3 @@ async def _asgi(app: Any, method: str, path: str, query: bytes, body: bytes) -> 
     except ValueError:
         return 500, {"error": errors.ImageWorkerError(f"operation answered HTTP {status} without JSON").to_dict()}
 
-
-def _operation(name: str) -> Any:
-    async def run(services: Services, arg: Any = None) -> dict[str, Any]:
-        return await call(services, name, arg)
-
-    run.__name__ = run.__qualname__ = name
-    run.__doc__ = f"RPC `{name}`: {OPERATIONS[name].method} {OPERATIONS[name].path}"
-    return run
-
-
-# Module-level functions, one per operation, for entry.py's `_rpc(env, name, ...)`.
-globals().update({name: _operation(name) for name in OPERATIONS})
