@@ -9,9 +9,8 @@ import time
 from pipeline import webhooks
 from tests.fakes.fixtures import load
 from tests.fakes.server import Reply
-from tests.test_generations_api import openai_success
-from tests.workerd.conftest import WEBHOOK_SECRET
-from tests.workerd.test_http import PNG
+from tests.fakes.openai import openai_success
+from tests.workerd.conftest import PNG, WEBHOOK_SECRET
 
 
 def _until(http, path: str, done, timeout_s: float = 60) -> dict:
