@@ -141,4 +141,3 @@ async def _asgi(app: Any, method: str, path: str, query: bytes, body: bytes) -> 
         return status, json.loads(raw) if raw else None
     except ValueError:
         return 500, {"error": errors.ImageWorkerError(f"operation answered HTTP {status} without JSON").to_dict()}
-
