@@ -1,5 +1,5 @@
 """The service container: the ports plus what is built from them once per
-isolate (settings, provider registry). Built by `runtime.py` on Cloudflare and
+isolate (settings, provider registry). Built by `runtime/` on Cloudflare and
 by `local/` under CPython; the routes and the pipeline only ever see this."""
 
 from __future__ import annotations

@@ -19,12 +19,14 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
+from pipeline.providers.placeholder import render_png
 from tests.fakes.server import FakeServer, Reply
 from tests.fakes.vertex import service_account, token_endpoint
 from tests.workerd import harness
 
 TOKEN = "workerd-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+PNG = render_png(b"workerd", 64, 64)  # what the fake providers answer with
 WEBHOOK_SECRET = "whsec-workerd-test"
 
 

@@ -10,7 +10,7 @@ import time
 from pipeline.providers.placeholder import render_png
 from tests.fakes.fixtures import load
 from tests.fakes.server import Reply
-from tests.test_generations_api import openai_success
+from tests.fakes.openai import openai_success
 
 PNG = render_png(b"catalog-workerd", 64, 64)
 NB21 = "/v1beta/models/gemini-nano-banana-2.1:generateContent"

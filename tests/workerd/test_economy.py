@@ -5,8 +5,8 @@ a provider batch that expires half done; the money matches the fake's billing.""
 from __future__ import annotations
 
 from tests.fakes.batch_apis import OpenAIBatchFake
-from tests.workerd.test_batches_approval import _until
-from tests.workerd.test_http import PNG
+from tests.fakes.polling import until
+from tests.workerd.conftest import PNG
 
 
 def test_an_economy_batch_runs_on_the_queue_with_a_fallback_and_an_expiry(http, fakes):
@@ -16,7 +16,7 @@ def test_an_economy_batch_runs_on_the_queue_with_a_fallback_and_an_expiry(http, 
     items.append({"prompt": "a map", "provider": "placeholder"})
     answer = http.post("/v1/batches", json={"items": items, "lane": "economy"})
     assert answer.status_code == 202, answer.text
-    view = _until(http, f"/v1/batches/{answer.json()['id']}", lambda v: v["status"] == "completed", timeout_s=90)
+    view = until(http, f"/v1/batches/{answer.json()['id']}", lambda v: v["status"] == "completed", timeout_s=90)
     assert view["counts"] == {"succeeded": 3, "failed": 2}, view
     economy = [i for i in view["items"] if i["lane"] == "economy"]
     fallback = [i for i in view["items"] if i["lane"] == "standard"]

@@ -6,13 +6,13 @@ by that key runs as it."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx
 
 from tests.fakes.server import Reply
-from tests.test_generations_api import openai_success
-from tests.workerd.test_http import PNG
+from tests.fakes.openai import openai_success
+from tests.fakes.polling import until
+from tests.workerd.conftest import PNG
 
 LOW = {"prompt": "a fox at dawn", "provider": "openai", "quality": "low"}
 OPENAI_LOW = {"prompt": "a fox at dawn", "model": "openai", "quality": "low"}  # `model` may name a provider
@@ -59,12 +59,7 @@ def test_a_batch_runs_as_the_key_that_queued_it(worker, fakes, http):
     auth = {"Authorization": f"Bearer {key['key']}"}
     made = http.post("/v1/batches", json={"items": [LOW, LOW, LOW]}, headers=auth)
     assert made.status_code == 202, made.text
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        view = http.get(f"/v1/batches/{made.json()['id']}").json()
-        if view["status"] == "completed":
-            break
-        time.sleep(0.5)
+    view = until(http, f"/v1/batches/{made.json()['id']}", lambda v: v["status"] == "completed")
     assert view["counts"] == {"succeeded": 1, "refused": 2}, view
     assert {i["error"]["details"]["reason"] for i in view["items"] if i["error"]} == {"key_budget"}
     assert http.post("/v1/generations", json=LOW, headers=auth).status_code == 402  # the batch spent it
