@@ -142,6 +142,9 @@ async def test_round_trips_per_generation(make_services, client_for, fake_server
     reads = [c for c in services.db.calls if c[0] in ("all", "first")]
     # create the row, mark it running, then images + usage + state in one batch
     assert [c[0] for c in writes] == ["run", "run", "batch"]
-    assert len(reads) == 3  # the stored result (request, images, attempts) for the answer
+    assert reads == []  # the answer is built from what the generation wrote, not read back
+    assert len(services.db.calls) <= 3 and len(services.ledger.calls) <= 2
     print(f"\nround trips per generation: ledger {len(services.ledger.calls)}, D1 {len(services.db.calls)}"
           f" ({len(writes)} writes, {len(reads)} reads)")
+    # ...and it is exactly what reading it back gives
+    assert (await client.get(f"/v1/generations/{response.json()['id']}")).json() == response.json()

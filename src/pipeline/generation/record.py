@@ -95,7 +95,8 @@ async def finish_unsuccessfully(state: GenerationState, exc: BaseException) -> N
 
 
 async def load_result(state: GenerationState) -> dict[str, Any]:
-    """The request's result as the API returns it, from its D1 row."""
-    row = await state.store.get_request(state.request_id)
+    """The request's result as the API returns it: built from what this generation wrote
+    (no read-back of the rows it just wrote), else read from D1 (a replay)."""
+    row = state.store.written(state.request_id) or await state.store.get_request(state.request_id)
     assert row is not None
     return to_result(row, state.s.settings.public_base_url)
