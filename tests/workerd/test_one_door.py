@@ -6,6 +6,7 @@ by that key runs as it."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import httpx
 
@@ -27,8 +28,11 @@ def _budget_for_one(http) -> int:
     return result["estimated_cost_micros"] + result["actual_cost_micros"] // 2
 
 
+CALLER = f"door-{uuid.uuid4().hex[:8]}"  # this run's own caller: other tests make images too
+
+
 def _key(http, budget: int) -> dict:
-    made = http.post("/v1/keys", json={"name": "door", "caller": "alice", "daily_budget_micros": budget})
+    made = http.post("/v1/keys", json={"name": "door", "caller": CALLER, "daily_budget_micros": budget})
     assert made.status_code == 201, made.text
     return made.json()
 
@@ -49,8 +53,8 @@ async def test_a_one_image_key_budget_admits_exactly_one_of_eight_at_every_door(
             assert sorted(statuses) == [ok] + [402] * (AT_ONCE - 1), (path, statuses)
     today = http.get("/v1/budget").json()["today"]
     assert today["reserved_now_micros"] == 0 and today["slots_in_use"] == 0
-    rows = http.get("/v1/generations", params={"caller": "alice", "status": "succeeded", "limit": 100}).json()["items"]
-    assert len(rows) == 2 * TRIALS and {r["caller"] for r in rows} == {"alice"}
+    rows = http.get("/v1/generations", params={"caller": CALLER, "status": "succeeded", "limit": 100}).json()["items"]
+    assert len(rows) == 2 * TRIALS and {r["caller"] for r in rows} == {CALLER}
 
 
 def test_a_batch_runs_as_the_key_that_queued_it(worker, fakes, http):
