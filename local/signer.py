@@ -1,4 +1,4 @@
-"""RS256 under CPython with the `cryptography` package (Workers: WebCrypto in runtime.py)."""
+"""RS256 under CPython with the `cryptography` package (Workers: WebCrypto in runtime/crypto.py)."""
 
 from __future__ import annotations
 

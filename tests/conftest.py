@@ -33,10 +33,17 @@ def fake_server() -> Any:
         server.stop()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "today(day): the ISO date the `clock` fixture starts at (default tests/clocks.TODAY)")
+    config.addinivalue_line("markers", "ledger_config(**settings): settings the `ledger` fixture (tests/ledger) puts")
+
+
 @pytest.fixture
-def clock() -> ShiftedClock:
-    """The suite's clock: noon UTC of the fixed test date (tests/clocks.py), never the real date."""
-    return clock_at()
+def clock(request: pytest.FixtureRequest) -> ShiftedClock:
+    """The suite's clock: noon UTC of the fixed test date (tests/clocks.py), never the real date.
+    A module whose examples name their days pins its own: `pytestmark = pytest.mark.today("2026-11-24")`."""
+    marker = request.node.get_closest_marker("today")
+    return clock_at(marker.args[0] if marker else None)
 
 
 @pytest.fixture

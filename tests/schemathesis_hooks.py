@@ -1,7 +1,7 @@
-"""Schemathesis hooks for tests/test_openapi_schemathesis.py (loaded via SCHEMATHESIS_HOOKS).
+"""Schemathesis hooks for tests/api/test_openapi_schemathesis.py (loaded via SCHEMATHESIS_HOOKS).
 
 JSON Schema counts 2.0 as an integer; this API does not, on purpose (issue 11: "a float is
-not an integer `n`", tests/test_hostile_input.py), and no JSON Schema keyword can tell 2.0
+not an integer `n`", tests/api/test_hostile_input.py), and no JSON Schema keyword can tell 2.0
 from 2. So generated bodies holding a float with no fractional part are left out; every
 other value, valid or not, still goes to the server."""
 

@@ -12,6 +12,8 @@ export type AttemptOut = {
 
 export type BatchBody = {
   items: Array<GenerationRequest>;
+  /** standard: our own calls now; economy: the providers' batch APIs at the batch price, results within the provider's window (items no batch API serves run standard, with a warning); economy_only: refuse those instead */
+  lane?: "standard" | "economy" | "economy_only";
   caller?: string | null;
   /** POSTed (signed) when the batch ends */
   webhook_url?: string | null;
@@ -69,9 +71,57 @@ export type Estimate = {
   size?: string | null;
   quality?: string | null;
   warnings?: Array<string>;
+  lane?: "standard" | "economy";
+  /** economy lane: the standard price beside the batch price */
+  standard_cost_micros?: number | null;
+  /** economy lane: how long the provider promises to take */
+  window_s?: number | null;
+  lane_note?: string | null;
+};
+
+export type EstimateBody = {
+  prompt: string;
+  /** explicit provider name, or null/'auto' */
+  provider?: string | null;
+  model?: string | null;
+  /** may other providers be tried on a transient failure (default: only in auto mode) */
+  fallback?: boolean | null;
+  /** 'WxH' or 'auto'; the nearest supported size is used */
+  size?: string | null;
+  /** 'W:H', e.g. '16:9' */
+  aspect_ratio?: string | null;
+  quality?: "low" | "medium" | "high" | "xhigh" | "max" | "auto" | null;
+  n?: number;
+  background?: "transparent" | "opaque" | "auto" | null;
+  output_format?: "png" | "jpeg" | "webp" | "gif" | "svg" | null;
+  output_compression?: number | null;
+  moderation?: "low" | "auto" | null;
+  /** planning effort, independent of quality (OpenAI GPT Image 2.x) */
+  complexity?: "low" | "medium" | "high" | null;
+  /** edits: only models that take it */
+  input_fidelity?: "high" | "low" | null;
+  /** Gemini and Imagen: whether people may be drawn */
+  person_generation?: "allow_all" | "allow_adult" | "dont_allow" | null;
+  /** app or user the request is made for */
+  caller?: string | null;
+  max_cost_per_image_micros?: number | null;
+  images?: Array<ImageInput>;
+  mask?: ImageInput | null;
+  links?: Array<EntityRef>;
+  /** retrying with the same key (per caller) returns the first request instead of paying twice; over HTTP the Idempotency-Key header sets it */
+  idempotency_key?: string | null;
+  /** narrative context enriching the prompt */
+  context?: NarrativeContext | null;
+  /** use this entity's stored context */
+  context_ref?: ContextRef | null;
+  /** false: send the prompt as written, context or not */
+  enrich?: boolean;
+  /** economy (or economy_only): the batch price and the provider's window */
+  lane?: "standard" | "economy" | "economy_only";
 };
 
 export type EstimateResponse = {
+  lane?: "standard" | "economy";
   auto_pick: string | null;
   estimates: Array<Estimate>;
   /** provider -> why it cannot serve */
@@ -159,7 +209,10 @@ export type ImageInput = {
 
 export type ImageOut = {
   id: string;
+  /** the original: absolute (PUBLIC_BASE_URL, else the request's origin) */
   url: string;
+  /** the `thumb` preset variant (256x256, WebP/AVIF by Accept) */
+  thumbnail_url?: string | null;
   index: number;
   content_type: string;
   byte_size: number;
@@ -206,6 +259,8 @@ export type JobBody = {
   context_ref?: ContextRef | null;
   /** false: send the prompt as written, context or not */
   enrich?: boolean;
+  /** standard: our own calls now; economy: the providers' batch APIs at the batch price, results within the provider's window (items no batch API serves run standard, with a warning); economy_only: refuse those instead */
+  lane?: "standard" | "economy" | "economy_only";
   /** POSTed (signed) when the job ends */
   webhook_url?: string | null;
 };
@@ -393,7 +448,7 @@ export interface ImageWorkerRpc {
   delete_generation(arg: { request_id: string }): Promise<RpcResult<Record<string, unknown>>>;
   delete_generation(request_id: string): Promise<RpcResult<Record<string, unknown>>>;
   /** POST /v1/estimate: What each provider would charge */
-  estimate(arg: GenerationRequest): Promise<RpcResult<EstimateResponse>>;
+  estimate(arg: EstimateBody): Promise<RpcResult<EstimateResponse>>;
   /** POST /v1/prompts/preview: The prompt each provider would be sent; generates nothing */
   preview_prompt(arg: GenerationRequest): Promise<RpcResult<Record<string, unknown>>>;
   /** POST /v1/images/generations: OpenAI-compatible image generation */
@@ -444,11 +499,11 @@ export interface ImageWorkerRpc {
   get_job(job_id: string): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/images: Images by approval status, newest first (the review queue) */
   list_images(arg?: { status?: "pending" | "approved" | "rejected"; before?: string | null; limit?: number }): Promise<RpcResult<Record<string, unknown>>>;
-  /** GET /v1/images/{image_id}: The image bytes: public by id, or with a signed URL, or with a key (when PUBLIC_IMAGES is false) */
-  get_image(arg: { image_id: string; expires?: number | null; signature?: string | null }): Promise<RpcResult<{ content_type: string; etag: string | null; data_base64: string }>>;
+  /** GET /v1/images/{image_id}: The image bytes, or a variant of them: public by id, or with a signed URL, or with a key (when PUBLIC_IMAGES is false) */
+  get_image(arg: { image_id: string; expires?: number | null; signature?: string | null; width?: number | null; height?: number | null; fit?: "scale-down" | "contain" | "cover" | null; quality?: number | null; format?: "webp" | "avif" | "jpeg" | "png" | null; preset?: "thumb" | "card" | "hero" | "full" | null }): Promise<RpcResult<{ content_type: string; etag: string | null; data_base64: string }>>;
   get_image(image_id: string): Promise<RpcResult<{ content_type: string; etag: string | null; data_base64: string }>>;
-  /** GET /v1/images/{image_id}/signed-url: A short-lived URL for `<img src>`, usable without a key */
-  image_signed_url(arg: { image_id: string; ttl_s?: number | null }): Promise<RpcResult<Record<string, unknown>>>;
+  /** GET /v1/images/{image_id}/signed-url: A short-lived URL for `<img src>`, usable without a key; with variant parameters, for that variant only */
+  image_signed_url(arg: { image_id: string; ttl_s?: number | null; width?: number | null; height?: number | null; fit?: "scale-down" | "contain" | "cover" | null; quality?: number | null; format?: "webp" | "avif" | "jpeg" | "png" | null; preset?: "thumb" | "card" | "hero" | "full" | null }): Promise<RpcResult<Record<string, unknown>>>;
   image_signed_url(image_id: string): Promise<RpcResult<Record<string, unknown>>>;
   /** POST /v1/images/{image_id}/approve: Approve one image */
   approve_image(arg: Review | null & { image_id: string }): Promise<RpcResult<Record<string, unknown>>>;
@@ -476,7 +531,7 @@ export interface ImageWorkerRpc {
   set_primary_image(arg: PrimaryBody & { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; role: string }): Promise<RpcResult<Record<string, unknown>>>;
   /** DELETE /v1/entities/{entity_type}/{entity_id}/primary/{role}: Clear an entity's primary image for a role */
   clear_primary_image(arg: { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; role: string }): Promise<RpcResult<Record<string, unknown>>>;
-  /** GET /v1/usage: Per day and provider/model: requests, images, reserved, spent, refused */
+  /** GET /v1/usage: Per day and provider/model: requests, images, reserved, spent, refused; image transformations */
   usage(arg?: { from?: string | null; to?: string | null }): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/budget: Budgets, caps and concurrency limits in force, and today's spend */
   get_budget(arg?: Record<string, never>): Promise<RpcResult<Record<string, unknown>>>;

@@ -147,6 +147,26 @@ class ProviderRefused(ProviderError):
     status = 422
 
 
+class TransformFailed(ImageWorkerError):
+    """The image transformer (Cloudflare Images binding, Pillow locally) refused or failed."""
+
+    code = "transform_failed"
+    status = 502
+
+
+class EconomyOnly(InvalidRequest):
+    """`lane: economy_only` and an item no provider's batch API serves: nothing was queued."""
+
+    code = "economy_only"
+
+
+class BatchUnfinished(ImageWorkerError):
+    """A provider batch ended (expired, cancelled, failed) before this item was done: not billed."""
+
+    code = "provider_batch_unfinished"
+    status = 504
+
+
 class BindingUnavailable(ImageWorkerError):
     """Base for our own bindings failing (D1, R2, the ledger Durable Object, the queue):
     transient on Cloudflare, so worth a retry after `retry_after_s`. Never a provider's fault,

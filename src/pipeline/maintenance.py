@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .clock import iso, utc_day
-from .providers.base import EXTENSIONS
+from .economy import lifecycle as economy
+from .inspect_image import EXTENSIONS
 from .services import Services
 from .storage.store import Store
 
@@ -30,6 +31,8 @@ async def sweep_stale_requests(s: Services, older_than_s: int | None = None) -> 
         " COALESCE(r.estimated_cost_micros, 0) AS estimate,"
         " (SELECT COALESCE(SUM(u.cost_micros), 0) FROM usage_events u WHERE u.request_id = r.id) AS recorded"
         " FROM generation_requests r WHERE r.status IN ('pending', 'running') AND r.updated_at <= ?"
+        # an economy generation waits for its provider batch (up to its window), not for an isolate
+        " AND NOT EXISTS (SELECT 1 FROM economy_items e WHERE e.request_id = r.id AND e.state = 'open')"
         " ORDER BY r.updated_at LIMIT 100",
         (cutoff,),
     )
@@ -86,6 +89,7 @@ async def scheduled(s: Services, cron: str = "", scheduled_time_ms: int | None =
     now = datetime.fromtimestamp(scheduled_time_ms / 1000, timezone.utc) if scheduled_time_ms else s.clock.now()
     store = Store(s.db, s.clock)
     swept = await sweep_stale_requests(s)
+    rekicked = await economy.rekick(s) if s.queue is not None else 0  # provider batches whose message was lost
     leases = await s.ledger.sweep()  # expiry, and pruning of closed rows past keep_days
     # Spend D1 recorded but the ledger never saw settled (a lost settle call) is charged now;
     # settling is idempotent, so requests settled normally are left alone.
@@ -93,4 +97,4 @@ async def scheduled(s: Services, cron: str = "", scheduled_time_ms: int | None =
     days = [utc_day(now - timedelta(days=1)), utc_day(now)]  # yesterday too: late settles land there
     rolled = {day: await store.roll_up(day) for day in days}
     return {"cron": cron, "stale_requests": swept, "ledger": leases, "reconciled": reconciled["reconciled"],
-            "rolled_up": rolled}
+            "rolled_up": rolled, "economy_rekicked": rekicked}

@@ -228,7 +228,8 @@ class ErrorResponse(BaseModel):
 
 class ImageOut(BaseModel):
     id: str
-    url: str
+    url: str = Field(description="the original: absolute (PUBLIC_BASE_URL, else the request's origin)")
+    thumbnail_url: str | None = Field(default=None, description="the `thumb` preset variant (256x256, WebP/AVIF by Accept)")
     index: int
     content_type: str
     byte_size: int
@@ -280,9 +281,14 @@ class Estimate(BaseModel):
     size: str | None = None
     quality: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    lane: Literal["standard", "economy"] = "standard"
+    standard_cost_micros: int | None = Field(default=None, description="economy lane: the standard price beside the batch price")
+    window_s: int | None = Field(default=None, description="economy lane: how long the provider promises to take")
+    lane_note: str | None = None
 
 
 class EstimateResponse(BaseModel):
+    lane: Literal["standard", "economy"] = "standard"
     auto_pick: str | None
     estimates: list[Estimate]
     unavailable: dict[str, str] = Field(default_factory=dict, description="provider -> why it cannot serve")

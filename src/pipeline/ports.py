@@ -1,6 +1,6 @@
 """The ports: every effect the core has goes through one of these Protocols.
 
-On Cloudflare, `runtime.py` implements them over the bindings (D1, R2, the
+On Cloudflare, `runtime/` implements them over the bindings (D1, R2, the
 ledger Durable Object, Workers AI, fetch). Under CPython, `local/` implements
 them over SQLite, a folder, an in-process ledger and httpx. The core only ever
 sees these shapes: plain bytes, strings, dicts.
@@ -92,6 +92,17 @@ class ObjectStore(Protocol):
     async def delete(self, key: str) -> None: ...
 
 
+# --- Images (transformations for delivery) ---------------------------------------
+
+
+class ImageTransformer(Protocol):
+    """Resize and re-encode one image: the Images binding on Workers, Pillow under CPython.
+    `transform` and `output` are the binding's own options (delivery/spec.py Rendition);
+    returns the encoded bytes. Raise `errors.InvalidRequest` for an image it cannot read."""
+
+    async def transform(self, data: bytes, transform: dict[str, Any], output: dict[str, Any]) -> bytes: ...
+
+
 # --- Workers AI ---------------------------------------------------------------
 
 
@@ -106,7 +117,7 @@ class AiBinding(Protocol):
 
 class Signer(Protocol):
     """RSASSA-PKCS1-v1_5 with SHA-256 (JWT `RS256`) under a PEM PKCS#8 private key.
-    WebCrypto in `runtime.py` on Workers; the `cryptography` package under CPython."""
+    WebCrypto in `runtime/crypto.py` on Workers; the `cryptography` package under CPython."""
 
     async def sign_rs256(self, private_key_pem: str, data: bytes) -> bytes: ...
 

@@ -24,6 +24,8 @@ KNOWN_KEYS = (
     # issue 9: enrichment, approval, batches and jobs, webhooks, estimated progress
     "ENRICHMENT_ENABLED", "APPROVAL_DEFAULT", "BATCH_CONCURRENCY", "WEBHOOK_SECRET", "WEBHOOK_MAX_ATTEMPTS",
     "WEBHOOK_RETRY_BASE_S", "PROGRESS_INTERVAL_S",
+    # issue 20: the economy lane (providers' batch APIs)
+    "ECONOMY_POLL_DELAYS_S", "ECONOMY_MAX_POLLS",
 ) + ACCESS_KEYS
 
 
@@ -49,6 +51,19 @@ def _choice(env: Mapping[str, str], key: str, default: str, allowed: tuple[str, 
     return value
 
 
+def _delays(env: Mapping[str, str], key: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    raw = env.get(key)
+    if raw in (None, ""):
+        return default
+    try:
+        values = tuple(float(v) for v in str(raw).split(",") if v.strip())
+    except ValueError as exc:
+        raise ValueError(f"setting {key} must be comma-separated seconds, got {raw!r}") from exc
+    if not values or any(v < 0 or v > 43_200 for v in values):  # a Queue message waits at most 12 h
+        raise ValueError(f"setting {key} must list seconds between 0 and 43200, got {raw!r}")
+    return values
+
+
 @dataclass(frozen=True)
 class Settings:
     api_token: str | None
@@ -71,6 +86,8 @@ class Settings:
     webhook_max_attempts: int = 5
     webhook_retry_base_s: float = 2.0  # backoff: base, 2x base, 4x base, ...
     progress_interval_s: float = 1.0  # estimated progress events on streams of non-streaming providers
+    economy_poll_delays_s: tuple[float, ...] = (60.0, 120.0, 300.0, 600.0, 900.0)  # between polls; the last repeats
+    economy_max_polls: int = 300  # per provider batch; past it the batch is cancelled and what it finished kept
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -96,6 +113,8 @@ class Settings:
             webhook_max_attempts=max(1, _int(env, "WEBHOOK_MAX_ATTEMPTS", 5)),
             webhook_retry_base_s=_float(env, "WEBHOOK_RETRY_BASE_S", 2.0),
             progress_interval_s=_float(env, "PROGRESS_INTERVAL_S", 1.0),
+            economy_poll_delays_s=_delays(env, "ECONOMY_POLL_DELAYS_S", (60.0, 120.0, 300.0, 600.0, 900.0)),
+            economy_max_polls=max(1, _int(env, "ECONOMY_MAX_POLLS", 300)),
         )
 
     def public(self) -> dict[str, object]:

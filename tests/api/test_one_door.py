@@ -15,7 +15,7 @@ from local.queue import InProcessQueue
 from pipeline.api import rpc
 from pipeline.providers.placeholder import render_png
 from tests.fakes.server import Reply
-from tests.test_generations_api import OPENAI_ENV, openai_success
+from tests.fakes.openai import OPENAI_ENV, openai_success
 
 ADMIN = {"Authorization": "Bearer tok-admin"}
 PNG = render_png(b"door", 1024, 1024)

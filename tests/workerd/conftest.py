@@ -19,12 +19,14 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
+from pipeline.providers.placeholder import render_png
 from tests.fakes.server import FakeServer, Reply
 from tests.fakes.vertex import service_account, token_endpoint
 from tests.workerd import harness
 
 TOKEN = "workerd-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+PNG = render_png(b"workerd", 64, 64)  # what the fake providers answer with
 WEBHOOK_SECRET = "whsec-workerd-test"
 
 
@@ -41,6 +43,7 @@ def _settings(fakes: "Fakes") -> dict[str, str]:
         "VERTEX_SERVICE_ACCOUNT_JSON": fakes.vertex_account, "VERTEX_LOCATION": "europe-west4",
         "VERTEX_BASE_URL": fakes.vertex.url,
         "WEBHOOK_SECRET": WEBHOOK_SECRET, "BATCH_CONCURRENCY": "2",
+        "ECONOMY_POLL_DELAYS_S": "1",  # the economy lane polls its fake batch APIs every second
     }
 
 

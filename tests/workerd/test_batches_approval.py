@@ -9,19 +9,9 @@ import time
 from pipeline import webhooks
 from tests.fakes.fixtures import load
 from tests.fakes.server import Reply
-from tests.test_generations_api import openai_success
-from tests.workerd.conftest import WEBHOOK_SECRET
-from tests.workerd.test_http import PNG
-
-
-def _until(http, path: str, done, timeout_s: float = 60) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        view = http.get(path).json()
-        if done(view):
-            return view
-        assert time.monotonic() < deadline, f"{path} never finished: {view}"
-        time.sleep(0.3)
+from tests.fakes.openai import openai_success
+from tests.fakes.polling import until
+from tests.workerd.conftest import PNG, WEBHOOK_SECRET
 
 
 def test_a_batch_runs_on_the_queue_with_a_failing_item_and_a_signed_webhook(http, fakes):
@@ -38,14 +28,14 @@ def test_a_batch_runs_on_the_queue_with_a_failing_item_and_a_signed_webhook(http
     answer = http.post("/v1/batches", json={"items": items, "webhook_url": f"{fakes.openai.url}/hook"})
     assert answer.status_code == 202, answer.text
     batch_id = answer.json()["id"]
-    view = _until(http, f"/v1/batches/{batch_id}", lambda v: v["status"] == "completed")
+    view = until(http, f"/v1/batches/{batch_id}", lambda v: v["status"] == "completed")
     assert view["counts"] == {"succeeded": 2, "failed": 1}
     ok, refused, placeholder = view["items"]
     assert ok["result"]["provider"] == "openai" and placeholder["result"]["provider"] == "placeholder"
     assert refused["error"]["code"] == "provider_refused"
     assert http.get(ok["result"]["images"][0]["url"]).content == PNG
 
-    _until(http, f"/v1/batches/{batch_id}", lambda v: v["webhook"]["status"] not in (None, "pending"))
+    until(http, f"/v1/batches/{batch_id}", lambda v: v["webhook"]["status"] not in (None, "pending"))
     hook = [r for r in fakes.openai.received if r.path == "/hook"][-1]
     assert webhooks.verify(WEBHOOK_SECRET, hook.body, hook.headers["webhook-signature"], int(time.time()))
     event = json.loads(hook.body)
@@ -56,7 +46,7 @@ def test_a_batch_runs_on_the_queue_with_a_failing_item_and_a_signed_webhook(http
 def test_an_async_job_answers_202_then_polls_to_its_result(http):
     answer = http.post("/v1/jobs", json={"prompt": "later, please", "provider": "placeholder"})
     assert answer.status_code == 202, answer.text
-    job = _until(http, f"/v1/jobs/{answer.json()['id']}", lambda v: v["status"] in ("succeeded", "failed"))
+    job = until(http, f"/v1/jobs/{answer.json()['id']}", lambda v: v["status"] in ("succeeded", "failed"))
     assert job["status"] == "succeeded" and job["result"]["images"]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import threading
 import time
 
@@ -13,24 +12,9 @@ import httpx
 from pipeline.providers.placeholder import render_png
 from tests.fakes.fixtures import load
 from tests.fakes.server import Reply, StreamReply
-from tests.test_generations_api import openai_success
-from tests.workerd.conftest import AUTH
-
-PNG = render_png(b"workerd", 64, 64)
-
-
-def _sse(event: str, payload: dict) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(payload)}\n\n".encode()
-
-
-def _events(lines) -> list[tuple[str, dict]]:
-    out, kind = [], None
-    for line in lines:
-        if line.startswith("event: "):
-            kind = line[7:]
-        elif line.startswith("data: ") and kind:
-            out.append((kind, json.loads(line[6:])))
-    return out
+from tests.fakes.openai import openai_success
+from tests.fakes.sse import sse_events, sse_frame
+from tests.workerd.conftest import AUTH, PNG
 
 
 def _wait_terminal(http: httpx.Client, request_id: str, timeout_s: float = 30) -> dict:
@@ -96,9 +80,9 @@ def test_sse_reaches_the_client_before_the_provider_answers(worker, fakes):
     release = threading.Event()
 
     def frames():
-        yield _sse("image_generation.partial_image", load("openai", "partial_image", IMAGE=PNG))
+        yield sse_frame("image_generation.partial_image", load("openai", "partial_image", IMAGE=PNG))
         assert release.wait(30), "the client never saw the first events"
-        yield _sse("image_generation.completed", load("openai", "completed", IMAGE=PNG))
+        yield sse_frame("image_generation.completed", load("openai", "completed", IMAGE=PNG))
 
     fakes.openai.route("POST", "/v1/images/generations", lambda _req: StreamReply(frames()))
     seen: list[str] = []
@@ -113,7 +97,7 @@ def test_sse_reaches_the_client_before_the_provider_answers(worker, fakes):
                 seen.append(line[7:])
                 if line == "event: partial_image":
                     release.set()  # the provider finishes only once the client has this
-    events = _events(lines)
+    events = sse_events(lines)
     assert seen[:3] == ["accepted", "attempt", "partial_image"] and seen[-1] == "completed"
     partial = next(data for kind, data in events if kind == "partial_image")
     assert base64.b64decode(partial["b64"]) == PNG

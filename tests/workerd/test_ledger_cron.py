@@ -9,9 +9,8 @@ import time
 import httpx
 
 from tests.fakes.server import Reply
-from tests.test_generations_api import openai_success
-from tests.workerd.conftest import AUTH
-from tests.workerd.test_http import PNG
+from tests.fakes.openai import openai_success
+from tests.workerd.conftest import AUTH, PNG
 
 
 def test_budget_and_usage_routes(http):

@@ -8,8 +8,9 @@ import json
 
 from tests.fakes.fixtures import load
 from tests.fakes.server import Reply, StreamReply
-from tests.test_generations_api import openai_success
-from tests.workerd.test_http import PNG, _events, _sse
+from tests.fakes.openai import openai_success
+from tests.fakes.sse import sse_events, sse_frame
+from tests.workerd.conftest import PNG
 
 
 
@@ -38,8 +39,8 @@ def test_streamed_partial_images_count_against_the_cap(worker, fakes, http):
     completed = load("openai", "completed", IMAGE=PNG)
     completed["usage"] = {"input_tokens": 50, "input_tokens_details": {"text_tokens": 50, "image_tokens": 0},
                           "output_tokens": 472, "total_tokens": 522}
-    frames = [_sse("image_generation.partial_image", load("openai", "partial_image", IMAGE=PNG) | {"partial_image_index": i})
-              for i in range(2)] + [_sse("image_generation.completed", completed)]
+    frames = [sse_frame("image_generation.partial_image", load("openai", "partial_image", IMAGE=PNG) | {"partial_image_index": i})
+              for i in range(2)] + [sse_frame("image_generation.completed", completed)]
     fakes.openai.route("POST", "/v1/images/generations", lambda _req: StreamReply(iter(frames)))
     body = {"prompt": "previews cost", "provider": "openai", "quality": "low"}
     with http.stream("POST", "/v1/generations?stream=true&partial_images=2",
@@ -47,7 +48,7 @@ def test_streamed_partial_images_count_against_the_cap(worker, fakes, http):
         text = "".join(capped.iter_text())
     assert "budget_exceeded" in text and not fakes.openai.received
     with http.stream("POST", "/v1/generations?stream=true&partial_images=2", json=body) as streamed:
-        events = _events(streamed.iter_lines())
+        events = sse_events(streamed.iter_lines())
     result = events[-1][1]["result"]
     assert [k for k, _ in events].count("partial_image") == 2
     assert 0 < result["actual_cost_micros"] <= result["estimated_cost_micros"]

@@ -12,7 +12,7 @@ from pipeline.providers.placeholder import render_png
 from tests.fakes.fixtures import load
 from tests.fakes.server import Reply
 from tests.workerd.conftest import AUTH
-from tests.workerd.test_http import _events
+from tests.fakes.sse import sse_events
 
 PNG = render_png(b"workerd progress", 32, 32)
 
@@ -37,7 +37,7 @@ def test_a_slow_gemini_call_streams_estimated_progress_before_completed(worker, 
                 if ticks == 2:
                     release.set()  # Gemini answers only once two estimates reached the client
     release.set()
-    events = _events(lines)
+    events = sse_events(lines)
     kinds = [kind for kind, _ in events]
     assert kinds[:3] == ["accepted", "attempt", "progress"] and kinds[-2:] == ["image", "completed"]
     progress = [data for kind, data in events if kind == "progress"]

@@ -12,6 +12,7 @@ from typing import Any, AsyncIterator
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import errors
@@ -35,9 +36,11 @@ from .uploads import router as uploads_router
 from ..models import ErrorResponse, EstimateResponse, GenerationRequest, GenerationResult
 from ..generation.admission import admit
 from ..generation.generation import Generation
-from .streaming import KEEPALIVE, detached_events
-from .streaming import frame as _frame
+from .sse import KEEPALIVE, frame as _frame
+from .streaming import detached_events
 from ..storage.results import to_result
+from ..economy import routing as economy_routing
+from ..economy.routing import Lane
 from ..services import Services
 from ..storage.store import Store
 
@@ -206,6 +209,12 @@ async def list_providers(probe: bool = Query(False, description="also run each p
     return await providers_view(s, probe=probe)
 
 
+class EstimateBody(GenerationRequest):
+    lane: Lane = Field(default="standard", description="economy (or economy_only): the batch price and the provider's window")
+
+
 @router.post("/estimate", dependencies=[Depends(require_scope("generate"))], response_model=EstimateResponse, summary="What each provider would charge")
-async def estimate(body: GenerationRequest, s: Services = Depends(get_services)) -> dict[str, Any]:
-    return await estimates(s, body)
+async def estimate(body: EstimateBody, s: Services = Depends(get_services)) -> dict[str, Any]:
+    req = GenerationRequest.model_validate(body.model_dump(exclude={"lane"}, exclude_unset=True))
+    answer = await estimates(s, req)
+    return answer if body.lane == "standard" else await economy_routing.estimate(s, req, answer)

@@ -3,7 +3,6 @@ of a batch's progress. The work itself runs in the queue consumer."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, AsyncIterator
 
 from fastapi import APIRouter, Depends, Request
@@ -11,15 +10,16 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .. import errors
-from ..generation import batches
+from ..generation import batch_status, batches
 from ..models import GenerationRequest
+from ..economy.routing import Lane
 from ..services import Services
 from ..auth.keys import Principal
 from .deps import current_principal, get_services, require_scope, require_token
+from .sse import KEEPALIVE, KEEPALIVE_S, frame as _frame
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["batches"])
 
-_KEEPALIVE_S = 15.0
 
 
 def _webhook(url: str | None) -> str | None:
@@ -28,9 +28,15 @@ def _webhook(url: str | None) -> str | None:
     return url
 
 
+LaneField = Field(default="standard", description=(
+    "standard: our own calls now; economy: the providers' batch APIs at the batch price, results within the"
+    " provider's window (items no batch API serves run standard, with a warning); economy_only: refuse those instead"))
+
+
 class BatchBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     items: list[GenerationRequest] = Field(min_length=1, max_length=batches.MAX_ITEMS)
+    lane: Lane = LaneField
     caller: str | None = Field(default=None, max_length=128)
     webhook_url: str | None = Field(default=None, max_length=2000, description="POSTed (signed) when the batch ends")
 
@@ -41,6 +47,7 @@ class BatchBody(BaseModel):
 
 
 class JobBody(GenerationRequest):
+    lane: Lane = LaneField
     webhook_url: str | None = Field(default=None, max_length=2000, description="POSTed (signed) when the job ends")
 
     @field_validator("webhook_url")
@@ -55,8 +62,8 @@ async def create_batch(body: BatchBody, request: Request, principal: Principal =
     caller = principal.acting_caller(body.caller)
     items = [item.model_copy(update={"caller": item.caller or caller}) for item in body.items]
     batch_id = await batches.submit(s, principal, items, kind="batch", caller=caller, webhook_url=body.webhook_url,
-                                    idempotency_key=request.headers.get("idempotency-key"))
-    return JSONResponse({"id": batch_id, "status": "queued", "total": len(body.items), "status_url": f"/v1/batches/{batch_id}",
+                                    lane=body.lane, idempotency_key=request.headers.get("idempotency-key"))
+    return JSONResponse({"id": batch_id, "status": "queued", "total": len(body.items), "lane": body.lane, "status_url": f"/v1/batches/{batch_id}",
                          "events_url": f"/v1/batches/{batch_id}/events"}, status_code=202,
                         headers={"Location": f"/v1/batches/{batch_id}"})
 
@@ -68,7 +75,7 @@ async def get_batch(batch_id: str, request: Request, s: Services = Depends(get_s
 
 async def _visible(s: Services, request: Request, batch_id: str) -> dict[str, Any]:
     """The batch, if this key may see its caller's data (else the same 404 as an unknown id)."""
-    view = await batches.batch_view(s, batch_id)
+    view = await batch_status.batch_view(s, batch_id)
     if not (await current_principal(request)).sees(view["caller"]):
         raise errors.NotFound(f"no batch {batch_id!r}")
     return view
@@ -84,10 +91,11 @@ async def batch_events(batch_id: str, request: Request, s: Services = Depends(ge
 @router.post("/jobs", status_code=202, summary="Run one generation asynchronously: 202 and the id to poll")
 async def create_job(body: JobBody, request: Request, principal: Principal = Depends(require_scope("generate")),
                      s: Services = Depends(get_services)) -> JSONResponse:
-    item = GenerationRequest.model_validate(body.model_dump(exclude={"webhook_url"}, exclude_unset=True))
+    item = GenerationRequest.model_validate(body.model_dump(exclude={"webhook_url", "lane"}, exclude_unset=True))
     job_id = await batches.submit(s, principal, [item], kind="job", caller=principal.acting_caller(item.caller),
-                                  webhook_url=body.webhook_url, idempotency_key=request.headers.get("idempotency-key"))
-    return JSONResponse({"id": job_id, "status": "queued", "status_url": f"/v1/jobs/{job_id}"}, status_code=202,
+                                  webhook_url=body.webhook_url, lane=body.lane,
+                                  idempotency_key=request.headers.get("idempotency-key"))
+    return JSONResponse({"id": job_id, "status": "queued", "lane": body.lane, "status_url": f"/v1/jobs/{job_id}"}, status_code=202,
                         headers={"Location": f"/v1/jobs/{job_id}"})
 
 
@@ -96,11 +104,7 @@ async def get_job(job_id: str, request: Request, s: Services = Depends(get_servi
     view = await _visible(s, request, job_id)
     if view["kind"] != "job":
         raise errors.NotFound(f"no job {job_id!r}")
-    return batches.job_view(view)
-
-
-def _frame(kind: str, data: dict[str, Any]) -> bytes:
-    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+    return batch_status.job_view(view)
 
 
 async def _watch(s: Services, batch_id: str, view: dict[str, Any]) -> AsyncIterator[bytes]:
@@ -111,15 +115,15 @@ async def _watch(s: Services, batch_id: str, view: dict[str, Any]) -> AsyncItera
     quiet = 0.0
     while view["status"] != "completed":
         await s.clock.sleep(s.settings.progress_interval_s)
-        view = await batches.batch_view(s, batch_id)
+        view = await batch_status.batch_view(s, batch_id)
         changed = [i for i in view["items"] if seen.get(i["index"]) != i["status"]]
         for i in changed:
             seen[i["index"]] = i["status"]
             yield _frame("item", {"batch_id": batch_id, "counts": view["counts"], **i})
         quiet = 0.0 if changed else quiet + s.settings.progress_interval_s
-        if quiet >= _KEEPALIVE_S:
+        if quiet >= KEEPALIVE_S:
             quiet = 0.0
-            yield b": keep-alive\n\n"
+            yield KEEPALIVE
     yield _frame("completed", view)
 
 

@@ -4,7 +4,7 @@ exception handlers send them, not the route), the Server-Sent Events streams,
 and the few statuses a route answers through a JSONResponse of its own.
 
 Data, not code: the tables below say which operation answers what; `complete`
-applies them once, when the document is first built. tests/test_openapi_schemathesis.py
+applies them once, when the document is first built. tests/api/test_openapi_schemathesis.py
 checks the result against the running server."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """docs/providers.md, written from the catalog so the page cannot drift from the data:
 `PYTHONPATH=src python -m pipeline.catalog.docs > docs/providers.md`
-(tests/test_provider_catalog.py fails when the page is stale)."""
+(tests/catalog/test_catalog.py fails when the page is stale)."""
 
 from __future__ import annotations
 

@@ -49,11 +49,9 @@ def admit(s: Services, principal: Principal, req: GenerationRequest, *, idempote
           partial_images: int = 0, progress: bool = False) -> Generation:
     """A generation for this principal, ready to run (`result()` or `events()`)."""
     # Its bindings' failures are typed errors (guarded.py): 503 storage/ledger/queue_unavailable with the request id.
-    generation = Generation(guarded(s), admitted_request(principal, req, idempotency_header), partial_images=partial_images)
-    generation.api_key_id = principal.key_id
-    generation.key_budget_micros = principal.daily_budget_micros if principal.key_id else None
-    generation.progress = progress
-    return generation
+    return Generation(guarded(s), admitted_request(principal, req, idempotency_header), partial_images=partial_images,
+                      api_key_id=principal.key_id,
+                      key_budget_micros=principal.daily_budget_micros if principal.key_id else None, progress=progress)
 
 
 async def queued_principal(s: Services, key_id: str | None, caller: str) -> Principal:

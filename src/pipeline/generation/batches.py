@@ -16,66 +16,67 @@ import json
 import logging
 from typing import Any, Awaitable, Callable
 
-from .. import errors, webhooks
+from .. import errors
 from ..clock import iso
 from ..ids import new_id
 from ..models import GenerationRequest
 from ..guarded import guarded
 from ..services import Services
 from ..storage import batches as rows
-from ..storage.results import to_result
+from ..log_lines import log_event
 from ..storage.store import Store
 from ..auth.keys import Principal
 from . import admission
 from .generation import Generation
-
-log = logging.getLogger("image_worker")
+from ..economy import lifecycle as economy, routing as economy_routing
+from .batch_status import finish_batch
 
 MAX_ITEMS = 100  # one sendBatch (Cloudflare: at most 100 messages per call)
 IN_PROGRESS_RETRY_S = (10, 30, 60, 120, 300)  # waits for a generation another delivery is running
 
 
 def _log(event: str, **fields: Any) -> None:
-    log.info(json.dumps({"event": event, **fields}, separators=(",", ":")))
+    log_event(logging.INFO, event, **fields)
 
 
 async def submit(
     s: Services, principal: Principal, items: list[GenerationRequest], *, kind: str, caller: str | None,
-    webhook_url: str | None, idempotency_key: str | None = None,
+    webhook_url: str | None, lane: str = "standard", idempotency_key: str | None = None,
 ) -> str:
-    """Store the batch and its items, enqueue one message per item; return the id. Each item is
-    admitted for the principal now (scope, caller); the consumer admits it again when it runs,
-    as the same key (admission.py)."""
+    """Store the batch and its items, enqueue one message per item (per provider batch in
+    the economy lane: economy/); return the id. Each item is admitted for the principal now
+    (scope, caller); the consumer admits it again when it runs, as the same key (admission.py)."""
     items = [admission.admitted_request(principal, item) for item in items]
     s = guarded(s)  # D1 and queue failures as typed errors (503, retryable)
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= admission.MAX_IDEMPOTENCY_KEY:
         raise errors.InvalidRequest(f"Idempotency-Key must be 1 to {admission.MAX_IDEMPOTENCY_KEY} characters",
                                     details={"field": "Idempotency-Key"})
-    prefix = idempotency_key or None
     if s.queue is None:
         raise errors.QueueUnavailable("no JOBS queue is configured for batches and async jobs")
     if webhook_url and not s.settings.webhook_secret:
         raise errors.InvalidRequest("webhooks need the WEBHOOK_SECRET secret to sign them", details={"field": "webhook_url"})
     batch_id = new_id("job" if kind == "job" else "bat", s.clock.now())
     bodies = [
-        # Each item's own key, else one derived from its place (in the submission's Idempotency-Key, else in
-        # the batch): a redelivery, or the same submission sent again, replays and never pays twice.
+        # Each item's own key, else one derived from its place in the submission's Idempotency-Key (else
+        # in the batch): a redelivery, or the same submission sent again, replays and never pays twice.
         item.model_dump(mode="json", exclude_none=True)
-        | {"idempotency_key": item.idempotency_key or f"{prefix or batch_id}.{i}"}
+        | {"idempotency_key": item.idempotency_key or f"{idempotency_key or batch_id}.{i}"}
         for i, item in enumerate(items)
     ]
     now = iso(s.clock.now())
+    routes = economy_routing.routes(s, items, lane)  # an economy_only refusal comes before anything is stored
+    extra, messages = economy.plan(s, batch_id, routes, [item.n for item in items])
     await rows.create(s.db, batch_id, kind=kind, caller=caller or s.settings.default_caller, bodies=bodies,
-                      webhook_url=webhook_url, now=now, api_key_id=principal.key_id)
+                      webhook_url=webhook_url, now=now, lane=lane, extra=extra, api_key_id=principal.key_id)
     try:
-        await s.queue.send_batch([{"type": "item", "batch_id": batch_id, "idx": i, "key_id": principal.key_id}
-                                  for i in range(len(bodies))])
+        await s.queue.send_batch([m | {"key_id": principal.key_id} for m in messages])
     except Exception as exc:  # noqa: BLE001 - whatever the binding raised, nothing was enqueued
         error = {"code": "queue_unavailable", "message": f"the queue refused the items ({type(exc).__name__})"}
         await rows.fail_queued(s.db, batch_id, error, now)
         await rows.try_complete(s.db, batch_id, now)
         raise errors.QueueUnavailable(error["message"], details={"batch_id": batch_id}) from exc
-    _log("batch_submitted", batch_id=batch_id, items=len(bodies))
+    _log("batch_submitted", batch_id=batch_id, items=len(bodies), lane=lane,
+         economy=sum(r.lane == "economy" for r in routes))
     return batch_id
 
 
@@ -149,7 +150,8 @@ async def run_item(s: Services, body: dict[str, Any], attempts: int) -> float | 
     return None
 
 
-HANDLERS: dict[str, Callable[[Services, dict[str, Any], int], Awaitable[float | None]]] = {"item": run_item}
+HANDLERS: dict[str, Callable[[Services, dict[str, Any], int], Awaitable[float | None]]] = {
+    "item": run_item, "economy_submit": economy.on_submit, "economy_poll": economy.on_poll}
 
 
 async def _still_running(s: Services, generation: Generation) -> bool:
@@ -157,56 +159,3 @@ async def _still_running(s: Services, generation: Generation) -> bool:
     key = generation.req.idempotency_key
     found = await Store(s.db, s.clock).find_by_idempotency_key(generation.caller, key) if key else None
     return found is not None and found["status"] in ("pending", "running")
-
-
-async def finish_batch(s: Services, batch_id: str) -> None:
-    """When the last item ends: the batch is completed, and its webhook called (once)."""
-    if not await rows.try_complete(s.db, batch_id, iso(s.clock.now())):
-        return
-    batch = await rows.get(s.db, batch_id)
-    _log("batch_completed", batch_id=batch_id)
-    if batch is None or not batch["webhook_url"] or not s.settings.webhook_secret:
-        return
-    view = await batch_view(s, batch_id)
-    delivery = await webhooks.deliver(
-        s.http, s.clock, batch["webhook_url"], {"type": f"{batch['kind']}.completed", "data": view},
-        secret=s.settings.webhook_secret, event_id=f"{batch_id}.completed",
-        max_attempts=s.settings.webhook_max_attempts, base_delay_s=s.settings.webhook_retry_base_s,
-    )
-    await rows.record_webhook(s.db, batch_id, delivered=delivery.delivered, attempts=delivery.attempts,
-                              now=iso(s.clock.now()))
-
-
-# --- views --------------------------------------------------------------------
-
-
-async def batch_view(s: Services, batch_id: str) -> dict[str, Any]:
-    batch = await rows.get(s.db, batch_id)
-    if batch is None:
-        raise errors.NotFound(f"no batch {batch_id!r}")
-    items = await rows.items(s.db, batch_id)
-    done = [i["request_id"] for i in items if i["request_id"] and i["status"] in rows.TERMINAL]
-    results = {r["id"]: to_result(r, s.settings.public_base_url) for r in await Store(s.db, s.clock).get_requests(done)}
-    counts: dict[str, int] = {}
-    for i in items:
-        counts[i["status"]] = counts.get(i["status"], 0) + 1
-    return {
-        "id": batch["id"], "kind": batch["kind"], "status": batch["status"], "caller": batch["caller"],
-        "total": batch["total"], "counts": counts,
-        "items": [
-            {"index": i["idx"], "status": i["status"], "request_id": i["request_id"], "deliveries": i["deliveries"],
-             "error": json.loads(i["error"]) if i["error"] else None, "result": results.get(i["request_id"] or "")}
-            for i in items
-        ],
-        "webhook": {"url_set": bool(batch["webhook_url"]), "status": batch["webhook_status"],
-                    "attempts": batch["webhook_attempts"]},
-        "created_at": batch["created_at"], "completed_at": batch["completed_at"],
-    }
-
-
-def job_view(view: dict[str, Any]) -> dict[str, Any]:
-    """An async job is a batch of one: shown as that one generation."""
-    item = view["items"][0]
-    return {"id": view["id"], "status": item["status"], "request_id": item["request_id"], "result": item["result"],
-            "error": item["error"], "webhook": view["webhook"], "created_at": view["created_at"],
-            "completed_at": view["completed_at"]}

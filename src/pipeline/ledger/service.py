@@ -1,7 +1,7 @@
 """The `Ledger` port over `LedgerCore`: what the Durable Object exposes.
 
 Construct as `LedgerService(storage, clock)`: on Cloudflare the Durable Object
-passes an adapter over `ctx.storage.sql` (runtime.py); locally, sqlite3
+passes an adapter over `ctx.storage.sql` (runtime/durable_object.py); locally, sqlite3
 (local/ledger.py). Each method calls the core synchronously — atomic inside
 the DO — and only awaits to wait for a concurrency slot.
 

@@ -15,19 +15,20 @@ TERMINAL = ("succeeded", "failed", "refused")
 
 async def create(
     db: Database, batch_id: str, *, kind: str, caller: str, bodies: Sequence[dict[str, Any]], webhook_url: str | None, now: str,
-    api_key_id: str | None = None,
+    lane: str = "standard", extra: Sequence[tuple[str, tuple[Any, ...]]] = (), api_key_id: str | None = None,
 ) -> None:
+    """The batch and its items, plus `extra` statements (the economy lane's provider batches), atomically."""
     statements: list[tuple[str, tuple[Any, ...]]] = [(
-        "INSERT INTO batches (id, kind, caller, status, total, webhook_url, created_at, updated_at, api_key_id)"
-        " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
-        (batch_id, kind, caller, len(bodies), webhook_url, now, now, api_key_id),
+        "INSERT INTO batches (id, kind, caller, status, total, webhook_url, created_at, updated_at, lane, api_key_id)"
+        " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+        (batch_id, kind, caller, len(bodies), webhook_url, now, now, lane, api_key_id),
     )]
     statements += [
         ("INSERT INTO batch_items (batch_id, idx, status, body, updated_at) VALUES (?, ?, 'queued', ?, ?)",
          (batch_id, idx, json.dumps(body, sort_keys=True), now))
         for idx, body in enumerate(bodies)
     ]
-    await db.batch(statements)
+    await db.batch([*statements, *extra])
 
 
 async def get(db: Database, batch_id: str) -> dict[str, Any] | None:
@@ -36,7 +37,7 @@ async def get(db: Database, batch_id: str) -> dict[str, Any] | None:
 
 async def items(db: Database, batch_id: str) -> list[dict[str, Any]]:
     return await db.all(
-        "SELECT idx, status, request_id, error, deliveries, updated_at FROM batch_items WHERE batch_id = ? ORDER BY idx",
+        "SELECT idx, status, request_id, error, deliveries, updated_at, lane, warnings FROM batch_items WHERE batch_id = ? ORDER BY idx",
         (batch_id,),
     )
 

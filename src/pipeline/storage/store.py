@@ -52,6 +52,9 @@ class Store:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+        # What this Store wrote for the requests it created, in `get_request`'s shape: a
+        # generation builds its result from it instead of reading back what it just wrote.
+        self._written: dict[str, dict[str, Any]] = {}
 
     def _now(self) -> str:
         return iso(self.clock.now())
@@ -85,6 +88,16 @@ class Store:
              idempotency_key, request_hash, now, now, api_key_id,
              json.dumps(context, sort_keys=True) if context is not None else None, sent_prompt or prompt),
         )
+        if changed > 0:
+            self._written[request_id] = {
+                "id": request_id, "caller": caller, "kind": kind, "status": "pending", "prompt": prompt,
+                "params": params, "requested_provider": requested_provider, "n": n, "links": links,
+                "idempotency_key": idempotency_key, "request_hash": request_hash, "created_at": now, "updated_at": now,
+                "api_key_id": api_key_id, "context": json.dumps(context, sort_keys=True) if context is not None else None,
+                "sent_prompt": sent_prompt or prompt, "provider": None, "model": None, "size": None, "quality": None,
+                "estimated_cost_micros": None, "actual_cost_micros": None, "warnings": [], "error_code": None,
+                "error_message": None, "completed_at": None, "images": [], "attempts": [],
+            }
         return changed > 0
 
     async def find_by_idempotency_key(self, caller: str, key: str) -> dict[str, Any] | None:
@@ -102,6 +115,27 @@ class Store:
             " estimated_cost_micros = ?, warnings = ?, updated_at = ? WHERE id = ? AND status IN ('pending', 'running')",
             (provider, model, size, quality, estimate_micros, json.dumps(warnings), self._now(), request_id),
         )
+        self._note(request_id, status="running", provider=provider, model=model, size=size, quality=quality,
+                   estimated_cost_micros=estimate_micros, warnings=list(warnings))
+
+    def _note(self, request_id: str, **fields: Any) -> None:
+        row = self._written.get(request_id)
+        if row is not None:
+            row.update(fields)
+
+    def _note_attempt(self, a: Attempt) -> None:
+        row = self._written.get(a.request_id)
+        if row is not None:
+            row["attempts"].append({"provider": a.provider, "model": a.model, "attempt": a.attempt, "outcome": a.outcome,
+                                    "error_code": a.error_code, "latency_ms": a.latency_ms, "cost_micros": a.cost_micros})
+
+    def forget(self, request_id: str) -> None:
+        """Read the request from D1 from now on (a write landed whose answer was lost)."""
+        self._written.pop(request_id, None)
+
+    def written(self, request_id: str) -> dict[str, Any] | None:
+        """The request as this Store wrote it (same shape as `get_request`), if it created it."""
+        return self._written.get(request_id)
 
     def _attempt_sql(self, a: Attempt) -> tuple[str, tuple[Any, ...]]:
         now = self.clock.now()
@@ -116,6 +150,7 @@ class Store:
 
     async def record_attempt(self, attempt: Attempt) -> None:
         await self.db.run(*self._attempt_sql(attempt))
+        self._note_attempt(attempt)
 
     async def succeed(
         self,
@@ -160,6 +195,12 @@ class Store:
             )
         )
         await self.db.batch(statements)
+        self._note_attempt(attempt)
+        row = self._written.get(request_id)
+        if row is not None:
+            row.update(status="succeeded", provider=provider, model=model, size=size or row["size"],
+                       actual_cost_micros=actual_micros, warnings=list(warnings), updated_at=now, completed_at=now,
+                       images=[{**vars(i), "created_at": now, "approval_status": approval_status} for i in images])
 
     async def finish_unsuccessfully(
         self, request_id: str, *, status: str, error: dict[str, Any], actual_micros: int = 0, warnings: list[str] | None = None
