@@ -13,6 +13,7 @@ from pathlib import Path
 
 import uvicorn
 
+from pipeline import logs
 from pipeline.api.app import create_app
 
 from . import maintenance
@@ -37,14 +38,19 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8787")))
     parser.add_argument("--data", default=str(ROOT / ".data"), help="folder for the SQLite files and images")
+    parser.add_argument("--log-format", choices=sorted(logs.FORMATS), default=os.environ.get("LOG_FORMAT", "text"),
+                        help="log lines for a person (text, the default) or as the Worker writes them (json)")
     args = parser.parse_args()
 
     env = read_env(ROOT / ".dev.vars")
     env.setdefault("PUBLIC_BASE_URL", f"http://{args.host}:{args.port}")
     services = build_local_services(env, args.data)
+    # One line per request (INFO), batch progress and failing providers, at LOG_LEVEL.
+    logs.configure(services.settings.access.log_level, args.log_format)
     app = create_app(services)
     names = ", ".join(services.registry.names())
-    print(f"Image worker on http://{args.host}:{args.port}  (docs: /docs, providers: {names}, data: {args.data})", flush=True)
+    print(f"Image worker on http://{args.host}:{args.port}  (console: /console, docs: /docs, providers: {names}, "
+          f"data: {args.data})", flush=True)
     if services.settings.api_token is None:
         print("No API_TOKEN set: the API is open. Set API_TOKEN to require 'Authorization: Bearer <token>'.", flush=True)
     every_s = float(env.get("LOCAL_MAINTENANCE_S") or 30)

@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import gc
-import json
 import logging
 import random
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from .. import errors, limits
+from ..logs import event as log_event
 from ..models import Event
 from ..providers.base import ProviderEvent, ProviderRequest, ProviderResult
 from ..storage.store import Attempt, ImageRow
@@ -29,8 +29,6 @@ from . import progress, selection
 if TYPE_CHECKING:
     from ..services import Services
     from ..storage.store import Store
-
-log = logging.getLogger("image_worker")
 
 # Error code -> may the provider have billed the call that ended with it? Codes not
 # listed were answered before any work (4xx, 5xx, connection refused): nothing billed.
@@ -41,12 +39,6 @@ POSSIBLY_BILLED: dict[str, bool] = {
     "internal_error": True,  # our code failed after the request left
 }
 HOLD_MARGIN_S = 120  # storing and settling after the deadline; the lease covers both
-
-
-def log_event(level: int, event: str, **fields: Any) -> None:
-    """One JSON line per event (Workers Logs index them). Only ids, names, codes and
-    numbers go in: never a prompt, a key or an image."""
-    log.log(level, json.dumps({"event": event, **fields}, separators=(",", ":")))
 
 
 def _code(exc: BaseException) -> str:

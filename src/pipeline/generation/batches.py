@@ -16,7 +16,7 @@ import json
 import logging
 from typing import Any, Awaitable, Callable
 
-from .. import errors, webhooks
+from .. import errors, logs, webhooks
 from ..clock import iso
 from ..ids import new_id
 from ..models import GenerationRequest
@@ -26,14 +26,12 @@ from ..storage.results import to_result
 from ..storage.store import Store
 from .generation import Generation
 
-log = logging.getLogger("image_worker")
-
 MAX_ITEMS = 100  # one sendBatch (Cloudflare: at most 100 messages per call)
 IN_PROGRESS_RETRY_S = (10, 30, 60, 120, 300)  # waits for a generation another delivery is running
 
 
 def _log(event: str, **fields: Any) -> None:
-    log.info(json.dumps({"event": event, **fields}, separators=(",", ":")))
+    logs.event(logging.INFO, event, **fields)
 
 
 async def submit(

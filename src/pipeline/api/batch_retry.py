@@ -1,0 +1,52 @@
+"""`POST /v1/batches/{id}/retry`: a new batch of the failed items of a finished one.
+
+The items run again as they were asked (same bodies, this key's caller and caps applied
+again), under new idempotency keys: the old keys would replay the stored failures."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+
+from .. import errors
+from ..auth.keys import Principal
+from ..generation import batches
+from ..models import GenerationRequest
+from ..services import Services
+from ..storage import batches as rows
+from .deps import get_services, require_scope
+from .generations import for_principal
+
+router = APIRouter(prefix="/v1", tags=["batches"])
+
+
+@router.post("/batches/{batch_id}/retry", status_code=202,
+             summary="Queue the failed items of a batch again, as a new batch")
+async def retry_failed(
+    batch_id: str,
+    include_refused: bool = Query(False, description="also retry items a provider refused (safety)"),
+    principal: Principal = Depends(require_scope("generate")),
+    s: Services = Depends(get_services),
+) -> JSONResponse:
+    view = await batches.batch_view(s, batch_id)
+    if not principal.sees(view["caller"]):
+        raise errors.NotFound(f"no batch {batch_id!r}")
+    failed = [i for i in view["items"] if i["status"] in ("failed", "refused")
+              and (include_refused or (i["error"] or {}).get("code") != "provider_refused")]
+    if not failed:
+        raise errors.Conflict(f"batch {batch_id!r} has no failed items to retry", details={"counts": view["counts"]})
+    items: list[GenerationRequest] = []
+    for item in failed:
+        row = await rows.item(s.db, batch_id, item["index"])
+        body: dict[str, Any] = json.loads(row["body"]) if row else {}
+        body.pop("idempotency_key", None)
+        items.append(await for_principal(s, principal, GenerationRequest.model_validate(body)))
+    caller = principal.acting_caller(view["caller"])
+    new_id = await batches.submit(s, items, kind="batch", caller=caller, webhook_url=None)
+    return JSONResponse({"id": new_id, "status": "queued", "total": len(items), "retry_of": batch_id,
+                         "retried": [i["index"] for i in failed], "status_url": f"/v1/batches/{new_id}",
+                         "events_url": f"/v1/batches/{new_id}/events"},
+                        status_code=202, headers={"Location": f"/v1/batches/{new_id}"})
