@@ -40,11 +40,13 @@ class PriceReset(BaseModel):
 async def get_prices(s: Services = Depends(get_services)) -> dict[str, Any]:
     await s.registry.prices.refresh(s.db, s.clock, force=True)
     out = []
+    day = s.clock.now().date()
     for kind, cat in catalog.CATALOGS.items():
         if kind == "gemini-vertex":
             continue  # the same models and prices as gemini
         for spec in cat.models:
-            entry = {"provider": kind, "model": spec.id, "price": s.registry.prices.price(spec).to_dict()}
+            entry = {"provider": kind, "model": spec.id, "label": spec.label, **spec.lifecycle.to_dict(day),
+                     "price": s.registry.prices.price(spec).to_dict()}
             if spec.id in s.registry.prices.overrides:
                 entry["catalog_price"] = spec.price.to_dict()
             out.append(entry)
