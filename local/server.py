@@ -57,14 +57,20 @@ def main() -> None:
     asyncio.run(serve(services, app, args.host, args.port, every_s))
 
 
-async def serve(services, app, host: str, port: int, every_s: float) -> None:
-    """Recover what a crashed predecessor left, then serve with the maintenance timer."""
+def uvicorn_server(app, host: str, port: int) -> uvicorn.Server:
+    # uvicorn's own access log stays off: the app writes one line per request (pipeline.logs).
+    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+
+
+async def serve(services, app, host: str, port: int, every_s: float, server: uvicorn.Server | None = None) -> None:
+    """Recover what a crashed predecessor left, then serve with the maintenance timer
+    (until `server.should_exit`, when the caller built the server)."""
     recovered = await maintenance.recover(services)
     if recovered.get("stale_requests") or recovered.get("recovered_slots"):
         print(f"Recovered after restart: {recovered}", flush=True)
     timer = asyncio.create_task(maintenance.run_timer(services, every_s))
     try:
-        await uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).serve()
+        await (server or uvicorn_server(app, host, port)).serve()
     finally:
         timer.cancel()
 

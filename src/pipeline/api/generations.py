@@ -54,7 +54,7 @@ async def list_generations(
         raise errors.InvalidRequest("give entity_type and entity_id together", details={"field": "entity_id"})
     if caller is not None and not principal.sees(caller):
         raise errors.Forbidden(f"this key may only list caller {principal.caller!r}", details={"field": "caller"})
-    if approval is not None and not await has_column(s.db, "images", "approval"):
+    if approval is not None and not await has_column(s.db, "images", "approval_status"):
         # No approvals in this deployment: no image is in any approval state, so nothing matches.
         return {"items": [], "next_before": None}
     first, last = parse_day("from", day_from), parse_day("to", day_to)

@@ -22,8 +22,9 @@ function h(tag, attrs = {}, ...children) {
 }
 
 const dollars = (micros) => micros === null || micros === undefined ? "–" : "$" + (micros / 1e6).toFixed(micros % 10000 ? 4 : 2);
-const today = () => new Date().toISOString().slice(0, 10);
-const daysAgo = (n) => new Date(Date.now() - n * 86400000).toISOString().slice(0, 10);
+// The server's UTC day (the budget's day), not this browser's clock.
+const today = () => state.today || new Date().toISOString().slice(0, 10);
+const daysAgo = (n) => new Date(Date.parse(today() + "T00:00:00Z") - n * 86400000).toISOString().slice(0, 10);
 
 function toast(text, bad = false) {
   const t = $("#toast");
@@ -109,7 +110,8 @@ async function start() {
   $("#budget-form").hidden = !state.admin;
   try {
     state.providers = (await api("/v1/providers")).providers.map((p) => p.name);
-  } catch (e) { state.providers = []; }
+    state.today = (await api("/v1/budget")).today.day;
+  } catch (e) { state.providers = state.providers || []; }
   for (const sel of ["#filter-provider", "#try-provider", "#batch-provider"]) {
     const box = $(sel);
     for (const name of state.providers) if (!$(`option[value="${name}"]`, box)) box.append(h("option", { value: name }, name));
@@ -144,7 +146,9 @@ function openGallery() {
 
 function resetGallery() {
   sessionStorage.setItem(FILTERS, JSON.stringify(Object.fromEntries(filterParams())));
-  state.cursor = null; state.done = false; state.focus = -1; state.selected.clear();
+  // A page still on its way belongs to the old filters: its answer is dropped (epoch).
+  state.epoch = (state.epoch || 0) + 1;
+  state.cursor = null; state.done = false; state.loading = false; state.focus = -1; state.selected.clear();
   $("#cards").replaceChildren();
   updateSelected();
   loadMore();
@@ -153,21 +157,25 @@ function resetGallery() {
 async function loadMore() {
   if (state.loading || state.done || $("#view-gallery").hidden) return;
   state.loading = true;
+  const epoch = state.epoch;
   const params = filterParams();
   params.set("limit", "24");
   if (state.cursor) params.set("before", state.cursor);
   try {
     const page = await api("/v1/generations?" + params);
+    if (epoch !== state.epoch) return;
     for (const gen of page.items) for (const card of cardsFor(gen)) $("#cards").append(card);
     state.cursor = page.next_before;
     state.done = !page.next_before;
     $("#gallery-end").textContent = state.done ? ($("#cards").children.length ? "That is all." : "No images match.") : "";
   } catch (e) {
+    if (epoch !== state.epoch) return;
     toast(e.message, true);
     state.done = true;
   } finally {
-    state.loading = false;
+    if (epoch === state.epoch) state.loading = false;
   }
+  if (epoch !== state.epoch) return;
   // A tall screen may show the sentinel still: fetch until it is pushed below the fold.
   if (!state.done && $("#sentinel").getBoundingClientRect().top < innerHeight) setTimeout(loadMore, 0);
 }
@@ -477,6 +485,8 @@ async function watchBatch(id) {
   const recent = JSON.parse(sessionStorage.getItem(BATCHES) || "[]").filter((b) => b !== id);
   sessionStorage.setItem(BATCHES, JSON.stringify([id, ...recent].slice(0, 20)));
   const out = $("#batch-out");
+  delete out.dataset.status;
+  out.dataset.watching = id; // an older stream still open updates only its own, detached rows
   const bar = h("div", { style: { width: "0%" } });
   const counts = h("p", { class: "counts" });
   const rows = h("tbody");
@@ -501,7 +511,7 @@ async function watchBatch(id) {
         total = data.total;
         rows.replaceChildren(...data.items.map(row));
         show(data.counts, total);
-        if (event === "completed") out.dataset.status = "completed";
+        if (event === "completed" && out.dataset.watching === id) out.dataset.status = "completed";
       } else if (event === "item") {
         const old = $(`tr[data-index="${data.index}"]`, rows);
         if (old) old.replaceWith(row(data)); else rows.append(row(data));
