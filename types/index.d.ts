@@ -216,8 +216,8 @@ export type KeyCreate = {
   name: string;
   /** the caller every request made with this key acts as */
   caller: string;
-  /** generate: create generations and estimates, link images, delete its caller's generations; read: read its caller's generations and images, providers, usage and budget; admin: everything: budget, prices, keys, approvals, any caller's data, acting for another caller */
-  scopes?: Array<"generate" | "read" | "admin">;
+  /** generate: create generations and estimates, link images, delete its caller's generations; read: read its caller's generations and images, providers, usage and budget; review: read every caller's generations and images, approve or reject images, set entities' primary images (the review console); admin: everything: budget, prices, keys, approvals, any caller's data, acting for another caller */
+  scopes?: Array<"generate" | "read" | "review" | "admin">;
   /** what this key may spend per UTC day */
   daily_budget_micros?: number | null;
   /** UTC time after which the key stops working */
