@@ -81,7 +81,11 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--image-bytes", type=int, default=1_500_000)
+    parser.add_argument("--scaling", action="store_true",
+                        help="throughput at 8, 32 and 64 concurrent against an instant provider (1 KB images)")
     args = parser.parse_args()
+    if args.scaling:
+        args.image_bytes = 1_000
 
     fake = FakeServer().start()
     fake.route("POST", "/v1/images/generations", _image_reply(args.image_bytes))
@@ -102,6 +106,16 @@ async def main() -> None:
                 time.sleep(0.1)
         await _time_direct(fake.url, 5)
         await _time_worker(worker, 5)
+        if args.scaling:
+            httpx.put(f"{worker}/v1/budget", json={"global_concurrency": 256, "daily_budget_micros": 10**12})
+            print(f"python {sys.version.split()[0]}, runs per level: {args.runs * 4}, instant provider, 1 KB images")
+            print("| concurrent | requests/s | p50 ms |")
+            print("|---|---|---|")
+            for level in (8, 32, 64):
+                t = time.perf_counter()
+                samples = await _time_worker(worker, args.runs * 4, concurrency=level)
+                print(f"| {level} | {len(samples) / (time.perf_counter() - t):.0f} | {statistics.median(samples):.1f} |")
+            return
         direct = await _time_direct(fake.url, args.runs)
         through = await _time_worker(worker, args.runs)
         t = time.perf_counter()

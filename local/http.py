@@ -30,14 +30,27 @@ class _Stream:
         return b"".join([chunk async for chunk in self.aiter_bytes()])
 
 
+# httpcore's pool walks every connection it holds on each request and each response
+# (`_assign_requests_to_connections`), so one pool's cost per request grows with concurrency.
+# Requests take turns over a few small pools instead: each walks a fraction of the connections.
+SHARDS = 8
+PER_SHARD = httpx.Limits(max_connections=32, max_keepalive_connections=8)
+
+
 class HttpxClient:
-    """One pooled AsyncClient; transport failures become the typed errors."""
+    """A few pooled AsyncClients, taken in turn; transport failures become the typed errors."""
 
     def __init__(self, client: httpx.AsyncClient | None = None) -> None:
-        self._client = client or httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+        self._clients = [client] if client else [httpx.AsyncClient(limits=PER_SHARD) for _ in range(SHARDS)]
+        self._turn = 0
+
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        self._turn = (self._turn + 1) % len(self._clients)
+        return self._clients[self._turn]
 
     def _build(self, request: HttpRequest) -> httpx.Request:
-        return self._client.build_request(
+        return self._clients[0].build_request(
             request.method,
             request.url,
             headers=request.headers,
@@ -68,4 +81,5 @@ class HttpxClient:
             await response.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for client in self._clients:
+            await client.aclose()

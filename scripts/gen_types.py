@@ -93,6 +93,14 @@ def _result_type(operation: dict[str, Any]) -> str:
     return "Record<string, unknown>"
 
 
+# RPC shapes of the routes that do not speak JSON (pipeline.api.rpc: `_split`, `_decoded`)
+BYTES_BODY = "{ content_type: string; data: string | Uint8Array | ArrayBuffer }"
+RESULTS = {
+    "bytes": "{ content_type: string; etag: string | null; data_base64: string }",
+    "events": "{ events: Array<{ event: string; data: unknown }> }",
+}
+
+
 def render() -> str:
     doc = create_app().openapi()
     out = [
@@ -114,14 +122,18 @@ def render() -> str:
     ]
     for name, op in rpc.OPERATIONS.items():
         operation = doc["paths"][op.path][op.method.lower()]
-        # A body operation's query options (e.g. `stream`) are HTTP-only: RPC sends only the body.
-        params = [p for p in operation.get("parameters", []) if p["in"] == "path" or (p["in"] == "query" and not op.body)]
-        arg = _params_type(params, _body_type(operation))
+        # A body operation's query options (e.g. `stream`) are HTTP-only: RPC sends only the body
+        # (and the fields the table names in `query`).
+        params = [p for p in operation.get("parameters", []) if p["in"] == "path"
+                  or (p["in"] == "query" and (not op.body or p["name"] in op.query))]
+        body = BYTES_BODY if op.body == "bytes" else _body_type(operation)
+        arg = _params_type(params, body)
         optional = "?" if not any(p.get("required") for p in params) and not op.body else ""
+        result = RESULTS.get(op.result) or _result_type(operation)
         out.append(f"  /** {op.method} {op.path}: {operation.get('summary', '')} */")
-        out.append(f"  {name}(arg{optional}: {arg}): Promise<RpcResult<{_result_type(operation)}>>;")
+        out.append(f"  {name}(arg{optional}: {arg}): Promise<RpcResult<{result}>>;")
         if len(op.params) == 1 and not op.body:
-            out.append(f"  {name}({op.params[0]}: string): Promise<RpcResult<{_result_type(operation)}>>;")
+            out.append(f"  {name}({op.params[0]}: string): Promise<RpcResult<{result}>>;")
     out += ["}", ""]
     return "\n".join(out)
 

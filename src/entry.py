@@ -38,49 +38,10 @@ class Default(WorkerEntrypoint):
         _services_for(self.env)
         return await runtime.within(self.env, self.ctx, lambda: asgi.fetch(_app, request, self.env, self.ctx))
 
-    async def _rpc(self, name, *args):
+    async def _rpc(self, name, arg=None):
         services = _services_for(self.env)
-        call = getattr(rpc, name)
-        result = await runtime.within(self.env, self.ctx, lambda: call(services, *[runtime.from_js_arg(a) for a in args]))
+        result = await runtime.within(self.env, self.ctx, lambda: rpc.call(services, name, runtime.from_js_arg(arg)))
         return runtime.to_js_result(result)
-
-    # --- RPC over service bindings: plain objects in, {ok, result | error} out ---
-
-    async def generate(self, payload):
-        return await self._rpc("generate", payload)
-
-    async def get_generation(self, request_id):
-        return await self._rpc("get_generation", request_id)
-
-    async def estimate(self, payload):
-        return await self._rpc("estimate", payload)
-
-    async def providers(self, params=None):
-        return await self._rpc("providers", params)
-
-    async def edit(self, payload):
-        return await self._rpc("edit", payload)
-
-    async def list_generations(self, params=None):
-        return await self._rpc("list_generations", params)
-
-    async def link(self, payload):
-        return await self._rpc("link", payload)
-
-    async def unlink(self, payload):
-        return await self._rpc("unlink", payload)
-
-    async def entity_images(self, params):
-        return await self._rpc("entity_images", params)
-
-    async def usage(self, params=None):
-        return await self._rpc("usage", params)
-
-    async def get_budget(self):
-        return await self._rpc("get_budget")
-
-    async def put_budget(self, changes):
-        return await self._rpc("put_budget", changes)
 
     async def queue(self, batch, env=None, ctx=None):
         """The JOBS queue's consumer: batch items and async jobs (pipeline.generation.batches)."""
@@ -92,6 +53,22 @@ class Default(WorkerEntrypoint):
         services = _services_for(self.env)
         cron, when = str(controller.cron), int(controller.scheduledTime)
         await runtime.within(self.env, ctx or self.ctx, lambda: maintenance.scheduled(services, cron, when))
+
+
+def _rpc_method(name):
+    async def method(self, arg=None):
+        return await self._rpc(name, arg)
+
+    method.__name__ = method.__qualname__ = name
+    op = rpc.OPERATIONS[name]
+    method.__doc__ = f"RPC: {op.method} {op.path}; plain object in, {{ok, result | error}} out."
+    return method
+
+
+# RPC over service bindings: one method of the entrypoint per operation of rpc.OPERATIONS,
+# each running that operation's HTTP route in-process (`env.IMAGE.generate({...})`).
+for _name in rpc.OPERATIONS:
+    setattr(Default, _name, _rpc_method(_name))
 
 
 class BudgetLedger(DurableObject):

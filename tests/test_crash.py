@@ -92,3 +92,41 @@ def test_a_killed_server_recovers_everything_on_restart(tmp_path, fake_server):
     ledger = LedgerCore(SqliteSqlStorage(str(data / "ledger.db")))
     spent = ledger.sql.exec("SELECT COALESCE(SUM(spent_micros), 0) AS n FROM day_totals WHERE caller = '*'")[0]["n"]
     assert spent == spent_d1  # what D1 says was spent (billed or maybe billed) is what the ledger charged
+
+
+def test_a_request_killed_mid_call_is_retried_under_its_idempotency_key_after_restart(tmp_path, fake_server):
+    openai = fake_server()
+    openai.route("POST", "/v1/images/generations", Reply(200, openai_success(render_png(b"slow", 16, 16)), delay_s=30))
+    data, port = tmp_path / "data", _port()
+    base = f"http://127.0.0.1:{port}"
+    body, key = {"prompt": "cut short", "quality": "low"}, {"Idempotency-Key": "chapter-3-cover"}
+    server = _start(data, port, openai.url)
+    try:
+        pool = ThreadPoolExecutor(1)
+        pool.submit(lambda: httpx.post(f"{base}/v1/generations", json=body, headers=key, timeout=60))
+        for _ in range(100):  # until the provider has the call
+            if openai.received:
+                break
+            time.sleep(0.05)
+        assert openai.received
+        server.send_signal(signal.SIGKILL)
+        server.wait(5)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+        openai.route("POST", "/v1/images/generations", Reply(200, openai_success(render_png(b"fast", 16, 16))))
+        server = _start(data, port, openai.url)  # recovery ends the cut request
+        again = httpx.post(f"{base}/v1/generations", json=body, headers=key, timeout=20)
+        assert again.status_code == 201, again.text
+        db = SqliteDatabase(data / "local.db")._conn
+        first = db.execute("SELECT id, status, error_code, json_extract(params, '$.retried_by') AS retried_by"
+                           " FROM generation_requests WHERE id != ?", (again.json()["id"],)).fetchall()
+        assert len(first) == 1 and first[0]["status"] == "failed" and first[0]["error_code"] == "abandoned"
+        assert first[0]["retried_by"] == again.json()["id"]  # the new attempt is linked to the first
+        retry_of = db.execute("SELECT json_extract(params, '$.retry_of') AS r FROM generation_requests WHERE id = ?",
+                              (again.json()["id"],)).fetchone()["r"]
+        assert retry_of == first[0]["id"]
+        replay = httpx.post(f"{base}/v1/generations", json=body, headers=key, timeout=20)
+        assert replay.status_code == 200 and replay.json()["id"] == again.json()["id"]  # now it replays
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait(5)

@@ -21,3 +21,18 @@ def test_sizes_pick_the_nearest_supported():
     assert sizes.choose(None, "9:16", supported) == ("1024x1536", "size 9:16 not supported; using nearest 1024x1536")
     assert sizes.choose("512x512", None, supported) == ("1024x1024", "size 512x512 not supported; using nearest 1024x1024")
     assert sizes.ratio_label("1344x768") == "16:9" and sizes.ratio_label("1536x672") == "21:9"
+
+
+def test_ids_of_interleaved_clocks_each_strictly_increase():
+    """Two clocks days apart in one process (as in the test suite), taking turns in the same
+    milliseconds: each one's ids still sort in the order they were made."""
+    from datetime import datetime, timezone
+
+    a, b = datetime(2026, 11, 20, 12, tzinfo=timezone.utc), datetime(2026, 12, 1, 12, tzinfo=timezone.utc)
+    first, second = [], []
+    for _ in range(500):
+        first.append(new_id("key", a))
+        second.append(new_id("req", b))
+    assert first == sorted(first) and len(set(first)) == 500
+    assert second == sorted(second) and len(set(second)) == 500
+    assert new_id("key", a) > first[-1]  # the same instant again still sorts after

@@ -45,9 +45,10 @@ async def test_the_default_is_current_and_the_request_is_the_documented_one(goog
     assert sent.json() == {
         "contents": [{"role": "user", "parts": [{"text": "a banana in a tuxedo"}]}],
         "generationConfig": {"responseModalities": ["IMAGE"],
-                             "imageConfig": {"aspectRatio": "16:9", "imageSize": "2K", "personGeneration": "ALLOW_NONE"}},
+                             "imageConfig": {"aspectRatio": "16:9", "imageSize": "2K"}},  # personGeneration: Vertex only
     }
     assert result.size == "2688x1536" and "nearest 2688x1536" in result.warnings[0]
+    assert "person_generation=dont_allow is not supported by the Gemini API" in result.warnings[1]
     assert result.images[0].data == PNG and result.images[0].content_type == "image/png"
     # 11 prompt tokens at $1.50/1M (16.5, rounded up) + 1120 image tokens at $30/1M
     assert result.cost_micros == 17 + 33_600

@@ -384,19 +384,98 @@ export interface ImageWorkerRpc {
   generate(arg: GenerationRequest): Promise<RpcResult<GenerationResult>>;
   /** POST /v1/generations: Generate or edit images */
   edit(arg: GenerationRequest): Promise<RpcResult<GenerationResult>>;
-  /** POST /v1/estimate: What each provider would charge */
-  estimate(arg: GenerationRequest): Promise<RpcResult<EstimateResponse>>;
+  /** GET /v1/generations: Generations, newest first, filtered and cursor-paginated */
+  list_generations(arg?: { status?: "pending" | "running" | "succeeded" | "failed" | "refused" | null; provider?: string | null; caller?: string | null; entity_type?: "character" | "location" | "scene" | "item" | "other" | null; entity_id?: string | null; approval?: string | null; from?: string | null; to?: string | null; before?: string | null; limit?: number }): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/generations/{request_id}: Get Generation */
   get_generation(arg: { request_id: string }): Promise<RpcResult<GenerationResult>>;
   get_generation(request_id: string): Promise<RpcResult<GenerationResult>>;
-  /** GET /v1/generations: Generations, newest first, filtered and cursor-paginated */
-  list_generations(arg?: { status?: "pending" | "running" | "succeeded" | "failed" | "refused" | null; provider?: string | null; caller?: string | null; entity_type?: "character" | "location" | "scene" | "item" | "other" | null; entity_id?: string | null; approval?: string | null; from?: string | null; to?: string | null; before?: string | null; limit?: number }): Promise<RpcResult<Record<string, unknown>>>;
+  /** DELETE /v1/generations/{request_id}: Delete a finished generation: its images (R2) and rows (D1) */
+  delete_generation(arg: { request_id: string }): Promise<RpcResult<Record<string, unknown>>>;
+  delete_generation(request_id: string): Promise<RpcResult<Record<string, unknown>>>;
+  /** POST /v1/estimate: What each provider would charge */
+  estimate(arg: GenerationRequest): Promise<RpcResult<EstimateResponse>>;
+  /** POST /v1/prompts/preview: The prompt each provider would be sent; generates nothing */
+  preview_prompt(arg: GenerationRequest): Promise<RpcResult<Record<string, unknown>>>;
+  /** POST /v1/images/generations: OpenAI-compatible image generation */
+  openai_generate(arg: OpenAIImagesRequest): Promise<RpcResult<OpenAIImagesResponse>>;
+  /** POST /v1/images/edits: OpenAI-compatible image edit */
+  openai_edit(arg: {
+  prompt: string;
+  /** 'auto', a provider name, or one of a provider's models */
+  model?: string | null;
+  n?: number | null;
+  size?: string | null;
+  quality?: "low" | "medium" | "high" | "auto" | "standard" | "hd" | "xhigh" | "max" | null;
+  /** default b64_json */
+  response_format?: "url" | "b64_json" | null;
+  output_format?: "png" | "jpeg" | "webp" | null;
+  output_compression?: number | null;
+  background?: "transparent" | "opaque" | "auto" | null;
+  moderation?: "low" | "auto" | null;
+  stream?: boolean | null;
+  partial_images?: number | null;
+  /** DALL-E 3 only; ignored, with a warning */
+  style?: "vivid" | "natural" | null;
+  /** edits; ignored, with a warning */
+  input_fidelity?: "high" | "low" | null;
+  /** accepted for compatibility; not stored */
+  user?: string | null;
+  /** accepted; not stored */
+  safety_identifier?: string | null;
+  fallback?: boolean | null;
+  aspect_ratio?: string | null;
+  max_cost_per_image_micros?: number | null;
+  links?: Array<EntityRef>;
+  images: Array<OpenAIImageRef>;
+  mask?: OpenAIImageRef | null;
+}): Promise<RpcResult<OpenAIImagesResponse>>;
+  /** POST /v1/batches: Queue many generations; answers at once with the batch id */
+  create_batch(arg: BatchBody): Promise<RpcResult<Record<string, unknown>>>;
+  /** GET /v1/batches/{batch_id}: A batch: per-item status, results and errors */
+  get_batch(arg: { batch_id: string }): Promise<RpcResult<Record<string, unknown>>>;
+  get_batch(batch_id: string): Promise<RpcResult<Record<string, unknown>>>;
+  /** GET /v1/batches/{batch_id}/events: The batch's progress as Server-Sent Events */
+  batch_events(arg: { batch_id: string }): Promise<RpcResult<{ events: Array<{ event: string; data: unknown }> }>>;
+  batch_events(batch_id: string): Promise<RpcResult<{ events: Array<{ event: string; data: unknown }> }>>;
+  /** POST /v1/jobs: Run one generation asynchronously: 202 and the id to poll */
+  create_job(arg: JobBody): Promise<RpcResult<Record<string, unknown>>>;
+  /** GET /v1/jobs/{job_id}: An async job: its status, then the generation's result or error */
+  get_job(arg: { job_id: string }): Promise<RpcResult<Record<string, unknown>>>;
+  get_job(job_id: string): Promise<RpcResult<Record<string, unknown>>>;
+  /** GET /v1/images: Images by approval status, newest first (the review queue) */
+  list_images(arg?: { status?: "pending" | "approved" | "rejected"; before?: string | null; limit?: number }): Promise<RpcResult<Record<string, unknown>>>;
+  /** GET /v1/images/{image_id}: The image bytes: public by id, or with a signed URL, or with a key (when PUBLIC_IMAGES is false) */
+  get_image(arg: { image_id: string; expires?: number | null; signature?: string | null }): Promise<RpcResult<{ content_type: string; etag: string | null; data_base64: string }>>;
+  get_image(image_id: string): Promise<RpcResult<{ content_type: string; etag: string | null; data_base64: string }>>;
+  /** GET /v1/images/{image_id}/signed-url: A short-lived URL for `<img src>`, usable without a key */
+  image_signed_url(arg: { image_id: string; ttl_s?: number | null }): Promise<RpcResult<Record<string, unknown>>>;
+  image_signed_url(image_id: string): Promise<RpcResult<Record<string, unknown>>>;
+  /** POST /v1/images/{image_id}/approve: Approve one image */
+  approve_image(arg: Review | null & { image_id: string }): Promise<RpcResult<Record<string, unknown>>>;
+  /** POST /v1/images/{image_id}/reject: Reject one image (a reason is required) */
+  reject_image(arg: Review | null & { image_id: string }): Promise<RpcResult<Record<string, unknown>>>;
+  /** POST /v1/images/approve: Approve many images at once */
+  approve_images(arg: BulkReview): Promise<RpcResult<Record<string, unknown>>>;
+  /** POST /v1/images/reject: Reject many images at once (a reason is required) */
+  reject_images(arg: BulkReview): Promise<RpcResult<Record<string, unknown>>>;
+  /** POST /v1/uploads: Upload a source image for edits (raw bytes in the body) */
+  upload(arg: { content_type: string; data: string | Uint8Array | ArrayBuffer } & { caller?: string | null }): Promise<RpcResult<Record<string, unknown>>>;
   /** POST /v1/links: Link an image to an entity (idempotent) */
   link(arg: LinkBody): Promise<RpcResult<Record<string, unknown>>>;
   /** DELETE /v1/links: Remove a link */
   unlink(arg: LinkBody): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/entities/{entity_type}/{entity_id}/images: An entity's images, newest first */
   entity_images(arg: { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; limit?: number }): Promise<RpcResult<Record<string, unknown>>>;
+  /** GET /v1/entities/{entity_type}/{entity_id}/context: An entity's stored narrative context */
+  get_entity_context(arg: { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string }): Promise<RpcResult<Record<string, unknown>>>;
+  /** PUT /v1/entities/{entity_type}/{entity_id}/context: Store an entity's narrative context */
+  put_entity_context(arg: StoredContext & { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string }): Promise<RpcResult<Record<string, unknown>>>;
+  /** GET /v1/entities/{entity_type}/{entity_id}/primary: An entity's primary image per role */
+  primary_images(arg: { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string }): Promise<RpcResult<Record<string, unknown>>>;
+  /** PUT /v1/entities/{entity_type}/{entity_id}/primary/{role}: Set an entity's primary image for a role */
+  set_primary_image(arg: PrimaryBody & { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; role: string }): Promise<RpcResult<Record<string, unknown>>>;
+  /** DELETE /v1/entities/{entity_type}/{entity_id}/primary/{role}: Clear an entity's primary image for a role */
+  clear_primary_image(arg: { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; role: string }): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/usage: Per day and provider/model: requests, images, reserved, spent, refused */
   usage(arg?: { from?: string | null; to?: string | null }): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/budget: Budgets, caps and concurrency limits in force, and today's spend */
@@ -405,4 +484,24 @@ export interface ImageWorkerRpc {
   put_budget(arg: BudgetChanges): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/providers: Configured providers: capabilities, prices, health */
   providers(arg?: { probe?: boolean }): Promise<RpcResult<Record<string, unknown>>>;
+  /** GET /v1/health: Liveness; no auth */
+  health(arg?: Record<string, never>): Promise<RpcResult<Record<string, unknown>>>;
+  /** GET /v1/prices: Every catalog model's price in force, its catalog price, source and date */
+  list_prices(arg?: Record<string, never>): Promise<RpcResult<Record<string, unknown>>>;
+  /** GET /v1/prices/history: Recorded overrides, newest first */
+  price_history(arg?: { model?: string | null }): Promise<RpcResult<Record<string, unknown>>>;
+  /** PUT /v1/prices/{model}: Override a model's rates now, without a deploy (recorded) */
+  set_price(arg: PriceChange & { model: string }): Promise<RpcResult<Record<string, unknown>>>;
+  /** DELETE /v1/prices/{model}: Back to the catalog's price (recorded) */
+  clear_price(arg: PriceReset & { model: string }): Promise<RpcResult<Record<string, unknown>>>;
+  /** GET /v1/keys: API keys, newest first (admin; never the secrets) */
+  list_keys(arg?: { caller?: string | null; include_revoked?: boolean; before?: string | null; limit?: number }): Promise<RpcResult<KeyList>>;
+  /** POST /v1/keys: Create an API key (admin) */
+  create_key(arg: KeyCreate): Promise<RpcResult<KeyCreated>>;
+  /** GET /v1/keys/{key_id}: One live API key (admin) */
+  get_key(arg: { key_id: string }): Promise<RpcResult<KeyOut>>;
+  get_key(key_id: string): Promise<RpcResult<KeyOut>>;
+  /** DELETE /v1/keys/{key_id}: Revoke an API key now (admin) */
+  revoke_key(arg: { key_id: string }): Promise<RpcResult<KeyOut>>;
+  revoke_key(key_id: string): Promise<RpcResult<KeyOut>>;
 }

@@ -26,3 +26,38 @@ def test_rpc_errors_have_the_http_error_shape(rpc):
     assert missing == {"ok": False, "error": missing["error"]} and missing["error"]["code"] == "not_found"
     not_an_object = rpc("generate", "just a string")
     assert not_an_object["ok"] is False and not_an_object["error"]["code"] == "invalid_request"
+
+
+def test_every_operation_is_a_method_of_the_entrypoint(rpc):
+    """Each name of the one table (pipeline.api.rpc.OPERATIONS) answers over the binding in
+    the `{ok, ...}` shape: called with an empty object, it either works or names what is missing."""
+    from pipeline.api.rpc import OPERATIONS
+
+    for name in OPERATIONS:
+        answer = rpc(name, {})
+        assert isinstance(answer, dict) and "ok" in answer, (name, answer)
+        if not answer["ok"]:
+            assert answer["error"]["code"] in ("invalid_request", "not_found", "unauthorized"), (name, answer)
+
+
+def test_new_operations_over_the_binding_keys_uploads_images_jobs(rpc):
+    import base64
+
+    from pipeline.providers.placeholder import render_png
+
+    key = rpc("create_key", {"name": "app-web", "caller": "reader", "scopes": ["read"]})
+    assert key["ok"] and key["result"]["key"].startswith("iwk_"), key
+    assert rpc("get_key", key["result"]["id"])["result"]["caller"] == "reader"
+    assert rpc("revoke_key", key["result"]["id"])["ok"]
+
+    png = render_png(b"rpc-upload", 32, 24)
+    uploaded = rpc("upload", {"content_type": "image/png", "data": base64.b64encode(png).decode()})
+    assert uploaded["ok"] and uploaded["result"]["width"] == 32 and uploaded["result"]["height"] == 24, uploaded
+
+    made = rpc("generate", {"prompt": "a harbour", "provider": "placeholder", "caller": "app"})
+    image = made["result"]["images"][0]
+    got = rpc("get_image", image["id"])
+    assert got["ok"] and got["result"]["content_type"] == image["content_type"], got
+    assert base64.b64decode(got["result"]["data_base64"])[:8] == b"\x89PNG\r\n\x1a\n"
+    listed = rpc("list_images", {"limit": 5})
+    assert listed["ok"] and "items" in listed["result"], listed

@@ -5,6 +5,7 @@ locally; `app.state.services` is set by whoever serves it."""
 
 from __future__ import annotations
 
+import math
 from contextlib import aclosing
 from typing import Any, AsyncIterator
 
@@ -15,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import errors
 from .deps import get_services, require_scope, require_token
-from .generations import for_principal, router as generations_router
+from .generations import router as generations_router
 from .image_access import router as image_router
 from .keys import router as keys_router
 from .middleware import Cors, Gate, RequestLog
@@ -34,6 +35,7 @@ from .prompts import router as prompts_router
 from .openai_compat import router as openai_router
 from .uploads import router as uploads_router
 from ..models import ErrorResponse, EstimateResponse, GenerationRequest, GenerationResult
+from ..generation.admission import admit
 from ..generation.generation import Generation
 from .streaming import KEEPALIVE, detached_events
 from .streaming import frame as _frame
@@ -50,7 +52,11 @@ authed = [Depends(require_token)]
 def error_response(exc: errors.ImageWorkerError) -> JSONResponse:
     headers = {}
     if exc.retry_after_s is not None and exc.status in (429, 503):
-        headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+        # Rounded up, never down: a client that waits Retry-After must not come back early.
+        # `retry-after-ms` keeps the precision; OpenAI sends it and its SDKs read it first.
+        ms = max(1, math.ceil(round(exc.retry_after_s * 1000, 3)))  # round first: 0.1 * 1000 is 100.00000000000001
+        headers["Retry-After"] = str(max(1, math.ceil(ms / 1000)))
+        headers["retry-after-ms"] = str(ms)
     return JSONResponse({"error": exc.to_dict()}, status_code=exc.status, headers=headers)
 
 
@@ -153,23 +159,15 @@ async def create_generation(
 ) -> Any:
     """Plain JSON: the finished result (or the error, whose details carry `request_id`).
     With `?stream=true` or `Accept: text/event-stream`: events as they happen."""
-    header_key = request.headers.get("idempotency-key")
-    if header_key:
-        if not 1 <= len(header_key) <= 128:
-            raise errors.InvalidRequest("Idempotency-Key must be 1 to 128 characters", details={"field": "Idempotency-Key"})
-        body = body.model_copy(update={"idempotency_key": header_key})
-    body = await for_principal(s, principal, body)
     wants_sse = stream or "text/event-stream" in request.headers.get("accept", "")
+    generation = admit(s, principal, body, idempotency_header=request.headers.get("idempotency-key"),
+                       partial_images=partial_images if wants_sse else 0,
+                       progress=wants_sse)  # estimated progress where the provider does not stream
     if wants_sse:
-        generation = Generation(s, body, partial_images=partial_images)
-        generation.api_key_id = principal.key_id
-        generation.progress = True  # estimated progress where the provider does not stream
         return StreamingResponse(
             _sse(generation), media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "X-Request-Id": generation.request_id},
         )
-    generation = Generation(s, body)
-    generation.api_key_id = principal.key_id
     result = await generation.result()
     headers = {"Location": f"/v1/generations/{result['id']}"}
     if generation.replayed:

@@ -16,7 +16,6 @@ from ..models import GenerationRequest
 from ..services import Services
 from ..auth.keys import Principal
 from .deps import current_principal, get_services, require_scope, require_token
-from .generations import for_principal
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["batches"])
 
@@ -54,8 +53,8 @@ class JobBody(GenerationRequest):
 async def create_batch(body: BatchBody, principal: Principal = Depends(require_scope("generate")),
                        s: Services = Depends(get_services)) -> JSONResponse:
     caller = principal.acting_caller(body.caller)
-    items = [await for_principal(s, principal, item.model_copy(update={"caller": item.caller or caller})) for item in body.items]
-    batch_id = await batches.submit(s, items, kind="batch", caller=caller, webhook_url=body.webhook_url)
+    items = [item.model_copy(update={"caller": item.caller or caller}) for item in body.items]
+    batch_id = await batches.submit(s, principal, items, kind="batch", caller=caller, webhook_url=body.webhook_url)
     return JSONResponse({"id": batch_id, "status": "queued", "total": len(body.items), "status_url": f"/v1/batches/{batch_id}",
                          "events_url": f"/v1/batches/{batch_id}/events"}, status_code=202,
                         headers={"Location": f"/v1/batches/{batch_id}"})
@@ -85,8 +84,8 @@ async def batch_events(batch_id: str, request: Request, s: Services = Depends(ge
 async def create_job(body: JobBody, principal: Principal = Depends(require_scope("generate")),
                      s: Services = Depends(get_services)) -> JSONResponse:
     request = GenerationRequest.model_validate(body.model_dump(exclude={"webhook_url"}, exclude_unset=True))
-    request = await for_principal(s, principal, request)
-    job_id = await batches.submit(s, [request], kind="job", caller=request.caller, webhook_url=body.webhook_url)
+    job_id = await batches.submit(s, principal, [request], kind="job", caller=principal.acting_caller(request.caller),
+                                  webhook_url=body.webhook_url)
     return JSONResponse({"id": job_id, "status": "queued", "status_url": f"/v1/jobs/{job_id}"}, status_code=202,
                         headers={"Location": f"/v1/jobs/{job_id}"})
 

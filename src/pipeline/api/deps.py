@@ -13,7 +13,7 @@ from typing import Any, Awaitable, Callable
 
 from fastapi import Request
 
-from ..auth.keys import PREFIX, Principal, admin_principal, same_secret
+from ..auth.keys import PREFIX, Principal, admin_principal, key_principal, same_secret
 from ..errors import Unauthorized
 from ..services import Services
 from ..storage.keys import KeyStore
@@ -58,10 +58,7 @@ async def authenticate(s: Services, authorization: str | None, trusted: bool = F
     if secret.startswith(PREFIX):
         row = await KeyStore(s.db, s.clock).find_live(secret)
         if row is not None:
-            return Principal(
-                caller=row["caller"], scopes=frozenset(row["scopes"]), kind="key", key_id=row["id"],
-                key_name=row["name"], daily_budget_micros=row["daily_budget_micros"],
-            )
+            return key_principal(row)
     raise Unauthorized("wrong, revoked or expired API key")
 
 

@@ -9,10 +9,8 @@ from fastapi import APIRouter, Depends, Query
 
 from .. import errors
 from ..auth.keys import Principal
-from ..clock import iso
-from ..models import EntityType, GenerationRequest, Status
+from ..models import EntityType, Status
 from ..services import Services
-from ..storage.keys import KeyStore
 from ..storage.listing import Filters, delete_generation, has_column, list_query
 from ..storage.results import to_result
 from ..storage.store import TERMINAL, Store
@@ -82,20 +80,3 @@ async def delete(
         raise errors.Conflict(f"generation {request_id!r} is still {row['status']}; delete it once it has finished")
     return {"deleted": True, **await delete_generation(s.db, s.objects, request_id)}
 
-
-async def for_principal(s: Services, principal: Principal, body: GenerationRequest) -> GenerationRequest:
-    """The request as this key may make it: acting as the key's caller (an admin may name
-    another), and with a per-image cap that keeps the key within its daily budget."""
-    update: dict[str, Any] = {"caller": principal.acting_caller(body.caller)}
-    if principal.daily_budget_micros is not None and principal.key_id is not None:
-        day_start = iso(s.clock.now().replace(hour=0, minute=0, second=0, microsecond=0))
-        left = principal.daily_budget_micros - await KeyStore(s.db, s.clock).spent_today(principal.key_id, day_start)
-        if left <= 0:
-            raise errors.BudgetExceeded(
-                f"this key's daily budget of {principal.daily_budget_micros} micro-dollars is spent",
-                details={"reason": "key_budget", "key_id": principal.key_id},
-            )
-        per_image = left // body.n
-        cap = body.max_cost_per_image_micros
-        update["max_cost_per_image_micros"] = per_image if cap is None else min(cap, per_image)
-    return body.model_copy(update=update)

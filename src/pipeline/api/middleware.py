@@ -23,7 +23,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 _ALLOW_HEADERS = "authorization, content-type, idempotency-key, if-none-match, accept, last-event-id"
-_EXPOSE_HEADERS = "etag, location, x-request-id, idempotent-replayed, retry-after, content-length"
+_EXPOSE_HEADERS = "etag, location, x-request-id, idempotent-replayed, retry-after, retry-after-ms, content-length"
 _PREFLIGHT_MAX_AGE = "600"
 
 

@@ -16,6 +16,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
 from .. import errors
+from ..auth.keys import Principal
+from ..generation.admission import admit
 from ..generation.generation import Generation
 from .streaming import KEEPALIVE, detached_events
 from .streaming import frame as _frame
@@ -24,7 +26,7 @@ from ..services import Services
 from ..storage import images
 from ..storage.store import Store
 from . import openai_translate as tr
-from .deps import get_services, require_token
+from .deps import get_services, require_scope
 from .form import MalformedBody, parse_form
 
 _ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 402, 404, 409, 422, 429, 502, 503, 504)}
@@ -32,14 +34,15 @@ _STREAM_DOC = {"text/event-stream": {"schema": {"type": "string", "description":
                "with stream=true: `image_generation.partial_image` / `.completed` (edits: `image_edit.*`) "
                "events as OpenAI sends them; a failure is an `error` event carrying the error shape"}}}
 
-router = APIRouter(prefix="/v1/images", dependencies=[Depends(require_token)], tags=["openai-compatible"],
+router = APIRouter(prefix="/v1/images", tags=["openai-compatible"],
                    responses=_ERRORS)
 
 
 @router.post("/generations", response_model=tr.OpenAIImagesResponse, summary="OpenAI-compatible image generation",
              responses={200: {"content": _STREAM_DOC}})
 async def openai_generations(
-    request: Request, body: tr.OpenAIImagesRequest = Body(...), s: Services = Depends(get_services)
+    request: Request, body: tr.OpenAIImagesRequest = Body(...), s: Services = Depends(get_services),
+    principal: Principal = Depends(require_scope("generate")),
 ) -> Any:
     """OpenAI's `images.generate`: JSON in, `ImagesResponse` (or its stream events) out.
     (`images` and `mask` belong to /v1/images/edits: the body model refuses them.)"""
@@ -47,7 +50,7 @@ async def openai_generations(
         req, warnings = tr.to_generation_request(s.registry, body)
     except ValidationError as exc:  # a combination only our request model judges: 422, not a crash
         raise _invalid(exc) from None
-    return await _respond(s, request, body, req, warnings, "image_generation")
+    return await _respond(s, principal, request, body, req, warnings, "image_generation")
 
 
 _EDIT_BODY = {
@@ -81,7 +84,8 @@ _EDIT_BODY = {
 
 @router.post("/edits", response_model=tr.OpenAIImagesResponse, summary="OpenAI-compatible image edit",
              responses={200: {"content": _STREAM_DOC}}, openapi_extra=_EDIT_BODY)
-async def openai_edits(request: Request, s: Services = Depends(get_services)) -> Any:
+async def openai_edits(request: Request, s: Services = Depends(get_services),
+                       principal: Principal = Depends(require_scope("generate"))) -> Any:
     """OpenAI's `images.edit`: a multipart form with `image` (or `image[]`) files and
     an optional `mask`, or JSON with `images: [{image_url}]`."""
     content_type = request.headers.get("content-type", "")
@@ -99,7 +103,7 @@ async def openai_edits(request: Request, s: Services = Depends(get_services)) ->
         req, warnings = tr.to_generation_request(s.registry, body, edit_inputs=inputs, mask=mask)
     except ValidationError as exc:
         raise _invalid(exc) from None
-    return await _respond(s, request, body, req, warnings, "image_edit")
+    return await _respond(s, principal, request, body, req, warnings, "image_edit")
 
 
 def _invalid(exc: ValidationError) -> errors.InvalidRequest:
@@ -108,18 +112,13 @@ def _invalid(exc: ValidationError) -> errors.InvalidRequest:
                                  details={"errors": problems})
 
 
-async def _respond(s: Services, request: Request, body: tr.OpenAIImagesRequest, req: GenerationRequest,
-                   warnings: list[str], prefix: str) -> Any:
-    key = request.headers.get("idempotency-key")
-    if key:
-        if not 1 <= len(key) <= 128:
-            raise errors.InvalidRequest("Idempotency-Key must be 1 to 128 characters", details={"field": "Idempotency-Key"})
-        req = req.model_copy(update={"idempotency_key": key})
+async def _respond(s: Services, principal: Principal, request: Request, body: tr.OpenAIImagesRequest,
+                   req: GenerationRequest, warnings: list[str], prefix: str) -> Any:
+    generation = admit(s, principal, req, idempotency_header=request.headers.get("idempotency-key"),
+                       partial_images=(body.partial_images or 0) if body.stream else 0)
     if body.stream:
-        generation = Generation(s, req, partial_images=body.partial_images or 0)
         return StreamingResponse(_stream(s, generation, body, warnings, prefix), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Request-Id": generation.request_id})
-    generation = Generation(s, req)
     result = _absolute_urls(await generation.result(), request)
     b64 = {} if body.response_format == "url" else await _image_b64(s, result["images"])
     created = int(s.clock.now().timestamp())

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from .. import errors
 
@@ -85,3 +86,9 @@ class Principal:
 
 def admin_principal(caller: str, kind: str) -> Principal:
     return Principal(caller=caller, scopes=frozenset(SCOPES), kind=kind)
+
+
+def key_principal(row: dict[str, Any]) -> Principal:
+    """The principal of a live key's stored row (storage/keys.py's view of it)."""
+    return Principal(caller=row["caller"], scopes=frozenset(row["scopes"]) & frozenset(SCOPES), kind="key",
+                     key_id=row["id"], key_name=row["name"], daily_budget_micros=row["daily_budget_micros"])

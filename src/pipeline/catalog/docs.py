@@ -37,6 +37,47 @@ skipped for an hour, and the next usable model of the list below is used.
 """
 
 
+# How each adapter's wire format compares with the official SDKs (openai 3.57, google-genai
+# 3.6.1) for the same intent: (provider, behaviour, why). tests/providers/ checks each row.
+WIRE_NOTES: tuple[tuple[str, str, str], ...] = (
+    ("gemini, gemini-vertex", "Parts marked `thought: true` (a thinking model's interim drafts) are never stored; "
+     "only the final image is.", "As the SDK reads them; the drafts are billed as thought tokens (`thoughtsTokenCount`)."),
+    ("gemini, gemini-vertex", "An answer without an image that is not a refusal (e.g. `IMAGE_OTHER`) is charged at the "
+     "`usageMetadata` it reports; without usage, at the call's estimate. A refusal is never charged.",
+     "The usage is what Google billed (docs/budget.md)."),
+    ("gemini", "**Differs:** `person_generation` is not sent on the Gemini API; the request goes on without it and the "
+     "result carries a warning. `gemini-vertex` and `imagen` send it.",
+     "google-genai refuses it there (\"only supported in Gemini Enterprise Agent Platform mode\"), so the API may reject "
+     "the field; the model's own defaults apply. Use `gemini-vertex` where people must be controlled."),
+    ("gemini, gemini-vertex, imagen", "Image data in the URL-safe base64 alphabet, padded or not, is decoded.",
+     "The SDK (pydantic bytes) accepts both alphabets."),
+    ("imagen, gemini-vertex", "The health probe (`GET /v1/providers?probe=true`) asks "
+     "`GET /v1/publishers/google/models/{model}` on the regional endpoint.",
+     "What the SDK's `models.get` asks on Vertex AI; Vertex's REST reference lists `publishers.models.get` there."),
+    ("openai", "`size: \"auto\"` (without `aspect_ratio`) is sent as `\"auto\"`; the request is priced and capped at the "
+     "largest standard size the API may pick (1536x1024), and the size OpenAI reports is stored.",
+     "As the SDK sends it. The estimate cannot know the size OpenAI will pick, so it takes the costliest."),
+    ("openai-compatible door", "A 429 or 503 carries `Retry-After` rounded up to whole seconds and `retry-after-ms` with "
+     "the exact delay.", "OpenAI sends both and its SDKs read `retry-after-ms` first; rounding down would bring a client "
+     "back early."),
+    ("openai-compatible door", "The request is made for the key's caller: OpenAI receives its hash as "
+     "`safety_identifier` (never the caller's name, never `user`), as on `/v1/generations`.",
+     "The field OpenAI's abuse monitoring asks for; `user` is deprecated. The body's own `user` and "
+     "`safety_identifier` are accepted and not forwarded."),
+)
+
+WIRE_INTRO = """
+## Wire format against the official SDKs
+
+What each adapter sends and reads, compared with the official `openai` (3.57) and
+`google-genai` (3.6.1) SDKs for the same intent. Rows marked **Differs** are
+deliberate: the Worker returns a warning where it does not do what was asked.
+
+| provider | behaviour | why |
+|---|---|---|
+"""
+
+
 def _rates(m: ModelSpec) -> str:
     return ", ".join(f"{k} {v:,}" for k, v in m.price.rates.items()) or "—"
 
@@ -70,6 +111,8 @@ def render(day: date | None = None) -> str:
                 f"| {_sizes(m)} | {', '.join(m.qualities) or '—'} | {m.max_input_images} | {m.price.basis}: {_rates(m)} "
                 f"| {m.price.confidence}: {m.price.source} | {m.price.checked} |\n"
             )
+    out.append(WIRE_INTRO)
+    out += [f"| {who} | {what} | {why} |\n" for who, what, why in WIRE_NOTES]
     return "".join(out)
 
 

@@ -5,7 +5,8 @@ Money rules kept here (docs/budget.md):
   already cost; a fallback re-reserves the difference or is refused with the
   ledger's reason, and the next candidate is tried;
 - a provider call that may have been billed is charged: at the usage the
-  provider reported, else at the call's estimate (`POSSIBLY_BILLED`);
+  provider reported (also with a failure: `details["charged_micros"]`), else at
+  the call's estimate (`POSSIBLY_BILLED`);
 - a request split into several calls keeps the images and the cost of the
   calls that finished when a later one fails or the deadline hits."""
 
@@ -54,6 +55,8 @@ class AttemptsMixin:
     store: Store
     request_id: str
     caller: str
+    api_key_id: str | None
+    key_budget_micros: int | None
     _reserved: bool
     _spent_micros: int
     _stored: list[ImageRow]
@@ -154,6 +157,7 @@ class AttemptsMixin:
             "model": candidate.preq.model, "images": n, "estimate_micros": self._spent_micros + own,
             "attempt_estimate_micros": own, "cap_micros": cap * n if cap is not None else None,
             "hold_s": settings.request_timeout_s + HOLD_MARGIN_S,
+            "key_id": self.api_key_id, "key_budget_micros": self.key_budget_micros,
             "slot": {"provider": candidate.name, "wait_s": min(settings.slot_wait_s, remaining)},
         })
         if not answer.get("ok"):
@@ -250,7 +254,10 @@ class AttemptsMixin:
                 yield step
         except BaseException as exc:
             if sent and POSSIBLY_BILLED.get(_code(exc), False):
-                charge = candidate.provider.estimate(sub).cost_micros
+                # The usage a provider reported with the failure (e.g. Gemini's usageMetadata on an
+                # answer without an image) is what it billed; else the call's estimate.
+                reported = exc.details.get("charged_micros") if isinstance(exc, errors.ImageWorkerError) else None
+                charge = reported if isinstance(reported, int) and reported >= 0 else candidate.provider.estimate(sub).cost_micros
                 self._spent_micros += charge
                 if isinstance(exc, errors.ImageWorkerError):
                     exc.details["charged_micros"] = charge

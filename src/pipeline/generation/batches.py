@@ -24,6 +24,8 @@ from ..services import Services
 from ..storage import batches as rows
 from ..storage.results import to_result
 from ..storage.store import Store
+from ..auth.keys import Principal
+from . import admission
 from .generation import Generation
 
 MAX_ITEMS = 100  # one sendBatch (Cloudflare: at most 100 messages per call)
@@ -35,9 +37,13 @@ def _log(event: str, **fields: Any) -> None:
 
 
 async def submit(
-    s: Services, items: list[GenerationRequest], *, kind: str, caller: str | None, webhook_url: str | None
+    s: Services, principal: Principal, items: list[GenerationRequest], *, kind: str, caller: str | None,
+    webhook_url: str | None,
 ) -> str:
-    """Store the batch and its items, enqueue one message per item; return the id."""
+    """Store the batch and its items, enqueue one message per item; return the id. Each item is
+    admitted for the principal now (scope, caller); the consumer admits it again when it runs,
+    as the same key (admission.py)."""
+    items = [admission.admitted_request(principal, item) for item in items]
     if s.queue is None:
         raise errors.QueueUnavailable("no JOBS queue is configured for batches and async jobs")
     if webhook_url and not s.settings.webhook_secret:
@@ -50,9 +56,10 @@ async def submit(
     ]
     now = iso(s.clock.now())
     await rows.create(s.db, batch_id, kind=kind, caller=caller or s.settings.default_caller, bodies=bodies,
-                      webhook_url=webhook_url, now=now)
+                      webhook_url=webhook_url, now=now, api_key_id=principal.key_id)
     try:
-        await s.queue.send_batch([{"type": "item", "batch_id": batch_id, "idx": i} for i in range(len(bodies))])
+        await s.queue.send_batch([{"type": "item", "batch_id": batch_id, "idx": i, "key_id": principal.key_id}
+                                  for i in range(len(bodies))])
     except Exception as exc:  # noqa: BLE001 - whatever the binding raised, nothing was enqueued
         error = {"code": "queue_unavailable", "message": f"the queue refused the items ({type(exc).__name__})"}
         await rows.fail_queued(s.db, batch_id, error, now)
@@ -105,7 +112,15 @@ async def run_item(s: Services, body: dict[str, Any], attempts: int) -> float | 
         return None
     if item["status"] not in rows.TERMINAL:
         req = GenerationRequest.model_validate(json.loads(item["body"]))
-        generation = Generation(s, req)
+        try:  # the key recorded with the batch in D1 (the message's copy is for logs only)
+            principal = await admission.queued_principal(s, item["api_key_id"], req.caller or s.settings.default_caller)
+        except errors.ImageWorkerError as exc:
+            await rows.finish_item(s.db, batch_id, idx, status="refused", request_id=None, error=exc.to_dict(),
+                                   now=iso(s.clock.now()))
+            _log("batch_item_done", batch_id=batch_id, idx=idx, status="refused", reason=exc.code)
+            await finish_batch(s, batch_id)
+            return None
+        generation = admission.admit(s, principal, req)
         await rows.start_item(s.db, batch_id, idx, generation.request_id, iso(s.clock.now()))
         try:
             result = await generation.result()

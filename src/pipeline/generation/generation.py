@@ -47,7 +47,8 @@ class Generation(AttemptsMixin, RecordMixin):
         self._finished = False
         self._stored: list[ImageRow] = []  # images in R2, not yet recorded in D1
         self.replayed = False
-        self.api_key_id: str | None = None  # the API key that asked, for per-key budgets
+        self.api_key_id: str | None = None  # the API key that asked (admission.py): recorded on the row
+        self.key_budget_micros: int | None = None  # its daily budget, held in the ledger with each reservation
         self.progress = False  # estimated `progress` events for providers that do not stream (progress.py)
 
     # --- public ----------------------------------------------------------------

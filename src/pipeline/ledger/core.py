@@ -106,13 +106,14 @@ class LedgerCore:
             return self._refuse(request, caller, day, estimate, refusal, cfg, now_ms)
         hold_ms = max(0, int(float(request.get("hold_s") or 0) * 1000))
         lease_ms = max(int(cfg["reservation_lease_s"]) * 1000, hold_ms)
+        key_id = str(request["key_id"]) if request.get("key_id") else None
         self.sql.exec(
             "INSERT INTO reservations (request_id, caller, provider, model, day, images, reserved_micros, state,"
-            " created_ms, expires_ms, hold_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?)",
+            " created_ms, expires_ms, hold_ms, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?)",
             request_id, caller, str(request.get("provider") or ""), str(request.get("model") or ""), day, images,
-            estimate, now_ms, now_ms + lease_ms, hold_ms,
+            estimate, now_ms, now_ms + lease_ms, hold_ms, key_id,
         )
-        add_totals(self.sql, day, caller, reserved=estimate)
+        add_totals(self.sql, day, caller, reserved=estimate, key_id=key_id)
         self._event(request_id, "reserved", estimate, None, now_ms)
         return {"ok": True, "already": False, "reserved_micros": estimate, "remaining": self.remaining(now_ms, caller, cfg)}
 
@@ -127,6 +128,8 @@ class LedgerCore:
             return {"ok": False, "reason": "closed", "message": f"reservation {request_id} was already {row['state']}",
                     "remaining": self.remaining(now_ms, caller, cfg)}
         difference = estimate - int(row["reserved_micros"])
+        # the key that holds the money is the reservation's, whatever a later call says
+        request = {**request, "key_id": row["key_id"]}
         refusal = self._refusal(cfg, caller, row["day"], request, estimate, int(request.get("images") or row["images"]),
                                 difference)
         if refusal is not None and difference > 0:
@@ -136,7 +139,7 @@ class LedgerCore:
             " WHERE request_id = ?",
             estimate, request.get("provider"), request.get("model"), request_id,
         )
-        add_totals(self.sql, row["day"], caller, reserved=difference)
+        add_totals(self.sql, row["day"], caller, reserved=difference, key_id=row["key_id"])
         self._event(request_id, "re-reserved", estimate, {"difference_micros": difference,
                                                           "provider": request.get("provider")}, now_ms)
         return {"ok": True, "already": False, "reserved_micros": estimate, "remaining": self.remaining(now_ms, caller, cfg)}
@@ -168,14 +171,15 @@ class LedgerCore:
             # Money was spent without a reservation (should not happen): record the truth anyway.
             d = details or {}
             caller, day = str(d.get("caller") or "default"), utc_day_ms(now_ms)
+            key_id = str(d["key_id"]) if d.get("key_id") else None
             self.sql.exec(
                 "INSERT INTO reservations (request_id, caller, provider, model, day, images, reserved_micros, state,"
-                " charged_micros, created_ms, expires_ms, closed_ms, close_reason)"
-                " VALUES (?, ?, ?, ?, ?, ?, 0, 'settled', ?, ?, ?, ?, 'settled without reservation')",
+                " charged_micros, created_ms, expires_ms, closed_ms, close_reason, key_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, 0, 'settled', ?, ?, ?, ?, 'settled without reservation', ?)",
                 request_id, caller, str(d.get("provider") or ""), str(d.get("model") or ""),
-                day, int(d.get("images") or 0), actual, now_ms, now_ms, now_ms,
+                day, int(d.get("images") or 0), actual, now_ms, now_ms, now_ms, key_id,
             )
-            add_totals(self.sql, day, caller, spent=actual)
+            add_totals(self.sql, day, caller, spent=actual, key_id=key_id)
             self._event(request_id, "settled_unreserved", actual, d, now_ms)
             return {"ok": True, "charged_micros": actual, "difference_micros": actual, "already_settled": False}
         if row["state"] == "settled":
@@ -188,7 +192,8 @@ class LedgerCore:
             " close_reason = ? WHERE request_id = ?",
             actual, images, now_ms, f"settled after {row['state']}" if late else "settled", request_id,
         )
-        add_totals(self.sql, row["day"], row["caller"], spent=actual, reserved=0 if late else -int(row["reserved_micros"]))
+        add_totals(self.sql, row["day"], row["caller"], spent=actual, reserved=0 if late else -int(row["reserved_micros"]),
+                   key_id=row["key_id"])
         difference = actual - row["reserved_micros"]
         self._event(request_id, "settled", actual, {"difference_micros": difference, "late": late, **(details or {})}, now_ms)
         if difference > 0:
@@ -204,7 +209,8 @@ class LedgerCore:
             if row is not None and row["state"] == "settled":
                 continue
             self.settle(str(item["request_id"]), int(item["actual_micros"]),
-                        {k: item.get(k) for k in ("caller", "provider", "model", "images")} | {"reconciled": True}, now_ms)
+                        {k: item.get(k) for k in ("caller", "provider", "model", "images", "key_id")} | {"reconciled": True},
+                        now_ms)
             charged.append(str(item["request_id"]))
         return {"reconciled": len(charged), "request_ids": charged[:50]}
 
@@ -218,14 +224,15 @@ class LedgerCore:
             "UPDATE reservations SET state = 'released', closed_ms = ?, close_reason = ? WHERE request_id = ?",
             now_ms, reason[:200], request_id,
         )
-        add_totals(self.sql, row["day"], row["caller"], reserved=-int(row["reserved_micros"]))
+        add_totals(self.sql, row["day"], row["caller"], reserved=-int(row["reserved_micros"]), key_id=row["key_id"])
         self._event(request_id, "released", row["reserved_micros"], {"reason": reason[:200]}, now_ms)
         return {"ok": True, "already": False, "state": "released"}
 
     def expire(self, now_ms: int) -> dict[str, int]:
         """End leases whose holders stopped answering; record each expiry."""
         stale = self.sql.exec(
-            "SELECT request_id, reserved_micros, day, caller FROM reservations WHERE state = 'reserved' AND expires_ms <= ?",
+            "SELECT request_id, reserved_micros, day, caller, key_id FROM reservations"
+            " WHERE state = 'reserved' AND expires_ms <= ?",
             now_ms,
         )
         for row in stale:
@@ -234,7 +241,7 @@ class LedgerCore:
                 " WHERE request_id = ? AND state = 'reserved'",
                 now_ms, row["request_id"],
             )
-            add_totals(self.sql, row["day"], row["caller"], reserved=-int(row["reserved_micros"]))
+            add_totals(self.sql, row["day"], row["caller"], reserved=-int(row["reserved_micros"]), key_id=row["key_id"])
             self._event(row["request_id"], "expired", row["reserved_micros"], None, now_ms)
         gone = slots.expired(self.sql, now_ms)
         for slot in gone:

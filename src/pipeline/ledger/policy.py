@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .schema import SqlStorage, held
+from .schema import SqlStorage, held, key_held
 
 
 def caller_budget(cfg: dict[str, Any], caller: str) -> int | None:
@@ -39,4 +39,11 @@ def refusal(
             left = max(0, limit - c_spent - c_reserved)
             return "caller_budget", (f"caller {caller!r}'s daily budget would be passed: {left} of {limit} "
                                      f"micro-dollars left today, this request needs {needed}")
+    key_id, key_budget = request.get("key_id"), request.get("key_budget_micros")
+    if key_id and key_budget is not None:
+        k_spent, k_reserved = key_held(sql, day, str(key_id))
+        if k_spent + k_reserved + needed > int(key_budget):
+            left = max(0, int(key_budget) - k_spent - k_reserved)
+            return "key_budget", (f"this API key's daily budget would be passed: {left} of {int(key_budget)} "
+                                  f"micro-dollars left today, this request needs {needed}")
     return None

@@ -60,6 +60,14 @@ _UPGRADES: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX IF NOT EXISTS ledger_events_at ON ledger_events (at_ms)",
         "CREATE INDEX IF NOT EXISTS slots_expiry ON slots (expires_ms)",
     ),
+    (
+        # the API key that asked (NULL: the API_TOKEN, the service binding, the open local API);
+        # a key's daily budget is held here like a caller's, so it holds under concurrency
+        "ALTER TABLE reservations ADD COLUMN key_id TEXT",
+        "CREATE TABLE IF NOT EXISTS key_day_totals (day TEXT NOT NULL, key_id TEXT NOT NULL,"
+        " spent_micros INTEGER NOT NULL DEFAULT 0, reserved_micros INTEGER NOT NULL DEFAULT 0,"
+        " PRIMARY KEY (day, key_id))",
+    ),
 )
 
 
@@ -84,8 +92,9 @@ def ensure_schema(sql: SqlStorage) -> int:
     return version
 
 
-def add_totals(sql: SqlStorage, day: str, caller: str, spent: int = 0, reserved: int = 0) -> None:
-    """Move the running totals of a day for the caller and for everyone."""
+def add_totals(sql: SqlStorage, day: str, caller: str, spent: int = 0, reserved: int = 0,
+               key_id: str | None = None) -> None:
+    """Move the running totals of a day for the caller, for everyone, and for the API key."""
     if not spent and not reserved:
         return
     for who in (caller, GLOBAL):
@@ -94,6 +103,13 @@ def add_totals(sql: SqlStorage, day: str, caller: str, spent: int = 0, reserved:
             " ON CONFLICT (day, caller) DO UPDATE SET spent_micros = spent_micros + excluded.spent_micros,"
             " reserved_micros = reserved_micros + excluded.reserved_micros",
             day, who, int(spent), int(reserved),
+        )
+    if key_id:
+        sql.exec(
+            "INSERT INTO key_day_totals (day, key_id, spent_micros, reserved_micros) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (day, key_id) DO UPDATE SET spent_micros = spent_micros + excluded.spent_micros,"
+            " reserved_micros = reserved_micros + excluded.reserved_micros",
+            day, key_id, int(spent), int(reserved),
         )
 
 
@@ -106,6 +122,12 @@ def held(sql: SqlStorage, day: str, caller: str | None = None) -> tuple[int, int
     return (int(rows[0]["spent_micros"]), int(rows[0]["reserved_micros"])) if rows else (0, 0)
 
 
+def key_held(sql: SqlStorage, day: str, key_id: str) -> tuple[int, int]:
+    """(spent, reserved-and-open) of a UTC day for one API key: one row."""
+    rows = sql.exec("SELECT spent_micros, reserved_micros FROM key_day_totals WHERE day = ? AND key_id = ?", day, key_id)
+    return (int(rows[0]["spent_micros"]), int(rows[0]["reserved_micros"])) if rows else (0, 0)
+
+
 def prune(sql: SqlStorage, before_day: str, before_ms: int) -> dict[str, int]:
     """Forget closed rows of days long past (the usage roll-up in D1 keeps the history)."""
     counts = {}
@@ -114,6 +136,7 @@ def prune(sql: SqlStorage, before_day: str, before_ms: int) -> dict[str, int]:
         ("refusals", "day < ?", before_day),
         ("ledger_events", "at_ms < ?", before_ms),
         ("day_totals", "day < ?", before_day),
+        ("key_day_totals", "day < ?", before_day),
     ):
         n = sql.exec(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}", param)[0]["n"]
         if n:

@@ -100,6 +100,7 @@ class ProviderRequest:
     input_fidelity: str | None = None
     person_generation: str | None = None
     partial_images: int = 0  # streaming previews wanted (providers that stream natively)
+    wire_size: str | None = None  # sent instead of `size` (OpenAI "auto"); `size` is then what it is priced at
     warnings: tuple[str, ...] = ()
 
     @property

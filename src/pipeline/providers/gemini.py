@@ -2,10 +2,13 @@
 
 One image per call; n > 1 runs as n parallel calls, and never more than n images
 are kept. `imageConfig` carries aspectRatio, imageSize (1K/2K/4K where the model
-has them) and personGeneration. Edits send the reference images as `inlineData`
-parts before the instruction (no mask). Every finish and block reason the SDK
-lists maps to refused or failed in the tables below. The same adapter runs on
-Vertex AI (`gemini-vertex`) with service-account auth (google_api.py)."""
+has them) and, on Vertex AI only, personGeneration (google-genai refuses to send it
+to the Gemini API). Edits send the reference images as `inlineData` parts before
+the instruction (no mask). Parts marked `thought: true` (a thinking model's interim
+drafts) are never the result. Every finish and block reason the SDK lists maps to
+refused or failed in the tables below; a failed answer that reports usage carries
+its cost (`charged_micros`). The same adapter runs on Vertex AI (`gemini-vertex`)
+with service-account auth (google_api.py)."""
 
 from __future__ import annotations
 
@@ -16,8 +19,9 @@ from typing import Any
 
 from .. import errors, sizes
 from ..catalog import gemini as gemini_catalog, pricing
-from .base import Capabilities, CostEstimate, GeneratedImage, ProviderContext, ProviderRequest, ProviderResult, decode_image
-from .google_api import GoogleApiProvider, VertexMixin, vertex_configured
+from ..models import GenerationRequest
+from .base import Capabilities, CostEstimate, GeneratedImage, InputImage, ProviderContext, ProviderRequest, ProviderResult
+from .google_api import GoogleApiProvider, VertexMixin, decode_b64_image, vertex_configured
 
 # google-genai 3.6.1 `types.FinishReason`, for a candidate without an image: a policy
 # decision (refused: final, never sent elsewhere) or a failure (another provider may serve).
@@ -46,6 +50,9 @@ BLOCK_REASONS: dict[str, type[errors.ProviderError]] = {
 
 
 def _part_image(part: dict[str, Any]) -> dict[str, Any] | None:
+    """The image of a final (non-thought) part, else None."""
+    if part.get("thought") is True:  # an interim draft of a thinking model: billed as thoughts, never the result
+        return None
     data = part.get("inlineData") or part.get("inline_data")
     return data if isinstance(data, dict) else None
 
@@ -54,6 +61,18 @@ class GeminiProvider(GoogleApiProvider):
     name = "gemini"
     kind = "gemini"
     capabilities = Capabilities(models=(), default_model="")
+    # google-genai 3.6.1 `_ImageConfig_to_mldev` raises on person_generation ("only supported in
+    # Gemini Enterprise Agent Platform mode"); `_ImageConfig_to_vertex` sends it.
+    sends_person_generation = False
+
+    def prepare(self, req: GenerationRequest, images: tuple[InputImage, ...] = (), mask: InputImage | None = None) -> ProviderRequest:
+        """As the base, but a person_generation this API does not take becomes a warning."""
+        preq = super().prepare(req, images, mask)
+        if preq.person_generation and not self.sends_person_generation:
+            note = (f"person_generation={preq.person_generation} is not supported by the Gemini API (only on Vertex AI: "
+                    f"gemini-vertex); ignored, the model's own defaults apply")
+            preq = replace(preq, person_generation=None, warnings=preq.warnings + (note,))
+        return preq
 
     def estimate(self, preq: ProviderRequest) -> CostEstimate:
         spec, rates = self.spec(preq.model), self.rates(preq.model)
@@ -81,7 +100,7 @@ class GeminiProvider(GoogleApiProvider):
         image_config: dict[str, Any] = {"aspectRatio": ratio}
         if len(self.spec(preq.model).image_sizes) > 1:  # 1K-only models do not take imageSize
             image_config["imageSize"] = image_size
-        if preq.person_generation:
+        if preq.person_generation and self.sends_person_generation:
             image_config["personGeneration"] = gemini_catalog.PERSON_WIRE[preq.person_generation]
         return {
             "contents": [{"role": "user", "parts": parts}],
@@ -128,17 +147,23 @@ class GeminiProvider(GoogleApiProvider):
         parts = (candidate.get("content") or {}).get("parts") or []
         images = [img for img in (_part_image(p) for p in parts if isinstance(p, dict)) if img]
         reason = candidate.get("finishReason") or "NO_IMAGE"
+        meta = payload.get("usageMetadata") if isinstance(payload.get("usageMetadata"), dict) else {}
         if not images:
-            text = " ".join(str(p.get("text")) for p in parts if isinstance(p, dict) and p.get("text"))[:300]
+            text = " ".join(str(p.get("text")) for p in parts
+                            if isinstance(p, dict) and p.get("text") and p.get("thought") is not True)[:300]
             cls = FINISH_REASONS.get(reason, errors.ProviderBadResponse)
+            details: dict[str, Any] = {"reason": reason}
+            if meta and not issubclass(cls, errors.ProviderRefused):  # a refusal is never charged (docs/budget.md)
+                # The usage it reported is what was billed: charged instead of the call's estimate.
+                details["charged_micros"], details["cost_basis"], _ = self.actual_cost(preq, meta, 0)
             raise cls(f"{self.name} returned no image (finishReason {reason})" + (f": {text}" if text else ""),
-                      provider=self.name, details={"reason": reason})
+                      provider=self.name, details=details)
         w, h = sizes.parse(preq.size)
         # One call asks for one image; a model that sends more is billed for them, we keep one.
         kept = images[: preq.n]
-        out = [GeneratedImage(decode_image(self.name, img.get("data")), img.get("mimeType") or img.get("mime_type") or "image/png", w, h)
+        out = [GeneratedImage(decode_b64_image(self.name, img.get("data")), img.get("mimeType") or img.get("mime_type") or "image/png", w, h)
                for img in kept]
-        cost, basis, usage = self.actual_cost(preq, payload.get("usageMetadata") or {}, len(images))
+        cost, basis, usage = self.actual_cost(preq, meta, len(images))
         warnings = [f"{self.name} returned {len(images)} images for 1 asked; kept {len(out)}"] if len(images) > len(out) else []
         return ProviderResult(images=out, model=preq.model, cost_micros=cost, cost_basis=basis, size=preq.size,
                               usage=usage, warnings=warnings)
@@ -172,6 +197,7 @@ class GeminiVertexProvider(VertexMixin, GeminiProvider):
 
     name = "gemini-vertex"
     kind = "gemini-vertex"
+    sends_person_generation = True
 
 
 def build(ctx: ProviderContext) -> GeminiProvider | None:

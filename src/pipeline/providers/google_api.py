@@ -12,10 +12,22 @@ from typing import Any
 from .. import errors
 from ..ports import HttpRequest
 from . import http_errors
-from .base import ImageProvider, ProviderContext
+from .base import ImageProvider, ProviderContext, decode_image
 from .vertex_auth import ServiceAccountAuth, parse_credentials
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+
+
+_URL_SAFE = str.maketrans("-_", "+/")
+
+
+def decode_b64_image(provider: str, b64: object) -> bytes:
+    """Image bytes from a Google `bytes` field. google-genai (pydantic `val_json_bytes='base64'`)
+    takes the standard and the URL-safe alphabet, padded or not: so do we."""
+    if isinstance(b64, str) and b64:
+        b64 = b64.translate(_URL_SAFE)
+        b64 += "=" * (-len(b64) % 4)
+    return decode_image(provider, b64)
 
 
 def _retry_delay(details: list[Any]) -> float | None:
@@ -87,6 +99,10 @@ class GoogleApiProvider(ImageProvider):
     def url_for(self, model: str, method: str = "") -> str:
         return f"{self.base_url}/v1beta/models/{model}" + (f":{method}" if method else "")
 
+    def model_url(self, model: str) -> str:
+        """The model's metadata (`models.get`): GET .../v1beta/models/{model}, as google-genai asks it."""
+        return self.url_for(model)
+
     async def auth_headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self._key}
 
@@ -111,7 +127,7 @@ class GoogleApiProvider(ImageProvider):
             headers = await self.auth_headers()
         except errors.ImageWorkerError as exc:
             return {"ok": False, "detail": exc.code}
-        request = HttpRequest("GET", self.url_for(self.capabilities.default_model), headers, None, 10.0)
+        request = HttpRequest("GET", self.model_url(self.capabilities.default_model), headers, None, 10.0)
         return await self.probe_request(request, lambda r: from_response(self.name, r.status, r.headers, r.body))
 
 
@@ -140,6 +156,12 @@ class VertexMixin:
     def url_for(self, model: str, method: str = "") -> str:
         path = f"/v1/projects/{self.project}/locations/{self.location}/publishers/google/models/{model}"
         return self.base_url + path + (f":{method}" if method else "")
+
+    def model_url(self, model: str) -> str:
+        """The publisher model's metadata, as google-genai's `models.get` asks it on Vertex AI:
+        GET {base}/v1/publishers/google/models/{model}, outside any project or location
+        (Vertex's REST reference lists `publishers.models.get` there, not under projects/)."""
+        return f"{self.base_url}/v1/publishers/google/models/{model}"
 
     async def auth_headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {await self.auth.token()}"}

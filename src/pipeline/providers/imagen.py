@@ -15,8 +15,8 @@ from typing import Any
 
 from .. import errors, sizes
 from ..catalog import imagen as imagen_catalog, pricing
-from .base import Capabilities, CostEstimate, GeneratedImage, ProviderContext, ProviderRequest, ProviderResult, decode_image
-from .google_api import GoogleApiProvider, VertexMixin, vertex_configured
+from .base import Capabilities, CostEstimate, GeneratedImage, ProviderContext, ProviderRequest, ProviderResult
+from .google_api import GoogleApiProvider, VertexMixin, decode_b64_image, vertex_configured
 
 
 class ImagenProvider(VertexMixin, GoogleApiProvider):
@@ -60,7 +60,7 @@ class ImagenProvider(VertexMixin, GoogleApiProvider):
             if not isinstance(item, dict):
                 continue
             if item.get("bytesBase64Encoded"):
-                data = decode_image(self.name, item["bytesBase64Encoded"])
+                data = decode_b64_image(self.name, item["bytesBase64Encoded"])
                 images.append(GeneratedImage(data, item.get("mimeType") or "image/png", w, h))
             elif item.get("raiFilteredReason"):
                 reasons.append(str(item["raiFilteredReason"]))

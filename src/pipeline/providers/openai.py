@@ -10,10 +10,12 @@ from the reported `usage` tokens."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any, AsyncIterator
 
 from .. import errors, sizes
 from ..catalog import openai as openai_catalog, pricing
+from ..models import GenerationRequest
 from ..ports import HttpRequest
 from . import http_errors, multipart, sse
 from .base import (
@@ -63,6 +65,19 @@ class OpenAIProvider(ImageProvider):
         self._key = ctx.settings["OPENAI_API_KEY"]
         self.timeout_s = float(ctx.settings.get("OPENAI_TIMEOUT_S", "180"))
 
+    def prepare(self, req: GenerationRequest, images: tuple[InputImage, ...] = (), mask: InputImage | None = None) -> ProviderRequest:
+        """As the base, but `size: "auto"` (no aspect ratio) is sent as "auto", as the SDK
+        sends it: the API picks the size, and the request is priced (and capped) at the
+        largest standard size it may pick. The size it reports is the one recorded."""
+        preq = super().prepare(req, images, mask)
+        if req.size == "auto" and req.aspect_ratio is None:
+            spec = self.spec(preq.model)
+            # OpenAI's automatic sizing picks among the standard sizes (SDK `size` docstring).
+            standard = [s for s in spec.sizes.fixed if s in openai_catalog.PRESETS]
+            costliest = max(standard, key=lambda s: sizes.parse(s)[0] * sizes.parse(s)[1])
+            preq = replace(preq, size=costliest, wire_size="auto")
+        return preq
+
     # --- costs ---------------------------------------------------------------
 
     def estimate(self, preq: ProviderRequest) -> CostEstimate:
@@ -75,7 +90,8 @@ class OpenAIProvider(ImageProvider):
         total = (pricing.tokens_cost(out_tokens, rates.get("image_out", 0))
                  + pricing.tokens_cost(pricing.prompt_tokens_bound(preq.prompt),
                                        rates.get("text_in", 0)))
-        basis = f"tokens: {preq.model} {quality} {preq.size} ~{per_image} out x{preq.n} + prompt"
+        size = f"{preq.wire_size} (priced as {preq.size})" if preq.wire_size else preq.size
+        basis = f"tokens: {preq.model} {quality} {size} ~{per_image} out x{preq.n} + prompt"
         inputs = len(preq.images) + (1 if preq.mask is not None else 0)  # the mask is an input image too
         if inputs:
             tokens = openai_catalog.EDIT_INPUT_TOKENS_PER_IMAGE * inputs
@@ -116,7 +132,7 @@ class OpenAIProvider(ImageProvider):
     EDIT_FIELDS = ("quality", "background", "output_format", "output_compression", "complexity", "input_fidelity")
 
     def generation_body(self, preq: ProviderRequest, fields: tuple[str, ...] = GENERATION_FIELDS) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": preq.model, "prompt": preq.prompt, "n": preq.n, "size": preq.size}
+        body: dict[str, Any] = {"model": preq.model, "prompt": preq.prompt, "n": preq.n, "size": preq.wire_size or preq.size}
         for key in fields:
             value = getattr(preq, key)
             if value is not None:

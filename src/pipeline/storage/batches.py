@@ -14,12 +14,13 @@ TERMINAL = ("succeeded", "failed", "refused")
 
 
 async def create(
-    db: Database, batch_id: str, *, kind: str, caller: str, bodies: Sequence[dict[str, Any]], webhook_url: str | None, now: str
+    db: Database, batch_id: str, *, kind: str, caller: str, bodies: Sequence[dict[str, Any]], webhook_url: str | None, now: str,
+    api_key_id: str | None = None,
 ) -> None:
     statements: list[tuple[str, tuple[Any, ...]]] = [(
-        "INSERT INTO batches (id, kind, caller, status, total, webhook_url, created_at, updated_at)"
-        " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
-        (batch_id, kind, caller, len(bodies), webhook_url, now, now),
+        "INSERT INTO batches (id, kind, caller, status, total, webhook_url, created_at, updated_at, api_key_id)"
+        " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+        (batch_id, kind, caller, len(bodies), webhook_url, now, now, api_key_id),
     )]
     statements += [
         ("INSERT INTO batch_items (batch_id, idx, status, body, updated_at) VALUES (?, ?, 'queued', ?, ?)",
@@ -41,7 +42,9 @@ async def items(db: Database, batch_id: str) -> list[dict[str, Any]]:
 
 
 async def item(db: Database, batch_id: str, idx: int) -> dict[str, Any] | None:
-    return await db.first("SELECT * FROM batch_items WHERE batch_id = ? AND idx = ?", (batch_id, idx))
+    """The item, with the key that submitted its batch (`api_key_id`)."""
+    return await db.first("SELECT i.*, b.api_key_id FROM batch_items i JOIN batches b ON b.id = i.batch_id"
+                          " WHERE i.batch_id = ? AND i.idx = ?", (batch_id, idx))
 
 
 async def start_item(db: Database, batch_id: str, idx: int, request_id: str, now: str) -> None:

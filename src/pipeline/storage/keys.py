@@ -64,19 +64,16 @@ class KeyStore:
 
     async def find_live(self, secret: str) -> dict[str, Any] | None:
         """The key for this secret if it is neither revoked nor expired."""
+        return await self._live("secret_hash", auth_keys.hash_secret(secret))
+
+    async def find_live_by_id(self, key_id: str) -> dict[str, Any] | None:
+        """The key with this id if it is neither revoked nor expired (queued work's key)."""
+        return await self._live("id", key_id)
+
+    async def _live(self, column: str, value: str) -> dict[str, Any] | None:
         row = await self.db.first(
-            f"SELECT {_PUBLIC} FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL"
+            f"SELECT {_PUBLIC} FROM api_keys WHERE {column} = ? AND revoked_at IS NULL"
             " AND (expires_at IS NULL OR expires_at > ?)",
-            (auth_keys.hash_secret(secret), iso(self.clock.now())),
+            (value, iso(self.clock.now())),
         )
         return _view(row) if row else None
-
-    async def spent_today(self, key_id: str, day_start: str) -> int:
-        """What this key's requests cost or may still cost since `day_start` (for its budget)."""
-        row = await self.db.first(
-            "SELECT COALESCE(SUM(CASE WHEN status IN ('pending', 'running') THEN COALESCE(estimated_cost_micros, 0)"
-            " ELSE COALESCE(actual_cost_micros, 0) END), 0) AS micros FROM generation_requests"
-            " WHERE api_key_id = ? AND created_at >= ?",
-            (key_id, day_start),
-        )
-        return int(row["micros"]) if row else 0
