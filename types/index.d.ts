@@ -437,6 +437,9 @@ export interface ImageWorkerRpc {
   /** GET /v1/batches/{batch_id}/events: The batch's progress as Server-Sent Events */
   batch_events(arg: { batch_id: string }): Promise<RpcResult<{ events: Array<{ event: string; data: unknown }> }>>;
   batch_events(batch_id: string): Promise<RpcResult<{ events: Array<{ event: string; data: unknown }> }>>;
+  /** POST /v1/batches/{batch_id}/retry: Queue the failed items of a batch again, as a new batch */
+  retry_batch(arg: { batch_id: string; include_refused?: boolean }): Promise<RpcResult<Record<string, unknown>>>;
+  retry_batch(batch_id: string): Promise<RpcResult<Record<string, unknown>>>;
   /** POST /v1/jobs: Run one generation asynchronously: 202 and the id to poll */
   create_job(arg: JobBody): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/jobs/{job_id}: An async job: its status, then the generation's result or error */

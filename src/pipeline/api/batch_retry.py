@@ -1,7 +1,8 @@
 """`POST /v1/batches/{id}/retry`: a new batch of the failed items of a finished one.
 
-The items run again as they were asked (same bodies, this key's caller and caps applied
-again), under new idempotency keys: the old keys would replay the stored failures."""
+The items run again as they were asked (same bodies), through the one admission path as
+the key that asks for the retry, under new idempotency keys: the old keys would replay
+the stored failures."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from ..models import GenerationRequest
 from ..services import Services
 from ..storage import batches as rows
 from .deps import get_services, require_scope
-from .generations import for_principal
 
 router = APIRouter(prefix="/v1", tags=["batches"])
 
@@ -38,14 +38,14 @@ async def retry_failed(
               and (include_refused or (i["error"] or {}).get("code") != "provider_refused")]
     if not failed:
         raise errors.Conflict(f"batch {batch_id!r} has no failed items to retry", details={"counts": view["counts"]})
+    caller = principal.acting_caller(view["caller"])
     items: list[GenerationRequest] = []
     for item in failed:
         row = await rows.item(s.db, batch_id, item["index"])
         body: dict[str, Any] = json.loads(row["body"]) if row else {}
         body.pop("idempotency_key", None)
-        items.append(await for_principal(s, principal, GenerationRequest.model_validate(body)))
-    caller = principal.acting_caller(view["caller"])
-    new_id = await batches.submit(s, items, kind="batch", caller=caller, webhook_url=None)
+        items.append(GenerationRequest.model_validate(body).model_copy(update={"caller": body.get("caller") or caller}))
+    new_id = await batches.submit(s, principal, items, kind="batch", caller=caller, webhook_url=None)
     return JSONResponse({"id": new_id, "status": "queued", "total": len(items), "retry_of": batch_id,
                          "retried": [i["index"] for i in failed], "status_url": f"/v1/batches/{new_id}",
                          "events_url": f"/v1/batches/{new_id}/events"},
