@@ -7,11 +7,12 @@ from typing import Mapping
 
 from pipeline.clock import SystemClock
 from pipeline.generation import batches
-from pipeline.ports import AiBinding, Clock, HttpClient
+from pipeline.ports import AiBinding, Clock, HttpClient, ImageTransformer
 from pipeline.services import Services, build_services
 
 from .db import SqliteDatabase
 from .http import HttpxClient
+from .images import PillowTransformer
 from .ledger import local_ledger
 from .queue import InProcessQueue
 from .objects import FolderObjectStore
@@ -27,6 +28,7 @@ def build_local_services(
     ai: AiBinding | None = None,
     in_memory: bool = False,
     queue: InProcessQueue | None = None,
+    images: ImageTransformer | None = None,
 ) -> Services:
     """Everything under `data_dir` (`local.db`, `ledger.db`, `r2/`); migrations applied."""
     data = Path(data_dir)
@@ -39,6 +41,7 @@ def build_local_services(
     services = build_services(
         env, db=db, objects=FolderObjectStore(data / "r2"), ledger=ledger,
         http=http or HttpxClient(), clock=clock, ai=ai, signer=CryptographySigner(), queue=queue,
+        images=images or PillowTransformer(),
     )
     # The queue consumer runs in-process, through the very function the Worker's queue handler calls.
     queue.bind(lambda messages: batches.consume(services, messages))

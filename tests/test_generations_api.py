@@ -7,7 +7,7 @@ import hashlib
 import json
 
 from pipeline.providers.placeholder import render_png
-from pipeline.providers.prepare import safety_identifier
+from pipeline.generation.prepare import safety_identifier
 from tests.fakes.server import Reply
 
 OPENAI_ENV = {"OPENAI_API_KEY": "sk-test-secret-123", "PLACEHOLDER_ENABLED": "false"}

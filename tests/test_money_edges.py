@@ -12,6 +12,8 @@ from tests.clocks import TODAY
 from pipeline.catalog import default_model
 from pipeline.catalog import gemini as gemini_catalog
 from pipeline.catalog import pricing
+from pipeline.generation.prepare import prepare
+from pipeline.models import GenerationRequest
 from pipeline.providers.placeholder import render_png
 from tests.fakes.fixtures import load
 from tests.fakes.server import Reply, StreamReply
@@ -73,10 +75,9 @@ async def test_streamed_partial_images_are_estimated_and_capped(make_services, c
 async def test_estimates_are_upper_bounds_for_prompts_in_any_script(make_services):
     services = make_services({**OPENAI_ENV, "OPENAI_BASE_URL": "http://127.0.0.1:9"})
     openai = services.registry.get("openai")
-    from pipeline.models import GenerationRequest
 
     for prompt in ("a fox", "狐狸在雪中奔跑", "🦊🦊🦊🦊", "лиса в снегу"):
-        preq = openai.prepare(GenerationRequest(prompt=prompt, quality="low"))
+        preq = prepare(openai, GenerationRequest(prompt=prompt, quality="low"))
         # byte-level BPE: at most one token per UTF-8 byte, plus what the API adds around it
         worst_text = len(prompt.encode()) + 50
         worst = pricing.tokens_cost(worst_text, 5_000_000) + pricing.tokens_cost(272, 30_000_000)
@@ -113,12 +114,12 @@ async def test_the_deadline_keeps_the_finished_calls_of_a_split_request(make_ser
     assert response.status_code == 201, response.text
     result = response.json()
     assert len(result["images"]) == 1 and any("1 of 3 images made" in w for w in result["warnings"])
-    one_image = services.registry.get("gemini").estimate(
-        services.registry.get("gemini").prepare(__import__("pipeline.models", fromlist=["x"]).GenerationRequest(
-            prompt="three bananas"))).cost_micros
+    gemini_provider = services.registry.get("gemini")
+    one_image = gemini_provider.estimate(prepare(gemini_provider, GenerationRequest(prompt="three bananas"))).cost_micros
     billed_first = result["attempts"][-1]["cost_micros"]
-    # the finished call at its usage, the call the deadline cut at its estimate
-    assert result["actual_cost_micros"] == billed_first + one_image
+    # the finished call at its usage; the two calls the deadline cut (Gemini's calls run
+    # together, so both were sent) at their estimate
+    assert result["actual_cost_micros"] == billed_first + 2 * one_image
     assert await _spent(services) == result["actual_cost_micros"]
     assert await _open(services) == (0, 0)
 

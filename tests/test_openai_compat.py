@@ -54,7 +54,9 @@ def test_sdk_generates_and_the_images_are_stored_and_linked(worker):
     for item, image in zip(response.data, stored["images"], strict=True):
         data = base64.b64decode(item.b64_json)
         assert data.startswith(b"\x89PNG") and hashlib.sha256(data).hexdigest() == image["sha256"]
-        assert item.url == url + image["url"] and httpx.get(item.url).content == data
+        # Absolute already in the stored result (issue 18: the request's own origin).
+        assert item.url == image["url"] and item.url.startswith(url + "/v1/images/")
+        assert httpx.get(item.url).content == data
     linked = _get(url, "/v1/entities/location/loc-1/images").json()
     assert sorted(i["id"] for i in linked["images"]) == sorted(i["id"] for i in stored["images"])
 

@@ -167,15 +167,15 @@ async def test_cron_rolls_usage_up_by_day(make_services, client_for):
 
 async def test_rpc_surface_uses_the_same_error_shape(make_services):
     services = make_services()
-    ok = await rpc.generate(services, {"prompt": "over a service binding"})
+    ok = await rpc.call(services, "generate", {"prompt": "over a service binding"})
     assert ok["ok"] is True and ok["result"]["status"] == "succeeded"
-    fetched = await rpc.get_generation(services, ok["result"]["id"])
+    fetched = await rpc.call(services, "get_generation", ok["result"]["id"])
     assert fetched == {"ok": True, "result": ok["result"]}
-    bad = await rpc.generate(services, {"prompt": "", "n": 0})
+    bad = await rpc.call(services, "generate", {"prompt": "", "n": 0})
     assert bad["ok"] is False and bad["error"]["code"] == "invalid_request"
     assert "prompt" in bad["error"]["message"] and "n" in bad["error"]["message"]
-    assert (await rpc.get_generation(services, "gen_missing"))["error"]["code"] == "not_found"
-    assert (await rpc.generate(services, "not a dict"))["error"]["code"] == "invalid_request"  # type: ignore[arg-type]
+    assert (await rpc.call(services, "get_generation", "gen_missing"))["error"]["code"] == "not_found"
+    assert (await rpc.call(services, "generate", "not a dict"))["error"]["code"] == "invalid_request"  # type: ignore[arg-type]
 
 
 async def test_estimate_lists_every_able_provider_and_the_auto_pick(make_services, client_for, fake_server):

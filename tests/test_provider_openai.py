@@ -20,7 +20,7 @@ from pipeline.models import GenerationRequest
 from pipeline.providers.base import InputImage, ProviderContext
 from pipeline.providers.openai import OpenAIProvider
 from pipeline.providers.placeholder import render_png
-from pipeline.providers.prepare import safety_identifier
+from pipeline.generation.prepare import prepare, safety_identifier
 from tests.fakes.fixtures import load
 from tests.fakes.server import Reply, StreamReply
 
@@ -49,7 +49,7 @@ def sse_frame(event: str, payload: dict) -> bytes:
 async def test_generation_sends_the_documented_body(openai):
     server, provider = openai
     server.route("POST", GENERATIONS, Reply(200, load("openai", "generation", IMAGE=PNG)))
-    preq = provider.prepare(GenerationRequest(prompt="a red fox", quality="low", n=1, background="opaque",
+    preq = prepare(provider, GenerationRequest(prompt="a red fox", quality="low", n=1, background="opaque",
                                               output_format="png", moderation="low", caller="u-1"))
     result = await provider.run(preq)
     sent = server.received[0]
@@ -65,7 +65,7 @@ async def test_edit_is_multipart_with_images_and_mask(openai):
     server, provider = openai
     server.route("POST", EDITS, Reply(200, load("openai", "edit", IMAGE=PNG)))
     a, b, mask = render_png(b"a", 32, 32), render_png(b"b", 32, 32), render_png(b"mask", 32, 32, transparent=True)
-    preq = provider.prepare(
+    preq = prepare(provider, 
         GenerationRequest(prompt="put them together", size="1536x1024", quality="medium", background="transparent",
                           output_format="webp", images=[{"image_id": "x"}, {"image_id": "y"}], mask={"image_id": "m"}),
         images=(InputImage(a, "image/png"), InputImage(b, "image/png")), mask=InputImage(mask, "image/png"))
@@ -94,7 +94,7 @@ async def test_errors_are_typed(openai, status, fixture, error, headers):
     server, provider = openai
     server.route("POST", GENERATIONS, Reply(status, load("openai", fixture), headers=headers))
     with pytest.raises(error) as caught:
-        await provider.run(provider.prepare(GenerationRequest(prompt="x")))
+        await provider.run(prepare(provider, GenerationRequest(prompt="x")))
     exc = caught.value
     assert type(exc) is error and exc.provider == "openai"
     assert KEY not in json.dumps(exc.to_dict()) and "cret" not in json.dumps(exc.to_dict())
@@ -110,13 +110,13 @@ async def test_timeouts_and_dropped_connections_are_retryable(openai, fake_serve
     slow = OpenAIProvider(ProviderContext(HttpxClient(), clock_at(),
                                           {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.url, "OPENAI_TIMEOUT_S": "0.3"}))
     with pytest.raises(errors.ProviderTimeout):
-        await slow.run(slow.prepare(GenerationRequest(prompt="x")))
+        await slow.run(prepare(slow, GenerationRequest(prompt="x")))
     closed = fake_server()
     url = closed.url
     closed.stop()  # nothing listens there any more: connection refused
     gone = OpenAIProvider(ProviderContext(HttpxClient(), clock_at(), {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": url}))
     with pytest.raises(errors.ProviderUnavailable) as caught:
-        await gone.run(gone.prepare(GenerationRequest(prompt="x")))
+        await gone.run(prepare(gone, GenerationRequest(prompt="x")))
     assert caught.value.retryable and caught.value.fallback
 
 
@@ -126,14 +126,14 @@ async def test_malformed_answers_are_bad_responses(openai, body):
     server, provider = openai
     server.route("POST", GENERATIONS, Reply(200, body, headers={"Content-Type": "application/json"}))
     with pytest.raises(errors.ProviderBadResponse):
-        await provider.run(provider.prepare(GenerationRequest(prompt="x")))
+        await provider.run(prepare(provider, GenerationRequest(prompt="x")))
 
 
 async def test_a_large_image_decodes_intact(openai):
     server, provider = openai
     big = b"\x89PNG\r\n\x1a\n" + os.urandom(4 * 1024 * 1024)
     server.route("POST", GENERATIONS, Reply(200, load("openai", "generation", IMAGE=big)))
-    assert (await provider.run(provider.prepare(GenerationRequest(prompt="big")))).images[0].data == big
+    assert (await provider.run(prepare(provider, GenerationRequest(prompt="big")))).images[0].data == big
 
 
 async def test_streaming_yields_partial_images_before_completion(openai):
@@ -152,7 +152,7 @@ async def test_streaming_yields_partial_images_before_completion(openai):
             yield data[i : i + 65536]
 
     server.route("POST", GENERATIONS, lambda _req: StreamReply(frames()))
-    preq = provider.prepare(GenerationRequest(prompt="stream it", quality="low"))
+    preq = prepare(provider, GenerationRequest(prompt="stream it", quality="low"))
     events = provider.stream(replace(preq, partial_images=2))
     seen = []
     while True:
@@ -173,7 +173,7 @@ async def test_streaming_yields_partial_images_before_completion(openai):
 
 async def test_stream_errors_become_typed_errors(openai):
     server, provider = openai
-    preq = replace(provider.prepare(GenerationRequest(prompt="x")), partial_images=1)
+    preq = replace(prepare(provider, GenerationRequest(prompt="x")), partial_images=1)
     error_event = sse_frame("error", {"type": "error", "error": {"message": "Internal error", "type": "server_error", "code": None}})
     server.route("POST", GENERATIONS, lambda _req: StreamReply([error_event]))
     with pytest.raises(errors.ProviderUnavailable):
@@ -213,12 +213,12 @@ def test_estimates_never_fall_below_what_tokens_bill(openai):
         for quality in spec.qualities:
             for size in spec.sizes.fixed:
                 req = GenerationRequest(prompt="x", model=spec.id, quality=quality, size=size)
-                short = provider.estimate(provider.prepare(req))
+                short = provider.estimate(prepare(provider, req))
                 w, h = map(int, size.split("x"))
                 worst = "max" if quality == "auto" and "max" in spec.qualities else ("high" if quality == "auto" else quality)
                 tokens = -(-openai_catalog.OUTPUT_TOKENS_1024[worst] * w * h // (1024 * 1024))
                 assert short.cost_micros >= pricing.tokens_cost(tokens, rates["image_out"]), (spec.id, quality, size)
-                long = provider.estimate(provider.prepare(req.model_copy(update={"prompt": long_prompt})))
+                long = provider.estimate(prepare(provider, req.model_copy(update={"prompt": long_prompt})))
                 assert long.cost_micros - short.cost_micros >= pricing.tokens_cost(len(long_prompt) // 4, rates["text_in"])
                 checked += 1
     assert checked > 50

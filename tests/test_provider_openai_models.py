@@ -10,6 +10,7 @@ from local.http import HttpxClient
 from tests.clocks import clock_at
 from pipeline import errors
 from pipeline.catalog import pricing
+from pipeline.generation.prepare import prepare
 from pipeline.models import GenerationRequest
 from pipeline.providers.base import InputImage, ProviderContext
 from pipeline.providers.openai import OpenAIProvider
@@ -31,35 +32,35 @@ def openai(fake_server):
 def test_defaults_are_current_models():
     flare = OpenAIProvider(ProviderContext(HttpxClient(), clock_at(), {"OPENAI_API_KEY": KEY}))
     sunburst = OpenAIProvider(ProviderContext(HttpxClient(), clock_at(), {"OPENAI_API_KEY": KEY, "MODEL_TIER": "quality"}))
-    assert flare.prepare(GenerationRequest(prompt="x")).model == "gpt-image-2.6-flare"
-    assert sunburst.prepare(GenerationRequest(prompt="x")).model == "gpt-image-2.6-sunburst"
+    assert prepare(flare, GenerationRequest(prompt="x")).model == "gpt-image-2.6-flare"
+    assert prepare(sunburst, GenerationRequest(prompt="x")).model == "gpt-image-2.6-sunburst"
 
 
 @pytest.mark.parametrize("model, replacement", [("gpt-image-1", "gpt-image-2.5-sunburst"), ("dall-e-3", "gpt-image-2.6-flare")])
 def test_a_shut_down_model_is_refused_naming_its_replacement(openai, model, replacement):
     server, provider = openai
     with pytest.raises(errors.ModelUnavailable) as caught:
-        provider.prepare(GenerationRequest(prompt="x", model=model))
+        prepare(provider, GenerationRequest(prompt="x", model=model))
     assert f"use {replacement} instead" in caught.value.message and caught.value.details["replacement"] == replacement
     assert not server.received
 
 
 async def test_arbitrary_sizes_where_the_model_allows_them(openai):
     _, provider = openai
-    ok = provider.prepare(GenerationRequest(prompt="x", model="gpt-image-2.5-flare", size="1536x864"))
+    ok = prepare(provider, GenerationRequest(prompt="x", model="gpt-image-2.5-flare", size="1536x864"))
     assert ok.size == "1536x864" and not ok.warnings
     for asked, why in (("1000x1000", "multiples of 16"), ("3840x960", "between 1:3 and 3:1"), ("4096x2304", "longest side")):
-        fitted = provider.prepare(GenerationRequest(prompt="x", model="gpt-image-2", size=asked))
+        fitted = prepare(provider, GenerationRequest(prompt="x", model="gpt-image-2", size=asked))
         w, h = map(int, fitted.size.split("x"))
         assert why in fitted.warnings[0] and w % 16 == 0 and h % 16 == 0 and 1 / 3 <= w / h <= 3 and w * h <= 3840 * 2160
-    fixed = provider.prepare(GenerationRequest(prompt="x", size="1536x864"))  # 2.6: the three standard sizes
+    fixed = prepare(provider, GenerationRequest(prompt="x", size="1536x864"))  # 2.6: the three standard sizes
     assert fixed.size == "1536x1024" and "nearest" in fixed.warnings[0]
 
 
 async def test_qualities_complexity_and_formats(openai):
     server, provider = openai
     server.route("POST", GENERATIONS, Reply(200, load("openai", "generation_split_usage", IMAGE=WEBP)))
-    preq = provider.prepare(GenerationRequest(prompt="a map", model="gpt-image-2.5-sunburst", quality="xhigh",
+    preq = prepare(provider, GenerationRequest(prompt="a map", model="gpt-image-2.5-sunburst", quality="xhigh",
                                               size="1536x864", complexity="high", output_format="webp", caller="u-9"))
     result = await provider.run(preq)
     body = server.received[0].json()
@@ -68,7 +69,7 @@ async def test_qualities_complexity_and_formats(openai):
     # image and text output tokens at their own rates: 40 in x $5 + 5000 image out x $30 + 300 text out x $10
     assert result.cost_micros == 200 + 150_000 + 3_000
     assert result.images[0].content_type == "image/webp"
-    capped = provider.prepare(GenerationRequest(prompt="x", quality="max"))  # 2.6 stops at high (SDK)
+    capped = prepare(provider, GenerationRequest(prompt="x", quality="max"))  # 2.6 stops at high (SDK)
     assert capped.quality is None and "xhigh" not in capped.warnings[0] and "max" in capped.warnings[0]
 
 
@@ -76,7 +77,7 @@ async def test_qualities_complexity_and_formats(openai):
 def test_gif_and_svg_are_refused_with_the_reason(openai, fmt):
     _, provider = openai
     with pytest.raises(errors.UnsupportedByProvider, match=f"{fmt} output .* not supported"):
-        provider.prepare(GenerationRequest(prompt="x", output_format=fmt))
+        prepare(provider, GenerationRequest(prompt="x", output_format=fmt))
 
 
 async def test_edit_fields_are_the_edits_endpoint_fields(fake_server):
@@ -84,16 +85,16 @@ async def test_edit_fields_are_the_edits_endpoint_fields(fake_server):
     provider = OpenAIProvider(ProviderContext(HttpxClient(), clock_at("2026-11-24"), {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.url}))
     server.route("POST", EDITS, Reply(200, load("openai", "edit", IMAGE=PNG)))
     src = (InputImage(PNG, "image/png"),)
-    preq = provider.prepare(GenerationRequest(prompt="fix", moderation="low", input_fidelity="high", complexity="low",
+    preq = prepare(provider, GenerationRequest(prompt="fix", moderation="low", input_fidelity="high", complexity="low",
                                               model="gpt-image-1.5", images=[{"image_id": "a"}]), images=src)
     await provider.run(preq)
     fields = {name: value.decode() for name, filename, _, value in form_parts(server.received[0]) if filename is None}
     assert "moderation" not in fields and fields["input_fidelity"] == "high"
     assert "complexity" not in fields  # 1.5 predates complexity: dropped with a warning
-    gpt2 = provider.prepare(GenerationRequest(prompt="fix", input_fidelity="high", model="gpt-image-2",
+    gpt2 = prepare(provider, GenerationRequest(prompt="fix", input_fidelity="high", model="gpt-image-2",
                                               images=[{"image_id": "a"}]), images=src)
     assert gpt2.input_fidelity is None and "input_fidelity" in gpt2.warnings[0]  # "omit it" for gpt-image-2
-    mini = provider.prepare(GenerationRequest(prompt="fix", input_fidelity="high", model="gpt-image-1-mini",
+    mini = prepare(provider, GenerationRequest(prompt="fix", input_fidelity="high", model="gpt-image-1-mini",
                                               images=[{"image_id": "a"}]), images=src)
     assert mini.input_fidelity is None  # mini takes low only
 
@@ -103,7 +104,7 @@ async def test_quota_and_billing_limits_are_quota_errors_not_rate_limits(openai,
     server, provider = openai
     server.route("POST", GENERATIONS, Reply(status, load("openai", fixture), headers={"retry-after": "1"}))
     with pytest.raises(errors.ProviderQuotaExhausted) as caught:
-        await provider.run(provider.prepare(GenerationRequest(prompt="x")))
+        await provider.run(prepare(provider, GenerationRequest(prompt="x")))
     assert caught.value.retryable is False and caught.value.fallback is True
     assert len(server.received) == 1
 
@@ -112,7 +113,7 @@ async def test_retry_after_ms_is_honoured_before_retry_after(openai):
     server, provider = openai
     server.route("POST", GENERATIONS, Reply(429, load("openai", "rate_limited"), headers={"retry-after-ms": "1500", "retry-after": "9"}))
     with pytest.raises(errors.ProviderRateLimited) as caught:
-        await provider.run(provider.prepare(GenerationRequest(prompt="x")))
+        await provider.run(prepare(provider, GenerationRequest(prompt="x")))
     assert caught.value.retry_after_s == 1.5
 
 
@@ -120,14 +121,14 @@ async def test_a_retired_model_answer_marks_the_model_and_falls_back(openai):
     server, provider = openai
     server.route("POST", GENERATIONS, Reply(404, load("openai", "model_not_found")))
     with pytest.raises(errors.ModelUnavailable) as caught:
-        await provider.run(provider.prepare(GenerationRequest(prompt="x")))
+        await provider.run(prepare(provider, GenerationRequest(prompt="x")))
     assert caught.value.fallback and not caught.value.retryable
-    assert provider.prepare(GenerationRequest(prompt="x")).model == "gpt-image-2.6-sunburst"  # flare is not chosen again
+    assert prepare(provider, GenerationRequest(prompt="x")).model == "gpt-image-2.6-sunburst"  # flare is not chosen again
 
 
 def test_estimates_follow_the_catalog_rates_and_partial_images(openai):
     _, provider = openai
-    low = provider.prepare(GenerationRequest(prompt="x", quality="low"))
+    low = prepare(provider, GenerationRequest(prompt="x", quality="low"))
     from dataclasses import replace
     streamed = replace(low, partial_images=3)
     assert provider.estimate(streamed).cost_micros - provider.estimate(low).cost_micros == pricing.tokens_cost(300, 30_000_000)

@@ -6,7 +6,7 @@ import os
 from email.parser import BytesParser
 from email.policy import HTTP
 
-from pipeline.providers import multipart, sse
+from pipeline.providers.shared import multipart, sse
 
 
 async def _chunks(data: bytes, size: int):

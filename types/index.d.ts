@@ -159,7 +159,10 @@ export type ImageInput = {
 
 export type ImageOut = {
   id: string;
+  /** the original: absolute (PUBLIC_BASE_URL, else the request's origin) */
   url: string;
+  /** the `thumb` preset variant (256x256, WebP/AVIF by Accept) */
+  thumbnail_url?: string | null;
   index: number;
   content_type: string;
   byte_size: number;
@@ -447,11 +450,11 @@ export interface ImageWorkerRpc {
   get_job(job_id: string): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/images: Images by approval status, newest first (the review queue) */
   list_images(arg?: { status?: "pending" | "approved" | "rejected"; before?: string | null; limit?: number }): Promise<RpcResult<Record<string, unknown>>>;
-  /** GET /v1/images/{image_id}: The image bytes: public by id, or with a signed URL, or with a key (when PUBLIC_IMAGES is false) */
-  get_image(arg: { image_id: string; expires?: number | null; signature?: string | null }): Promise<RpcResult<{ content_type: string; etag: string | null; data_base64: string }>>;
+  /** GET /v1/images/{image_id}: The image bytes, or a variant of them: public by id, or with a signed URL, or with a key (when PUBLIC_IMAGES is false) */
+  get_image(arg: { image_id: string; expires?: number | null; signature?: string | null; width?: number | null; height?: number | null; fit?: "scale-down" | "contain" | "cover" | null; quality?: number | null; format?: "webp" | "avif" | "jpeg" | "png" | null; preset?: "thumb" | "card" | "hero" | "full" | null }): Promise<RpcResult<{ content_type: string; etag: string | null; data_base64: string }>>;
   get_image(image_id: string): Promise<RpcResult<{ content_type: string; etag: string | null; data_base64: string }>>;
-  /** GET /v1/images/{image_id}/signed-url: A short-lived URL for `<img src>`, usable without a key */
-  image_signed_url(arg: { image_id: string; ttl_s?: number | null }): Promise<RpcResult<Record<string, unknown>>>;
+  /** GET /v1/images/{image_id}/signed-url: A short-lived URL for `<img src>`, usable without a key; with variant parameters, for that variant only */
+  image_signed_url(arg: { image_id: string; ttl_s?: number | null; width?: number | null; height?: number | null; fit?: "scale-down" | "contain" | "cover" | null; quality?: number | null; format?: "webp" | "avif" | "jpeg" | "png" | null; preset?: "thumb" | "card" | "hero" | "full" | null }): Promise<RpcResult<Record<string, unknown>>>;
   image_signed_url(image_id: string): Promise<RpcResult<Record<string, unknown>>>;
   /** POST /v1/images/{image_id}/approve: Approve one image */
   approve_image(arg: Review | null & { image_id: string }): Promise<RpcResult<Record<string, unknown>>>;
@@ -479,7 +482,7 @@ export interface ImageWorkerRpc {
   set_primary_image(arg: PrimaryBody & { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; role: string }): Promise<RpcResult<Record<string, unknown>>>;
   /** DELETE /v1/entities/{entity_type}/{entity_id}/primary/{role}: Clear an entity's primary image for a role */
   clear_primary_image(arg: { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; role: string }): Promise<RpcResult<Record<string, unknown>>>;
-  /** GET /v1/usage: Per day and provider/model: requests, images, reserved, spent, refused */
+  /** GET /v1/usage: Per day and provider/model: requests, images, reserved, spent, refused; image transformations */
   usage(arg?: { from?: string | null; to?: string | null }): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/budget: Budgets, caps and concurrency limits in force, and today's spend */
   get_budget(arg?: Record<string, never>): Promise<RpcResult<Record<string, unknown>>>;

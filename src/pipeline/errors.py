@@ -147,6 +147,13 @@ class ProviderRefused(ProviderError):
     status = 422
 
 
+class TransformFailed(ImageWorkerError):
+    """The image transformer (Cloudflare Images binding, Pillow locally) refused or failed."""
+
+    code = "transform_failed"
+    status = 502
+
+
 class QueueUnavailable(ImageWorkerError):
     """The JOBS queue is not configured or refused the messages: nothing was enqueued."""
 

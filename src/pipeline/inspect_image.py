@@ -1,4 +1,5 @@
-"""Read an uploaded image's real format and size from its bytes, before anything is paid.
+"""Read an image's real format (and, for uploads, its size) from its bytes, before
+anything is paid: the one place image types are sniffed.
 
 The declared content type is not trusted: the signature decides the format, the
 header gives the dimensions, and a file cut short (no PNG IEND, no JPEG EOI, a
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import struct
 
+# File extension of each image type we store or send (R2 keys, multipart filenames).
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 MAX_SIDE = 16_384
 MAX_PIXELS = 50_000_000  # a decoded RGBA image this size is 200 MB: more than an isolate holds
 
@@ -71,6 +74,11 @@ _FORMATS = (
     (lambda d: d.startswith(b"\xff\xd8\xff"), "image/jpeg", _jpeg),
     (lambda d: d[:4] == b"RIFF" and d[8:12] == b"WEBP", "image/webp", _webp),
 )
+
+
+def image_type(data: bytes) -> str | None:
+    """The content type from the bytes' signature: PNG, JPEG or WebP, else None."""
+    return next((content_type for matches, content_type, _ in _FORMATS if matches(data)), None)
 
 
 def inspect(data: bytes) -> tuple[str, int, int]:

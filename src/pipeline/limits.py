@@ -14,8 +14,9 @@ MAX_INLINE_BASE64_CHARS = (MAX_INLINE_IMAGE_BYTES + 2) // 3 * 4
 MAX_UPLOAD_BYTES = 16 * MIB
 MAX_INPUT_BYTES = 16 * MIB
 
-# The images one provider call may return, worst case (uncompressed pixels): a request
-# for more is split into several calls, each stored before the next is made.
+# The images one provider call (or the calls of one request run together) may return,
+# worst case (uncompressed pixels): a request for more is split into several calls,
+# each stored before the next is made.
 MAX_CALL_OUTPUT_BYTES = 12 * MIB
 
 
@@ -26,6 +27,13 @@ def worst_case_image_bytes(size: str | None, transparent: bool = False) -> int:
     except ValueError:
         width = height = 2048  # 'auto' or unknown: the largest common square
     return width * height * (4 if transparent else 3)
+
+
+def calls_at_once(size: str | None, per_call: int, provider_parallel: int, transparent: bool = False) -> int:
+    """How many calls of one request may run together: the provider's allowance, or fewer
+    when their images together would not fit MAX_CALL_OUTPUT_BYTES (never less than one)."""
+    fits = MAX_CALL_OUTPUT_BYTES // max(1, per_call * worst_case_image_bytes(size, transparent))
+    return max(1, min(provider_parallel, fits))
 
 
 def images_per_call(size: str | None, provider_max: int, transparent: bool = False) -> int:

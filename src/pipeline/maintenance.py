@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .clock import iso, utc_day
-from .providers.base import EXTENSIONS
+from .inspect_image import EXTENSIONS
 from .services import Services
 from .storage.store import Store
 

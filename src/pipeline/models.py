@@ -228,7 +228,8 @@ class ErrorResponse(BaseModel):
 
 class ImageOut(BaseModel):
     id: str
-    url: str
+    url: str = Field(description="the original: absolute (PUBLIC_BASE_URL, else the request's origin)")
+    thumbnail_url: str | None = Field(default=None, description="the `thumb` preset variant (256x256, WebP/AVIF by Accept)")
     index: int
     content_type: str
     byte_size: int

@@ -92,6 +92,17 @@ class ObjectStore(Protocol):
     async def delete(self, key: str) -> None: ...
 
 
+# --- Images (transformations for delivery) ---------------------------------------
+
+
+class ImageTransformer(Protocol):
+    """Resize and re-encode one image: the Images binding on Workers, Pillow under CPython.
+    `transform` and `output` are the binding's own options (delivery/spec.py Rendition);
+    returns the encoded bytes. Raise `errors.InvalidRequest` for an image it cannot read."""
+
+    async def transform(self, data: bytes, transform: dict[str, Any], output: dict[str, Any]) -> bytes: ...
+
+
 # --- Workers AI ---------------------------------------------------------------
 
 

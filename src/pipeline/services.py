@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from .ports import AiBinding, Background, Clock, Database, HttpClient, InProcessBackground, Ledger, ObjectStore, Queue, Signer
-from .providers import instances
+from .ports import (AiBinding, Background, Clock, Database, HttpClient, ImageTransformer, InProcessBackground, Ledger,
+                    ObjectStore, Queue, Signer)
+from .providers.shared import instances
 from .providers.base import ProviderContext
 from .providers.registry import ProviderRegistry
 from .settings import KNOWN_KEYS, Settings
@@ -27,6 +28,7 @@ class Services:
     background: Background = field(default_factory=InProcessBackground)
     extras: dict[str, object] = field(default_factory=dict)
     queue: Queue | None = None  # the JOBS queue: batches and async jobs (None: not configured)
+    images: ImageTransformer | None = None  # delivery variants (None: originals only)
 
 
 def build_services(
@@ -41,6 +43,7 @@ def build_services(
     queue: Queue | None = None,
     background: Background | None = None,
     signer: Signer | None = None,
+    images: ImageTransformer | None = None,
 ) -> Services:
     """Read settings from the environment (vars + secrets) and build the registry once."""
     keys = (*KNOWN_KEYS, *instances.secret_names(env))  # provider instances name their own key secrets
@@ -48,4 +51,4 @@ def build_services(
     settings = Settings.from_env(known)
     ctx = ProviderContext(http=http, clock=clock, settings=known, ai=ai, signer=signer)
     return Services(settings, db, objects, ledger, http, clock, ProviderRegistry(ctx), ai,
-                    background or InProcessBackground(), queue=queue)
+                    background or InProcessBackground(), queue=queue, images=images)

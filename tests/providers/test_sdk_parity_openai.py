@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.api.app import create_app
 from pipeline.providers.placeholder import render_png
-from pipeline.providers.prepare import safety_identifier
+from pipeline.generation.prepare import safety_identifier
 from tests.fakes.fixtures import load
 from tests.fakes.sdks import last, openai_asgi_client, openai_client
 from tests.fakes.server import Reply

@@ -4,7 +4,7 @@ door's Retry-After / retry-after-ms and safety_identifier (through workers.asgi 
 from __future__ import annotations
 
 from pipeline.providers.placeholder import render_png
-from pipeline.providers.prepare import safety_identifier
+from pipeline.generation.prepare import safety_identifier
 from tests.fakes.fixtures import FIXTURES, load
 from tests.fakes.server import Received, Reply
 

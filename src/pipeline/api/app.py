@@ -37,8 +37,8 @@ from .uploads import router as uploads_router
 from ..models import ErrorResponse, EstimateResponse, GenerationRequest, GenerationResult
 from ..generation.admission import admit
 from ..generation.generation import Generation
-from .streaming import KEEPALIVE, detached_events
-from .streaming import frame as _frame
+from .sse import KEEPALIVE, frame as _frame
+from .streaming import detached_events
 from ..storage.results import to_result
 from ..services import Services
 from ..storage.store import Store

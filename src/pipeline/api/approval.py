@@ -14,6 +14,7 @@ from ..clock import iso
 from ..models import EntityType
 from ..services import Services
 from ..storage import approvals
+from ..delivery.variants import delete_variants
 from ..storage.results import image_url
 from .deps import get_services, require_scope
 
@@ -67,6 +68,9 @@ async def review(s: Services, image_ids: list[str], decision: str, body: Review)
         raise errors.InvalidRequest("rejecting needs a reason", details={"field": "reason"})
     changing = [i for i in ids if rows[i]["approval_status"] != status]
     await approvals.set_status(s.db, changing, status, reviewer=body.reviewer, reason=body.reason, now=iso(s.clock.now()))
+    if status == "rejected":
+        # A rejected image is never served; its variants go now (a revision back makes them again).
+        await delete_variants(s.db, s.objects, changing)
     rows = await approvals.images_by_id(s.db, ids)
     return [_view(s, rows[i]) for i in ids]
 

@@ -3,7 +3,6 @@ of a batch's progress. The work itself runs in the queue consumer."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, AsyncIterator
 
 from fastapi import APIRouter, Depends, Request
@@ -16,10 +15,10 @@ from ..models import GenerationRequest
 from ..services import Services
 from ..auth.keys import Principal
 from .deps import current_principal, get_services, require_scope, require_token
+from .sse import KEEPALIVE, KEEPALIVE_S, frame as _frame
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["batches"])
 
-_KEEPALIVE_S = 15.0
 
 
 def _webhook(url: str | None) -> str | None:
@@ -98,10 +97,6 @@ async def get_job(job_id: str, request: Request, s: Services = Depends(get_servi
     return batches.job_view(view)
 
 
-def _frame(kind: str, data: dict[str, Any]) -> bytes:
-    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
-
-
 async def _watch(s: Services, batch_id: str, view: dict[str, Any]) -> AsyncIterator[bytes]:
     """`batch` (a snapshot), then `item` whenever an item changes, then `completed`.
     D1 is polled: the consumer runs in another invocation, maybe another isolate."""
@@ -118,9 +113,9 @@ async def _watch(s: Services, batch_id: str, view: dict[str, Any]) -> AsyncItera
             # change between two polls, and a progress bar must step through each of them.
             yield _frame("item", {"batch_id": batch_id, "counts": _counts(seen), "total": view["total"], **i})
         quiet = 0.0 if changed else quiet + s.settings.progress_interval_s
-        if quiet >= _KEEPALIVE_S:
+        if quiet >= KEEPALIVE_S:
             quiet = 0.0
-            yield b": keep-alive\n\n"
+            yield KEEPALIVE
     yield _frame("completed", view)
 
 

@@ -16,6 +16,7 @@ from ..models import MAX_MICROS
 from ..ledger.core import MIN_LEASE_S
 from ..services import Services
 from ..storage.store import Store
+from ..delivery.variants import transformation_usage
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["budget"])
 
@@ -63,7 +64,7 @@ async def put_budget(
     return {"config": config}
 
 
-@router.get("/usage", summary="Per day and provider/model: requests, images, reserved, spent, refused")
+@router.get("/usage", summary="Per day and provider/model: requests, images, reserved, spent, refused; image transformations")
 async def get_usage(
     day_from: str | None = Query(None, alias="from", pattern=_DAY.pattern, json_schema_extra={"format": "date"},
                                  description="first UTC day, YYYY-MM-DD (default: 6 days ago)"),
@@ -85,4 +86,6 @@ async def get_usage(
         raise errors.InvalidRequest("from is after to", details={"field": "from"})
     recorded = await Store(s.db, s.clock).daily_usage(day_from, day_to)
     # `recorded`: D1's per-attempt record, rolled up by the cron (at most ~5 minutes old).
-    return {"from": day_from, "to": day_to, **await s.ledger.usage(day_from, day_to), "recorded": recorded}
+    transformations = await transformation_usage(s.db, day_from, day_to)
+    return {"from": day_from, "to": day_to, **await s.ledger.usage(day_from, day_to), "recorded": recorded,
+            "image_transformations": transformations}

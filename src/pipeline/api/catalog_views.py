@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import catalog
 from ..generation import selection
+from ..generation.prepare import prepare
 from ..errors import ImageWorkerError
 from ..models import GenerationRequest
 from ..providers.base import InputImage
@@ -67,7 +68,7 @@ async def estimates(s: Services, req: GenerationRequest) -> dict[str, Any]:
     for name in s.registry.names():
         provider = s.registry.providers[name]
         try:
-            preq = provider.prepare(req.model_copy(update={"model": req.model if req.model in provider.capabilities.models else None}), images, mask)
+            preq = prepare(provider, req.model_copy(update={"model": req.model if req.model in provider.capabilities.models else None}), images, mask)
         except ImageWorkerError as exc:
             unavailable[name] = exc.message
             continue

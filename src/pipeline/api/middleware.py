@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any, Awaitable, Callable
 
 from .. import errors, logs
+from ..delivery.urls import set_origin
 from ..ids import new_id
 from .deps import TRUSTED, authenticate, no_key_message, services_of
 
@@ -20,6 +22,18 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+
+
+def request_origin(scope: Scope) -> str:
+    """`scheme://host` this request came in on, for absolute image URLs ("" for an
+    in-process RPC call, or a Host header that is not a plain host name)."""
+    host = _header(scope, b"host") or ""
+    if scope.get(TRUSTED) or not _HOST.match(host):
+        return ""
+    scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+    return f"{scheme}://{host}"
 
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 _ALLOW_HEADERS = "authorization, content-type, idempotency-key, if-none-match, accept, last-event-id"
@@ -58,6 +72,7 @@ class RequestLog:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started = time.monotonic()
+        set_origin(request_origin(scope))
         method = scope.get("method")  # before Gate serves HEAD as GET
         request_id = new_id("req")
         seen: dict[str, Any] = {"status": 500}

@@ -19,8 +19,8 @@ from .. import errors
 from ..auth.keys import Principal
 from ..generation.admission import admit
 from ..generation.generation import Generation
-from .streaming import KEEPALIVE, detached_events
-from .streaming import frame as _frame
+from .sse import KEEPALIVE, frame as _frame
+from .streaming import detached_events
 from ..models import ErrorResponse, GenerationRequest
 from ..services import Services
 from ..storage import images
@@ -131,8 +131,9 @@ def _absolute_urls(result: dict[str, Any], request: Request) -> dict[str, Any]:
     against the URL this request came in on (only this caller sees the result)."""
     base = str(request.base_url).rstrip("/")
     for image in result["images"]:
-        if image["url"].startswith("/"):
-            image["url"] = base + image["url"]
+        for field in ("url", "thumbnail_url"):
+            if (image.get(field) or "").startswith("/"):
+                image[field] = base + image[field]
     return result
 
 

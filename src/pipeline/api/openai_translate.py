@@ -219,7 +219,7 @@ def images_response(result: dict[str, Any], b64: dict[str, str], created: int, b
     quality = result.get("quality")
     return {
         "created": created,
-        "data": [{"id": i["id"], "url": i["url"], **({"b64_json": b64[i["id"]]} if i["id"] in b64 else {})} for i in images],
+        "data": [{"id": i["id"], "url": i["url"], "thumbnail_url": i.get("thumbnail_url"), **({"b64_json": b64[i["id"]]} if i["id"] in b64 else {})} for i in images],
         "background": background if background in ("transparent", "opaque") else None,
         "output_format": output_format(images[0]["content_type"]) if images else None,
         "quality": quality if quality in ("low", "medium", "high") else None,

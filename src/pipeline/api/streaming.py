@@ -9,21 +9,14 @@ the task is also handed to `ctx.waitUntil` (Services.background)."""
 from __future__ import annotations
 
 import asyncio
-import json
-from typing import Any, AsyncIterator
+from typing import AsyncIterator
 
 from .. import errors
 from ..generation.generation import Generation
 from ..models import Event
+from .sse import KEEPALIVE_S
 
-KEEPALIVE_S = 15.0
-KEEPALIVE = b": keep-alive\n\n"  # an SSE comment: keeps proxies from closing a silent stream
 _DETACHED: set[asyncio.Future] = set()  # generations whose caller went away, still finishing
-
-
-def frame(kind: str, data: dict[str, Any]) -> bytes:
-    """One Server-Sent Event."""
-    return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
 async def detached_events(generation: Generation) -> AsyncIterator[Event | errors.ImageWorkerError | None]:

@@ -61,6 +61,9 @@ _GONE = "shut_down"
 CATALOG = ProviderCatalog(
     kind="gemini",
     defaults={"cost": "gemini-nano-banana-2.1", "quality": "gemini-3-pro-image"},
+    # One image per call, and the API limits requests per minute, not requests in flight:
+    # n images come from n calls made together.
+    parallel_calls=4,
     models=(
         _model("gemini-nano-banana-2.1", "Nano Banana 2.1", Lifecycle("active", source=_CHANGELOG + " (2026-10-06)"),
                _tokens(1_500_000, 30_000_000, 7_500_000,

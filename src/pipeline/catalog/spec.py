@@ -155,6 +155,9 @@ class ProviderCatalog:
     kind: str
     models: tuple[ModelSpec, ...]
     defaults: Mapping[str, str]  # tier ("cost", "quality") -> model id
+    # Calls of one request the provider may serve at once (generation/calls.py runs them
+    # together; limits.py may allow fewer for large images). 1: one after another.
+    parallel_calls: int = 1
 
     def get(self, model_id: str) -> ModelSpec | None:
         return next((m for m in self.models if m.id == model_id), None)

@@ -47,11 +47,9 @@ def admitted_request(principal: Principal, req: GenerationRequest, idempotency_h
 def admit(s: Services, principal: Principal, req: GenerationRequest, *, idempotency_header: str | None = None,
           partial_images: int = 0, progress: bool = False) -> Generation:
     """A generation for this principal, ready to run (`result()` or `events()`)."""
-    generation = Generation(s, admitted_request(principal, req, idempotency_header), partial_images=partial_images)
-    generation.api_key_id = principal.key_id
-    generation.key_budget_micros = principal.daily_budget_micros if principal.key_id else None
-    generation.progress = progress
-    return generation
+    return Generation(s, admitted_request(principal, req, idempotency_header), partial_images=partial_images,
+                      api_key_id=principal.key_id,
+                      key_budget_micros=principal.daily_budget_micros if principal.key_id else None, progress=progress)
 
 
 async def queued_principal(s: Services, key_id: str | None, caller: str) -> Principal:

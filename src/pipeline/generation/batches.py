@@ -16,13 +16,14 @@ import json
 import logging
 from typing import Any, Awaitable, Callable
 
-from .. import errors, logs, webhooks
+from .. import errors, webhooks
 from ..clock import iso
 from ..ids import new_id
 from ..models import GenerationRequest
 from ..services import Services
 from ..storage import batches as rows
 from ..storage.results import to_result
+from ..logs import event as log_event
 from ..storage.store import Store
 from ..auth.keys import Principal
 from . import admission
@@ -33,7 +34,7 @@ IN_PROGRESS_RETRY_S = (10, 30, 60, 120, 300)  # waits for a generation another d
 
 
 def _log(event: str, **fields: Any) -> None:
-    logs.event(logging.INFO, event, **fields)
+    log_event(logging.INFO, event, **fields)
 
 
 async def submit(

@@ -15,7 +15,7 @@ from typing import Any, AsyncIterator, Callable
 
 from ..models import Event
 from ..ports import Clock
-from ..providers.durations import CallDurations
+from ..providers.shared.observations import CallDurations
 
 # Typical length of one call per provider kind, until this isolate has measured some.
 DEFAULT_CALL_MS: dict[str, int] = {

@@ -1,4 +1,4 @@
-"""Recording a generation's outcome: images to R2, one D1 batch, one ledger settle.
+"""Recording a generation's outcome: images to R2, one D1 batch, then the ledger.
 
 Order matters for "nothing orphaned": the R2 objects are written first, then
 the D1 batch that records them. If the isolate dies in between, the objects'
@@ -7,100 +7,95 @@ job removes them when it marks the request abandoned (maintenance.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import Any, AsyncIterator
 
+from .. import errors
+from ..logs import event as log_event
 from ..models import Event
 from ..providers.base import ProviderResult
 from ..storage import images
-from ..storage.store import Attempt, ImageRow
-from . import selection
-from .attempts import log_event
-
-if TYPE_CHECKING:
-    from ..models import GenerationRequest
-    from ..services import Services
-    from ..storage.store import Store
+from ..storage.results import to_result
+from ..storage.store import Attempt
+from . import reservation
+from .selection import Candidate
+from .state import GenerationState
 
 
-class RecordMixin:
-    s: Services
-    req: GenerationRequest
-    store: Store
-    request_id: str
-    _reserved: bool
-    _spent_micros: int
-    _finished: bool
-    _stored: list[ImageRow]
+async def store_images(state: GenerationState, candidate: Candidate, result: ProviderResult) -> None:
+    """One finished call's images to R2, one at a time (its bytes are let go after)."""
+    when = state.s.clock.now()
+    for image in result.images:
+        state.stored.append(await images.put_image(
+            state.s.objects, image, request_id=state.request_id, index=len(state.stored),
+            provider=candidate.name, model=result.model, when=when,
+        ))
 
-    if TYPE_CHECKING:  # provided by generation.py
-        def _event(self, kind: str, **data: Any) -> Event: ...
 
-        async def load_result(self) -> dict[str, Any]: ...
+async def store_success(state: GenerationState, candidate: Candidate, attempt: int, results: list[ProviderResult],
+                        latency_ms: int) -> AsyncIterator[Event]:
+    """The succeeded row (images, attempt, usage, links) in one D1 batch, the ledger
+    settled, then `image` events and `completed`."""
+    result = results[0]
+    for more in results[1:]:
+        result = result.merge(more)
+    rows = state.stored  # written to R2 as each call ended (calls.py)
+    try:
+        warnings = list(dict.fromkeys(list(candidate.preq.warnings) + result.warnings))
+        if result.filtered:
+            warnings.append(f"{result.filtered} image(s) withheld by {candidate.name}'s safety filter")
+        await state.store.succeed(
+            state.request_id,
+            images=rows,
+            attempt=Attempt(
+                state.request_id, candidate.name, result.model, attempt, "succeeded", images=len(rows),
+                filtered=result.filtered, cost_micros=result.cost_micros, usage=result.usage, latency_ms=latency_ms,
+            ),
+            provider=candidate.name,
+            model=result.model,
+            size=result.size or candidate.preq.size,
+            actual_micros=state.spent_micros,  # this attempt and any earlier billed ones
+            warnings=warnings,
+            links=[link.model_dump() for link in state.req.links],
+            approval_status=state.s.settings.approval_default,
+        )
+    except BaseException:
+        await images.delete_images(state.s.objects, rows)
+        raise
+    state.finished = True
+    if result.cost_micros > candidate.estimate.cost_micros:
+        log_event(logging.WARNING, "estimate_overrun", request_id=state.request_id, provider=candidate.name,
+                  estimate_micros=candidate.estimate.cost_micros, actual_micros=result.cost_micros)
+    await reservation.settle(state, {"provider": candidate.name, "model": result.model, "images": len(rows)})
+    result_dict = await load_result(state)
+    for image in result_dict["images"]:
+        yield state.event("image", image=image)
+    yield state.event("completed", result=result_dict)
 
-    async def _store_success(
-        self, candidate: selection.Candidate, attempt: int, results: list[ProviderResult], latency_ms: int
-    ) -> AsyncIterator[Event]:
-        result = results[0]
-        for more in results[1:]:
-            result = result.merge(more)
-        rows = self._stored  # written to R2 as each call ended (attempts.py)
-        try:
-            warnings = list(dict.fromkeys(list(candidate.preq.warnings) + result.warnings))
-            if result.filtered:
-                warnings.append(f"{result.filtered} image(s) withheld by {candidate.name}'s safety filter")
-            await self.store.succeed(
-                self.request_id,
-                images=rows,
-                attempt=Attempt(
-                    self.request_id, candidate.name, result.model, attempt, "succeeded", images=len(rows),
-                    filtered=result.filtered, cost_micros=result.cost_micros, usage=result.usage, latency_ms=latency_ms,
-                ),
-                provider=candidate.name,
-                model=result.model,
-                size=result.size or candidate.preq.size,
-                actual_micros=self._spent_micros,  # this attempt and any earlier billed ones
-                warnings=warnings,
-                links=[link.model_dump() for link in self.req.links],
-                approval_status=self.s.settings.approval_default,
-            )
-        except BaseException:
-            await images.delete_images(self.s.objects, rows)
-            raise
-        self._finished = True
-        if result.cost_micros > candidate.estimate.cost_micros:
-            log_event(logging.WARNING, "estimate_overrun", request_id=self.request_id, provider=candidate.name,
-                      estimate_micros=candidate.estimate.cost_micros, actual_micros=result.cost_micros)
-        await self._settle(self._spent_micros, {"provider": candidate.name, "model": result.model, "images": len(rows)})
-        result_dict = await self.load_result()
-        for image in result_dict["images"]:
-            yield self._event("image", image=image)
-        yield self._event("completed", result=result_dict)
 
-    async def _store_images(self, candidate: selection.Candidate, result: ProviderResult) -> None:
-        """One finished call's images to R2, one at a time (its bytes are let go after)."""
-        when = self.s.clock.now()
-        for image in result.images:
-            self._stored.append(await images.put_image(
-                self.s.objects, image, request_id=self.request_id, index=len(self._stored),
-                provider=candidate.name, model=result.model, when=when,
-            ))
+async def finish_unsuccessfully(state: GenerationState, exc: BaseException) -> None:
+    """Any exit but success: the row terminal (`refused` or `failed`), images stored
+    before the failure deleted, and the reservation settled or released."""
+    if isinstance(exc, errors.ImageWorkerError):
+        error = exc.to_dict()
+    elif isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
+        error = {"code": "cancelled", "message": "the caller went away before the generation finished"}
+    else:
+        error = {"code": "internal_error", "message": f"unexpected {type(exc).__name__}"}
+    status = "refused" if isinstance(exc, (errors.BudgetExceeded, errors.CapacityTimeout)) else "failed"
+    try:
+        if not state.finished:
+            if state.stored:  # stored before the failure, never recorded: nothing may point at them
+                await images.delete_images(state.s.objects, state.stored)
+            await state.store.finish_unsuccessfully(state.request_id, status=status, error=error,
+                                                    actual_micros=state.spent_micros)
+    finally:
+        await reservation.close_failed(state, error["code"])
 
-    async def _settle(self, actual_micros: int, details: dict[str, Any]) -> None:
-        """Charge what was spent and give the slot back, in one ledger call. Settling is
-        idempotent, so a failed call is retried; the cron reconciles one that never lands."""
-        if not self._reserved:
-            return
-        self._reserved = False
-        for attempt in range(3):
-            try:
-                await self.s.ledger.settle(self.request_id, actual_micros, details)
-                return
-            except Exception as exc:  # noqa: BLE001 - the ledger is reached over RPC on Cloudflare
-                log_event(logging.ERROR, "settle_failed", request_id=self.request_id, attempt=attempt + 1,
-                          micros=actual_micros, error=type(exc).__name__)
-                if attempt == 2:
-                    # The images exist and D1 has the cost: failing the caller now would help
-                    # no one. The cron's reconciliation charges it from D1.
-                    return
-                await self.s.clock.sleep(0.2 * 2**attempt)
+
+async def load_result(state: GenerationState) -> dict[str, Any]:
+    """The request's result as the API returns it, from its D1 row."""
+    row = await state.store.get_request(state.request_id)
+    assert row is not None
+    return to_result(row, state.s.settings.public_base_url)

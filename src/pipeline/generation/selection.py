@@ -17,6 +17,7 @@ from ..models import GenerationRequest
 from ..providers.base import CostEstimate, ImageProvider, InputImage, ProviderRequest
 from ..providers.registry import ProviderRegistry
 from ..settings import Settings
+from .prepare import prepare
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def _candidate(
     partial_images: int = 0,
 ) -> Candidate:
     """Priced after every option that changes the bill is decided (partial images included)."""
-    preq = provider.prepare(req, images, mask)
+    preq = prepare(provider, req, images, mask)
     if partial_images and provider.capabilities.native_streaming:
         preq = replace(preq, partial_images=partial_images)
     return Candidate(provider, preq, provider.estimate(preq))

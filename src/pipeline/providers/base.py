@@ -1,9 +1,10 @@
 """The provider interface: capabilities, estimate, generate/edit, stream, probe.
 
-After pydantic-ai's `Model` and the Vercel AI SDK's image models: one small
-abstract class, `max_images_per_call` handled here (callers ask for `n`, the base
-splits the work), unsupported options returned as warnings, and failures raised
-as the typed errors of errors.py."""
+After pydantic-ai's `Model` and the Vercel AI SDK's image models (`doGenerate`,
+`maxImagesPerCall`): one small abstract class whose contract is one call of at
+most `images_per_call(model)` images (generation/calls.py splits `n` into calls,
+and runs them together where `capabilities.parallel_calls` allows), unsupported
+options returned as warnings, and failures raised as the typed errors of errors.py."""
 
 from __future__ import annotations
 
@@ -17,24 +18,8 @@ from .. import catalog as cat, sizes
 from ..catalog.overrides import PriceBook
 from ..catalog.spec import ModelSpec, ProviderCatalog
 from ..errors import ImageWorkerError, ModelUnavailable, ProviderBadResponse, UnsupportedByProvider
-from ..models import GenerationRequest
 from ..ports import AiBinding, Clock, HttpClient, HttpRequest, HttpResponse, Signer
-from .model_health import ModelHealth
-
-
-# File extension of each image type we store or send (R2 keys, multipart filenames).
-EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
-
-
-def image_type(data: bytes) -> str | None:
-    """The content type from the bytes' signature: PNG, JPEG or WebP, else None."""
-    if data.startswith(b"\x89PNG"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
+from .shared.observations import ModelHealth
 
 
 def decode_image(provider: str, b64: object) -> bytes:
@@ -61,6 +46,7 @@ class Capabilities:
     native_streaming: bool = False
     sizes: tuple[str, ...] = ("1024x1024",)  # "WxH" the provider can produce
     max_images_per_call: int = 1
+    parallel_calls: int = 1  # calls of one request it may serve at once (catalog: ProviderCatalog.parallel_calls)
     max_input_images: int = 0
     qualities: tuple[str, ...] = ()
     output_formats: tuple[str, ...] = ("png",)
@@ -176,6 +162,25 @@ class ProviderContext:
     models: ModelHealth = field(default_factory=ModelHealth)  # models a provider reported gone
 
 
+def capabilities_of(catalog: ProviderCatalog, default_model: str, base: Capabilities) -> Capabilities:
+    """A provider's capabilities: the union over its models (selection's coarse filter)."""
+    models = catalog.models
+    sizes_all: list[str] = []
+    for m in models:
+        sizes_all += [s for s in m.sizes.fixed if s not in sizes_all]
+    default = catalog.get(default_model) or models[0]
+    return replace(
+        base, models=catalog.ids(), default_model=default_model,
+        edit=any("edit" in m.operations for m in models), mask=any(m.mask for m in models),
+        transparent_background=any(m.transparent for m in models), native_streaming=any(m.streaming for m in models),
+        sizes=tuple([s for s in default.sizes.fixed] + [s for s in sizes_all if s not in default.sizes.fixed]),
+        max_images_per_call=max(m.images_per_call for m in models), parallel_calls=catalog.parallel_calls,
+        max_input_images=max(m.max_input_images for m in models),
+        qualities=tuple(dict.fromkeys(q for m in models for q in m.qualities)),
+        output_formats=tuple(dict.fromkeys(f for m in models for f in m.formats)),
+    )
+
+
 class ImageProvider(abc.ABC):
     name: str
     kind: str = ""  # the catalog this provider serves (catalog.CATALOGS key)
@@ -209,14 +214,19 @@ class ImageProvider(abc.ABC):
         tier = self.ctx.settings.get("MODEL_TIER", "cost")
         return cat.default_model(self.catalog, day, tier, skip) or self.catalog.defaults["cost"]
 
+    def images_per_call(self, model: str) -> int:
+        """The most images one call of `model` may ask for."""
+        spec = self.catalog.get(model) if self.kind else None
+        return spec.images_per_call if spec is not None else self.capabilities.max_images_per_call
+
     def mark_model_unavailable(self, model: str, exc: ImageWorkerError) -> None:
         self.ctx.models.mark(self.name, model, exc.code, self.ctx.clock.monotonic())
 
-    # --- preparing -----------------------------------------------------------
-
-    def prepare(self, req: GenerationRequest, images: tuple[InputImage, ...] = (), mask: InputImage | None = None) -> ProviderRequest:
-        """Normalise a caller's request for this provider, or raise UnsupportedByProvider."""
-        return prepare_request(self, req, images, mask)
+    def adapt(self, preq: ProviderRequest, size_asked: str | None, ratio_asked: str | None) -> ProviderRequest:
+        """This provider's own changes to a request normalised from the catalog
+        (generation/prepare.py calls it last): what its API takes differently. The caller's
+        size and aspect ratio come along as asked."""
+        return preq
 
     # --- costs ---------------------------------------------------------------
 
@@ -228,33 +238,22 @@ class ImageProvider(abc.ABC):
 
     @abc.abstractmethod
     async def _generate(self, preq: ProviderRequest) -> ProviderResult:
-        """One call producing up to `capabilities.max_images_per_call` images."""
+        """One call producing up to `images_per_call(preq.model)` images."""
 
     async def _edit(self, preq: ProviderRequest) -> ProviderResult:
         raise UnsupportedByProvider(f"{self.name} cannot edit images", provider=self.name)
 
     async def run(self, preq: ProviderRequest) -> ProviderResult:
-        """Generate or edit `preq.n` images, in as many calls as the provider needs."""
+        """One call: generate or edit `preq.n` images, at most `images_per_call(preq.model)`."""
+        most = self.images_per_call(preq.model)
+        if preq.n > most:  # a caller's bug (generation/calls.py splits n): never send it
+            raise ValueError(f"{self.name} makes at most {most} image(s) per call; {preq.n} asked")
         call = self._edit if preq.is_edit else self._generate
-        result: ProviderResult | None = None
-        remaining = preq.n
-        while remaining > 0:
-            batch = min(remaining, self.capabilities.max_images_per_call)
-            try:
-                part = await call(replace(preq, n=batch))
-            except ImageWorkerError as exc:
-                if isinstance(exc, ModelUnavailable):
-                    self.mark_model_unavailable(preq.model, exc)
-                if result is None:
-                    raise
-                # Earlier calls were billed: keep their images rather than pay for nothing.
-                result.warnings.append(
-                    f"{preq.n - remaining} of {preq.n} images made; {self.name} failed on the rest ({exc.code})"
-                )
-                break
-            result = part if result is None else result.merge(part)
-            remaining -= batch
-        assert result is not None
+        try:
+            result = await call(preq)
+        except ModelUnavailable as exc:
+            self.mark_model_unavailable(preq.model, exc)
+            raise
         result.warnings = list(preq.warnings) + [w for w in result.warnings if w not in preq.warnings]
         return result
 
@@ -289,5 +288,3 @@ class ImageProvider(abc.ABC):
             return {"ok": True, "latency_ms": latency, "detail": "model reachable"}
         return {"ok": False, "latency_ms": latency, "detail": to_error(response).code}
 
-
-from .prepare import capabilities_of, prepare_request  # noqa: E402 - prepare.py builds on the types above

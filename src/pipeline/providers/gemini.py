@@ -1,27 +1,25 @@
 """Gemini image models (catalog/gemini.py): POST .../models/{model}:generateContent.
 
-One image per call; n > 1 runs as n parallel calls, and never more than n images
-are kept. `imageConfig` carries aspectRatio, imageSize (1K/2K/4K where the model
-has them) and, on Vertex AI only, personGeneration (google-genai refuses to send it
-to the Gemini API). Edits send the reference images as `inlineData` parts before
-the instruction (no mask). Parts marked `thought: true` (a thinking model's interim
-drafts) are never the result. Every finish and block reason the SDK lists maps to
-refused or failed in the tables below; a failed answer that reports usage carries
-its cost (`charged_micros`). The same adapter runs on Vertex AI (`gemini-vertex`)
-with service-account auth (google_api.py)."""
+One image per call, and never more than asked is kept; n images are n calls,
+made together (`parallel_calls` in the catalog; generation/calls.py). `imageConfig`
+carries aspectRatio, imageSize (1K/2K/4K where the model has them) and, on Vertex AI
+only, personGeneration (google-genai refuses to send it to the Gemini API). Edits send
+the reference images as `inlineData` parts before the instruction (no mask). Parts
+marked `thought: true` (a thinking model's interim drafts) are never the result. Every
+finish and block reason the SDK lists maps to refused or failed in the tables below; a
+failed answer that reports usage carries its cost (`charged_micros`). The same adapter
+runs on Vertex AI (`gemini-vertex`) with service-account auth (shared/google_api.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from dataclasses import replace
 from typing import Any
 
 from .. import errors, sizes
 from ..catalog import gemini as gemini_catalog, pricing
-from ..models import GenerationRequest
-from .base import Capabilities, CostEstimate, GeneratedImage, InputImage, ProviderContext, ProviderRequest, ProviderResult
-from .google_api import GoogleApiProvider, VertexMixin, decode_b64_image, vertex_configured
+from .base import Capabilities, CostEstimate, GeneratedImage, ProviderContext, ProviderRequest, ProviderResult
+from .shared.google_api import GoogleApiProvider, VertexMixin, decode_b64_image, vertex_configured
 
 # google-genai 3.6.1 `types.FinishReason`, for a candidate without an image: a policy
 # decision (refused: final, never sent elsewhere) or a failure (another provider may serve).
@@ -65,9 +63,8 @@ class GeminiProvider(GoogleApiProvider):
     # Gemini Enterprise Agent Platform mode"); `_ImageConfig_to_vertex` sends it.
     sends_person_generation = False
 
-    def prepare(self, req: GenerationRequest, images: tuple[InputImage, ...] = (), mask: InputImage | None = None) -> ProviderRequest:
-        """As the base, but a person_generation this API does not take becomes a warning."""
-        preq = super().prepare(req, images, mask)
+    def adapt(self, preq: ProviderRequest, size_asked: str | None, ratio_asked: str | None) -> ProviderRequest:
+        """A person_generation this API does not take becomes a warning."""
         if preq.person_generation and not self.sends_person_generation:
             note = (f"person_generation={preq.person_generation} is not supported by the Gemini API (only on Vertex AI: "
                     f"gemini-vertex); ignored, the model's own defaults apply")
@@ -113,26 +110,6 @@ class GeminiProvider(GoogleApiProvider):
 
     _generate = _call
     _edit = _call
-
-    async def run(self, preq: ProviderRequest) -> ProviderResult:
-        """n images as n parallel one-image calls; successes are kept when some calls fail."""
-        if preq.n == 1:
-            return await super().run(preq)
-        one = replace(preq, n=1)
-        outcomes = await asyncio.gather(*(super(GeminiProvider, self).run(one) for _ in range(preq.n)), return_exceptions=True)
-        done = [o for o in outcomes if isinstance(o, ProviderResult)]
-        failed = [o for o in outcomes if isinstance(o, BaseException)]
-        if not done:
-            first = failed[0]
-            raise first if isinstance(first, errors.ImageWorkerError) else errors.ProviderUnavailable(str(first), provider=self.name)
-        result = done[0]
-        for other in done[1:]:
-            result = result.merge(other)
-        if failed:
-            code = failed[0].code if isinstance(failed[0], errors.ImageWorkerError) else type(failed[0]).__name__
-            result.warnings.append(f"{len(done)} of {preq.n} images made; {self.name} failed on the rest ({code})")
-        result.images = result.images[: preq.n]
-        return result
 
     def parse(self, preq: ProviderRequest, payload: dict[str, Any]) -> ProviderResult:
         feedback = payload.get("promptFeedback") or {}

@@ -16,7 +16,7 @@ from typing import Any
 from .. import errors, sizes
 from ..catalog import imagen as imagen_catalog, pricing
 from .base import Capabilities, CostEstimate, GeneratedImage, ProviderContext, ProviderRequest, ProviderResult
-from .google_api import GoogleApiProvider, VertexMixin, decode_b64_image, vertex_configured
+from .shared.google_api import GoogleApiProvider, VertexMixin, decode_b64_image, vertex_configured
 
 
 class ImagenProvider(VertexMixin, GoogleApiProvider):

@@ -15,9 +15,9 @@ from typing import Any, AsyncIterator
 
 from .. import errors, sizes
 from ..catalog import openai as openai_catalog, pricing
-from ..models import GenerationRequest
+from ..inspect_image import EXTENSIONS
 from ..ports import HttpRequest
-from . import http_errors, multipart, sse
+from .shared import http_errors, multipart, sse
 from .base import (
     Capabilities,
     CostEstimate,
@@ -26,7 +26,6 @@ from .base import (
     InputImage,
     ProviderContext,
     ProviderEvent,
-    EXTENSIONS,
     ProviderRequest,
     ProviderResult,
     decode_image,
@@ -65,12 +64,11 @@ class OpenAIProvider(ImageProvider):
         self._key = ctx.settings["OPENAI_API_KEY"]
         self.timeout_s = float(ctx.settings.get("OPENAI_TIMEOUT_S", "180"))
 
-    def prepare(self, req: GenerationRequest, images: tuple[InputImage, ...] = (), mask: InputImage | None = None) -> ProviderRequest:
-        """As the base, but `size: "auto"` (no aspect ratio) is sent as "auto", as the SDK
-        sends it: the API picks the size, and the request is priced (and capped) at the
-        largest standard size it may pick. The size it reports is the one recorded."""
-        preq = super().prepare(req, images, mask)
-        if req.size == "auto" and req.aspect_ratio is None:
+    def adapt(self, preq: ProviderRequest, size_asked: str | None, ratio_asked: str | None) -> ProviderRequest:
+        """`size: "auto"` (no aspect ratio) is sent as "auto", as the SDK sends it: the API
+        picks the size, and the request is priced (and capped) at the largest standard size
+        it may pick. The size it reports is the one recorded."""
+        if size_asked == "auto" and ratio_asked is None:
             spec = self.spec(preq.model)
             # OpenAI's automatic sizing picks among the standard sizes (SDK `size` docstring).
             standard = [s for s in spec.sizes.fixed if s in openai_catalog.PRESETS]

@@ -1,4 +1,5 @@
-"""`placeholder`: a deterministic PNG made locally. Free, no key, no network.
+"""`placeholder`: a deterministic PNG made locally (placeholder_art.py: the prompt's words
+on a generated picture, at the requested size). Free, no key, no network.
 
 The default when no provider key is set, so the service runs offline; the same
 request always gives the same bytes, which makes it a real provider for tests."""
@@ -6,11 +7,10 @@ request always gives the same bytes, which makes it a real provider for tests.""
 from __future__ import annotations
 
 import hashlib
-import struct
-import zlib
 from typing import AsyncIterator
 
 from .. import sizes
+from .placeholder_art import render_png
 from .base import (
     Capabilities,
     CostEstimate,
@@ -24,33 +24,7 @@ from .base import (
 _SIZES = ("1024x1024", "1536x1024", "1024x1536", "512x512", "256x256", "1344x768", "768x1344")
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def render_png(seed: bytes, width: int, height: int, transparent: bool = False) -> bytes:
-    """Horizontal colour bands chosen by `seed`; RGBA with a clear border when transparent."""
-    digest = hashlib.sha256(seed).digest()
-    base = digest[0:3]
-    step = digest[3:6]
-    border = max(1, min(width, height) // 8)
-    rows = []
-    for y in range(height):
-        band = (y * 8) // max(height, 1)
-        colour = bytes((base[i] + step[i] * band) % 256 for i in range(3))
-        if transparent:
-            clear = b"\x00\x00\x00\x00"
-            inner = colour + b"\xff"
-            if y < border or y >= height - border:
-                row = clear * width
-            else:
-                row = clear * border + inner * (width - 2 * border) + clear * border
-        else:
-            row = colour * width
-        rows.append(b"\x00" + row)
-    raw = b"".join(rows)
-    header = struct.pack(">IIBBBBB", width, height, 8, 6 if transparent else 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw, 6)) + _chunk(b"IEND", b"")
+__all__ = ["PlaceholderProvider", "build", "render_png"]
 
 
 class PlaceholderProvider(ImageProvider):
@@ -83,7 +57,7 @@ class PlaceholderProvider(ImageProvider):
         out = []
         for i in range(preq.n):
             seed = f"{preq.prompt}\x00{preq.size}\x00{preq.quality}\x00{i}".encode() + sources
-            png = render_png(seed, w, h, transparent=preq.background == "transparent")
+            png = render_png(seed, w, h, transparent=preq.background == "transparent", text=preq.prompt)
             out.append(GeneratedImage(png, "image/png", w, h))
         return out
 
@@ -98,7 +72,7 @@ class PlaceholderProvider(ImageProvider):
     async def stream(self, preq: ProviderRequest) -> AsyncIterator[ProviderEvent]:
         # Simulated previews: a small render of the same seed before each final image.
         for i in range(min(preq.partial_images, 3)):
-            preview = render_png(f"{preq.prompt}\x00preview\x00{i}".encode(), 64, 64)
+            preview = render_png(f"{preq.prompt}\x00preview\x00{i}".encode(), 64, 64, text=preq.prompt)
             yield ProviderEvent(kind="partial_image", image=GeneratedImage(preview, "image/png", 64, 64), index=i)
         yield ProviderEvent(kind="result", result=await self.run(preq))
 

@@ -6,15 +6,14 @@ configured (no key), so only usable providers are ever listed."""
 
 from __future__ import annotations
 
-from collections import deque
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from dataclasses import replace
+from typing import Callable
 
 from ..catalog.overrides import PriceBook
-from . import gemini, imagen, instances, openai, placeholder, workers_ai
+from . import gemini, imagen, openai, placeholder, workers_ai
 from .base import ImageProvider, ProviderContext
-from .durations import CallDurations
-from .model_health import ModelHealth
+from .shared import instances
+from .shared.observations import CallDurations, Health, ModelHealth
 
 Factory = Callable[[ProviderContext], "ImageProvider | None"]
 
@@ -27,44 +26,6 @@ FACTORIES: dict[str, Factory] = {
     "workers-ai": workers_ai.build,
     "placeholder": placeholder.build,
 }
-
-_WINDOW = 20  # recent calls kept per provider for the passive health view
-
-
-@dataclass
-class Health:
-    """Passive view: outcomes and latencies of the last calls made by this isolate."""
-
-    outcomes: deque[bool] = field(default_factory=lambda: deque(maxlen=_WINDOW))
-    latencies_ms: deque[int] = field(default_factory=lambda: deque(maxlen=_WINDOW))
-    consecutive_failures: int = 0
-    last_error: str | None = None
-
-    def record(self, ok: bool, latency_ms: int, error_code: str | None = None) -> None:
-        self.outcomes.append(ok)
-        self.latencies_ms.append(latency_ms)
-        self.consecutive_failures = 0 if ok else self.consecutive_failures + 1
-        if not ok:
-            self.last_error = error_code
-
-    @property
-    def degraded(self) -> bool:
-        """Three failures in a row: push this provider to the end of auto chains."""
-        return self.consecutive_failures >= 3
-
-    def to_dict(self) -> dict[str, Any]:
-        n = len(self.outcomes)
-        lat = sorted(self.latencies_ms)
-        return {
-            "recent_calls": n,
-            "error_rate": round(1 - sum(self.outcomes) / n, 3) if n else None,
-            "p50_latency_ms": lat[n // 2] if n else None,
-            "max_latency_ms": lat[-1] if n else None,
-            "consecutive_failures": self.consecutive_failures,
-            "last_error": self.last_error,
-            "degraded": self.degraded,
-        }
-
 
 class ProviderRegistry:
     def __init__(self, ctx: ProviderContext, factories: dict[str, Factory] | None = None) -> None:

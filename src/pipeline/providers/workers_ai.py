@@ -14,6 +14,7 @@ from typing import Any
 from .. import errors
 from .. import sizes
 from ..catalog import pricing, workers_ai as workers_ai_catalog
+from ..inspect_image import image_type
 from .base import (
     Capabilities,
     CostEstimate,
@@ -23,7 +24,6 @@ from .base import (
     ProviderRequest,
     ProviderResult,
     decode_image,
-    image_type,
 )
 
 MODEL = workers_ai_catalog.CATALOG.defaults["cost"]  # FLUX.1 [schnell]

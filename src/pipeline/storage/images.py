@@ -11,7 +11,8 @@ from datetime import datetime
 
 from ..ids import new_id
 from ..ports import ObjectStore, StoredObject
-from ..providers.base import EXTENSIONS, GeneratedImage
+from ..inspect_image import EXTENSIONS
+from ..providers.base import GeneratedImage
 from .store import ImageRow
 
 def object_key(request_id: str, index: int, content_type: str, when: datetime) -> str:

@@ -70,15 +70,17 @@ async def delete_generation(db: Database, objects: ObjectStore, request_id: str)
     rows pointing at nothing, which reads as 404, never orphaned bytes nobody can find),
     then its rows from D1 in one batch. Returns what was removed."""
     images = await db.all("SELECT id, r2_key FROM images WHERE request_id = ? ORDER BY idx", (request_id,))
-    for image in images:
-        await objects.delete(image["r2_key"])
     ids = [i["id"] for i in images]
     marks = ", ".join("?" * len(ids))
+    variants = await db.all(f"SELECT r2_key FROM image_variants WHERE image_id IN ({marks})", ids) if ids else []
+    for obj in [*variants, *images]:
+        await objects.delete(obj["r2_key"])
     links = await db.first(f"SELECT COUNT(*) AS n FROM entity_links WHERE image_id IN ({marks})", ids) if ids else None
     usage = await db.first("SELECT COUNT(*) AS n FROM usage_events WHERE request_id = ?", (request_id,))
     statements: list[tuple[str, tuple[Any, ...]]] = []
     if ids:
         statements.append((f"DELETE FROM entity_links WHERE image_id IN ({marks})", tuple(ids)))
+        statements.append((f"DELETE FROM image_variants WHERE image_id IN ({marks})", tuple(ids)))
     statements += [
         ("DELETE FROM images WHERE request_id = ?", (request_id,)),
         ("DELETE FROM usage_events WHERE request_id = ?", (request_id,)),
@@ -89,6 +91,7 @@ async def delete_generation(db: Database, objects: ObjectStore, request_id: str)
         "id": request_id,
         "images": ids,
         "objects": [i["r2_key"] for i in images],
+        "variants": [v["r2_key"] for v in variants],
         "entity_links": int(links["n"]) if links else 0,
         "usage_events": int(usage["n"]) if usage else 0,
     }

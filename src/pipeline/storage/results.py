@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..delivery.urls import image_url, thumbnail_url
 from ..models import GenerationResult
 
-
-def image_url(base_url: str, image_id: str) -> str:
-    return f"{base_url}/v1/images/{image_id}"
+__all__ = ["image_url", "thumbnail_url", "to_result"]
 
 
 def to_result(row: dict[str, Any], base_url: str) -> dict[str, Any]:
@@ -33,6 +32,7 @@ def to_result(row: dict[str, Any], base_url: str) -> dict[str, Any]:
             {
                 "id": i["id"],
                 "url": image_url(base_url, i["id"]),
+                "thumbnail_url": thumbnail_url(base_url, i["id"]),
                 "index": i["idx"],
                 "content_type": i["content_type"],
                 "byte_size": i["byte_size"],

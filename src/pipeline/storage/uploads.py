@@ -8,7 +8,7 @@ from typing import Any
 from ..clock import iso
 from ..ids import new_id
 from ..ports import Clock, Database, ObjectStore
-from ..providers.base import EXTENSIONS
+from ..inspect_image import EXTENSIONS
 
 
 async def put_upload(db: Database, objects: ObjectStore, clock: Clock, *, caller: str, data: bytes,

@@ -10,8 +10,8 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from .. import errors
-from ..ports import Clock, HttpClient, HttpRequest, Signer
+from ... import errors
+from ...ports import Clock, HttpClient, HttpRequest, Signer
 from . import http_errors
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"

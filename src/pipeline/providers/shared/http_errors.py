@@ -10,7 +10,7 @@ from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
 from typing import Any
 
-from .. import errors
+from ... import errors
 
 _MAX_MESSAGE = 500
 

@@ -1,20 +1,17 @@
-"""Normalising a caller's request for one provider, from the catalog entry of the
-model it will run: which model (lifecycle, health, tier default), which size
+"""Normalising a caller's request for one provider (selection.py calls it per
+candidate), from the catalog entry of the model it will run: which model (lifecycle, health, tier default), which size
 (fixed list or any W×H within the model's rule), which options it honours.
 Options a model cannot honour become warnings; impossible requests raise."""
 
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
 
 from .. import catalog as cat, sizes
-from ..catalog.spec import ModelSpec, ProviderCatalog
+from ..catalog.spec import ModelSpec
 from ..errors import ModelUnavailable, UnsupportedByProvider
 from ..models import GenerationRequest
-
-if TYPE_CHECKING:
-    from .base import Capabilities, ImageProvider, InputImage, ProviderRequest
+from ..providers.base import ImageProvider, InputImage, ProviderRequest
 
 # Output formats we cannot carry end to end (animated GIF frames, SVG authoring and its
 # separate billing): refused with the reason rather than silently turned into PNG.
@@ -24,28 +21,9 @@ REFUSED_FORMATS = {
 }
 
 
-def capabilities_of(catalog: ProviderCatalog, default_model: str, base: Capabilities) -> Capabilities:
-    """A provider's capabilities: the union over its models (selection's coarse filter)."""
-    from dataclasses import replace
-
-    models = catalog.models
-    sizes_all: list[str] = []
-    for m in models:
-        sizes_all += [s for s in m.sizes.fixed if s not in sizes_all]
-    default = catalog.get(default_model) or models[0]
-    return replace(
-        base, models=catalog.ids(), default_model=default_model,
-        edit=any("edit" in m.operations for m in models), mask=any(m.mask for m in models),
-        transparent_background=any(m.transparent for m in models), native_streaming=any(m.streaming for m in models),
-        sizes=tuple([s for s in default.sizes.fixed] + [s for s in sizes_all if s not in default.sizes.fixed]),
-        max_images_per_call=max(m.images_per_call for m in models),
-        max_input_images=max(m.max_input_images for m in models),
-        qualities=tuple(dict.fromkeys(q for m in models for q in m.qualities)),
-        output_formats=tuple(dict.fromkeys(f for m in models for f in m.formats)),
-    )
-
-
 def choose_model(provider: ImageProvider, req: GenerationRequest) -> ModelSpec:
+    """The model a request runs: the one it names (usable, not reported gone), else the
+    provider's default among those not reported gone."""
     day = provider.ctx.clock.now().date()
     gone = provider.ctx.models.unavailable(provider.name, provider.ctx.clock.monotonic())
     if req.model:
@@ -62,6 +40,7 @@ def choose_model(provider: ImageProvider, req: GenerationRequest) -> ModelSpec:
 
 
 def choose_size(spec: ModelSpec, req: GenerationRequest) -> tuple[str, str | None]:
+    """The size the model will produce for the request, and a warning when it differs."""
     rule = spec.sizes
     if rule.any_wxh and req.size not in (None, "auto"):
         w, h = sizes.parse(req.size)
@@ -95,10 +74,9 @@ def safety_identifier(caller: str | None) -> str | None:
     return hashlib.sha256(caller.encode()).hexdigest()[:32] if caller else None
 
 
-def prepare_request(provider: ImageProvider, req: GenerationRequest, images: tuple[InputImage, ...] = (),
-                    mask: InputImage | None = None) -> ProviderRequest:
-    from .base import ProviderRequest
-
+def prepare(provider: ImageProvider, req: GenerationRequest, images: tuple[InputImage, ...] = (),
+            mask: InputImage | None = None) -> ProviderRequest:
+    """Normalise a caller's request for `provider`, or raise UnsupportedByProvider."""
     name = provider.name
     fmt = req.output_format
     if fmt in REFUSED_FORMATS:
@@ -131,7 +109,7 @@ def prepare_request(provider: ImageProvider, req: GenerationRequest, images: tup
     if background == "transparent" and fmt == "jpeg":
         raise UnsupportedByProvider("a transparent background needs png or webp output", provider=name)
     fidelity = _option(spec, "input_fidelity", req.input_fidelity, warnings) if images else None
-    return ProviderRequest(
+    preq = ProviderRequest(
         prompt=req.prompt, model=spec.id, size=size, n=req.n, quality=quality, background=background,
         output_format=fmt, output_compression=req.output_compression, moderation=req.moderation,
         images=images, mask=mask, user=safety_identifier(req.caller),
@@ -139,12 +117,11 @@ def prepare_request(provider: ImageProvider, req: GenerationRequest, images: tup
         person_generation=_option(spec, "person_generation", req.person_generation, warnings),
         warnings=tuple(warnings),
     )
+    return provider.adapt(preq, req.size, req.aspect_ratio)
 
 
 def _prepare_uncataloged(provider: ImageProvider, req: GenerationRequest, images: tuple[InputImage, ...],
                          mask: InputImage | None) -> ProviderRequest:
-    from .base import ProviderRequest
-
     caps, name = provider.capabilities, provider.name
     if images and not caps.edit:
         raise UnsupportedByProvider(f"{name} cannot edit images", provider=name)

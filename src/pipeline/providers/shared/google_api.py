@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .. import errors
-from ..ports import HttpRequest
+from ... import errors
+from ...ports import HttpRequest
 from . import http_errors
-from .base import ImageProvider, ProviderContext, decode_image
+from ..base import ImageProvider, ProviderContext, decode_image
 from .vertex_auth import ServiceAccountAuth, parse_credentials
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"

@@ -1,0 +1,93 @@
+"""A generation's side of the ledger: reserve (with a concurrency slot), release a
+slot, settle or release the reservation. Every ledger call a generation makes is
+here, so a reader checks the money in one module (docs/budget.md)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .. import errors
+from ..logs import event as log_event
+from .selection import Candidate
+from .state import GenerationState
+
+HOLD_MARGIN_S = 120  # storing and settling after the deadline; the lease covers both
+
+
+def reserve_request(state: GenerationState, candidate: Candidate, wait_s: float) -> dict[str, Any]:
+    """The ledger's reserve request for one attempt: its own estimate plus what earlier
+    attempts already cost, the per-request cap, the lease, and the slot it waits for."""
+    own = candidate.estimate.cost_micros
+    cap = state.req.max_cost_per_image_micros
+    n = candidate.preq.n
+    settings = state.s.settings
+    return {
+        "request_id": state.request_id, "caller": state.caller, "provider": candidate.name,
+        "model": candidate.preq.model, "images": n, "estimate_micros": state.spent_micros + own,
+        "attempt_estimate_micros": own, "cap_micros": cap * n if cap is not None else None,
+        "hold_s": settings.request_timeout_s + HOLD_MARGIN_S,
+        "key_id": state.api_key_id, "key_budget_micros": state.key_budget_micros,
+        "slot": {"provider": candidate.name, "wait_s": wait_s},
+    }
+
+
+async def reserve_and_slot(state: GenerationState, candidate: Candidate, deadline: float) -> None:
+    """One ledger call: hold this attempt's estimate (plus what was already spent) and
+    take a concurrency slot. Raises BudgetExceeded or CapacityTimeout."""
+    s = state.s
+    remaining = deadline - s.clock.monotonic()
+    if remaining <= 0:
+        raise errors.ProviderTimeout("the request ran out of time", provider=candidate.name)
+    answer = await s.ledger.reserve(reserve_request(state, candidate, min(s.settings.slot_wait_s, remaining)))
+    if not answer.get("ok"):
+        raise errors.BudgetExceeded(
+            answer.get("message") or "the budget does not allow this request",
+            details={"reason": answer.get("reason"), "remaining": answer.get("remaining"), "provider": candidate.name},
+        )
+    state.reserved = True
+    slot = answer.get("slot") or {}
+    if slot.get("ok") and slot.get("confirm"):  # handed over while we queued: claim it for good
+        slot = await s.ledger.acquire_slot(state.request_id, candidate.name, 0)
+    if not slot.get("ok"):
+        raise errors.CapacityTimeout(slot.get("message") or f"no {candidate.name} slot came free in time",
+                                     provider=candidate.name)
+
+
+async def release_slot(state: GenerationState, provider: str) -> None:
+    """Give a provider's concurrency slot back while the reservation stays open
+    (before a retry's sleep, before a fallback): nobody waits on us meanwhile."""
+    await state.s.ledger.release_slot(state.request_id, provider)
+
+
+async def settle(state: GenerationState, details: dict[str, Any]) -> None:
+    """Charge what was spent and give the slot back, in one ledger call. Settling is
+    idempotent, so a failed call is retried; the cron reconciles one that never lands."""
+    if not state.reserved:
+        return
+    state.reserved = False
+    actual = state.spent_micros
+    for attempt in range(3):
+        try:
+            await state.s.ledger.settle(state.request_id, actual, details)
+            return
+        except Exception as exc:  # noqa: BLE001 - the ledger is reached over RPC on Cloudflare
+            log_event(logging.ERROR, "settle_failed", request_id=state.request_id, attempt=attempt + 1,
+                      micros=actual, error=type(exc).__name__)
+            if attempt == 2:
+                # The images exist and D1 has the cost: failing the caller now would help
+                # no one. The cron's reconciliation charges it from D1.
+                return
+            await state.s.clock.sleep(0.2 * 2**attempt)
+
+
+async def close_failed(state: GenerationState, code: str) -> None:
+    """A failed generation's reservation: what was (or may have been) billed is
+    settled; with nothing spent, the hold and the slot are released."""
+    if not state.reserved:
+        return
+    if state.spent_micros:
+        await settle(state, {"failed": code})
+    else:
+        state.reserved = False
+        await state.s.ledger.release(state.request_id, code)
