@@ -22,7 +22,7 @@ from ..ids import new_id
 from ..models import GenerationRequest
 from ..services import Services
 from ..storage import batches as rows
-from ..log_lines import log_event
+from ..logs import event as log_event
 from ..storage.store import Store
 from ..auth.keys import Principal
 from . import admission
