@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from pipeline import maintenance
+from pipeline import logs, maintenance
 from pipeline.services import Services
 
 log = logging.getLogger("image_worker")
@@ -27,4 +27,4 @@ async def run_timer(services: Services, every_s: float) -> None:
         try:
             await maintenance.scheduled(services, "local-timer")
         except Exception:  # noqa: BLE001 - the next run tries again
-            log.exception("local maintenance run failed")
+            log.exception(logs.line("maintenance_failed", trigger="local-timer"))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import uvicorn
 
+from pipeline import logs
 from pipeline.api.app import create_app
 
 from . import maintenance
@@ -37,28 +38,39 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8787")))
     parser.add_argument("--data", default=str(ROOT / ".data"), help="folder for the SQLite files and images")
+    parser.add_argument("--log-format", choices=sorted(logs.FORMATS), default=os.environ.get("LOG_FORMAT", "text"),
+                        help="log lines for a person (text, the default) or as the Worker writes them (json)")
     args = parser.parse_args()
 
     env = read_env(ROOT / ".dev.vars")
     env.setdefault("PUBLIC_BASE_URL", f"http://{args.host}:{args.port}")
     services = build_local_services(env, args.data)
+    # One line per request (INFO), batch progress and failing providers, at LOG_LEVEL.
+    logs.configure(services.settings.access.log_level, args.log_format)
     app = create_app(services)
     names = ", ".join(services.registry.names())
-    print(f"Image worker on http://{args.host}:{args.port}  (docs: /docs, providers: {names}, data: {args.data})", flush=True)
+    print(f"Image worker on http://{args.host}:{args.port}  (console: /console, docs: /docs, providers: {names}, "
+          f"data: {args.data})", flush=True)
     if services.settings.api_token is None:
         print("No API_TOKEN set: the API is open. Set API_TOKEN to require 'Authorization: Bearer <token>'.", flush=True)
     every_s = float(env.get("LOCAL_MAINTENANCE_S") or 30)
     asyncio.run(serve(services, app, args.host, args.port, every_s))
 
 
-async def serve(services, app, host: str, port: int, every_s: float) -> None:
-    """Recover what a crashed predecessor left, then serve with the maintenance timer."""
+def uvicorn_server(app, host: str, port: int) -> uvicorn.Server:
+    # uvicorn's own access log stays off: the app writes one line per request (pipeline.logs).
+    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+
+
+async def serve(services, app, host: str, port: int, every_s: float, server: uvicorn.Server | None = None) -> None:
+    """Recover what a crashed predecessor left, then serve with the maintenance timer
+    (until `server.should_exit`, when the caller built the server)."""
     recovered = await maintenance.recover(services)
     if recovered.get("stale_requests") or recovered.get("recovered_slots"):
         print(f"Recovered after restart: {recovered}", flush=True)
     timer = asyncio.create_task(maintenance.run_timer(services, every_s))
     try:
-        await uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).serve()
+        await (server or uvicorn_server(app, host, port)).serve()
     finally:
         timer.cancel()
 

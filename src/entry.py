@@ -9,7 +9,7 @@ it uses are that request's, never a previous request's."""
 
 from workers import DurableObject, WorkerEntrypoint, asgi
 
-from pipeline import maintenance, runtime
+from pipeline import logs, maintenance, runtime
 from pipeline.api import rpc
 from pipeline.api.app import create_app
 from pipeline.clock import SystemClock
@@ -27,6 +27,7 @@ def _services_for(env):
     global _services
     if _services is None:
         _services = runtime.build_services(env)
+        logs.configure(_services.settings.access.log_level)  # JSON lines on stdout: the Workers log
         _app.state.services = _services
         _services.extras["rpc_app"] = _app  # RPC runs the same routes in-process (pipeline.api.rpc)
     return _services

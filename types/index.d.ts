@@ -271,8 +271,8 @@ export type KeyCreate = {
   name: string;
   /** the caller every request made with this key acts as */
   caller: string;
-  /** generate: create generations and estimates, link images, delete its caller's generations; read: read its caller's generations and images, providers, usage and budget; admin: everything: budget, prices, keys, approvals, any caller's data, acting for another caller */
-  scopes?: Array<"generate" | "read" | "admin">;
+  /** generate: create generations and estimates, link images, delete its caller's generations; read: read its caller's generations and images, providers, usage and budget; review: read every caller's generations and images, approve or reject images, set entities' primary images (the review console); admin: everything: budget, prices, keys, approvals, any caller's data, acting for another caller */
+  scopes?: Array<"generate" | "read" | "review" | "admin">;
   /** what this key may spend per UTC day */
   daily_budget_micros?: number | null;
   /** UTC time after which the key stops working */
@@ -492,6 +492,9 @@ export interface ImageWorkerRpc {
   /** GET /v1/batches/{batch_id}/events: The batch's progress as Server-Sent Events */
   batch_events(arg: { batch_id: string }): Promise<RpcResult<{ events: Array<{ event: string; data: unknown }> }>>;
   batch_events(batch_id: string): Promise<RpcResult<{ events: Array<{ event: string; data: unknown }> }>>;
+  /** POST /v1/batches/{batch_id}/retry: Queue the failed items of a batch again, as a new batch */
+  retry_batch(arg: { batch_id: string; include_refused?: boolean }): Promise<RpcResult<Record<string, unknown>>>;
+  retry_batch(batch_id: string): Promise<RpcResult<Record<string, unknown>>>;
   /** POST /v1/jobs: Run one generation asynchronously: 202 and the id to poll */
   create_job(arg: JobBody): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/jobs/{job_id}: An async job: its status, then the generation's result or error */

@@ -15,10 +15,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from . import errors
+from . import errors, logs
 from .ports import Clock, HttpClient, HttpRequest
-
-log = logging.getLogger("image_worker")
 
 # Answers worth retrying: the receiver is down, overloaded or slow. Any other 4xx
 # means the receiver will never take this body, so retrying would only repeat it.
@@ -69,11 +67,11 @@ async def deliver(
             status = response.status
         except errors.ImageWorkerError as exc:  # transport failure: worth another try
             status = None
-            log.warning(json.dumps({"event": "webhook_failed", "id": event_id, "attempt": attempt, "code": exc.code}))
+            logs.event(logging.WARNING, "webhook_failed", id=event_id, attempt=attempt, code=exc.code)
         if status is not None and 200 <= status < 300:
             return Delivery(True, attempt, status)
         if status is not None and status not in RETRY_STATUSES:
-            log.warning(json.dumps({"event": "webhook_refused", "id": event_id, "attempt": attempt, "status": status}))
+            logs.event(logging.WARNING, "webhook_refused", id=event_id, attempt=attempt, status=status)
             return Delivery(False, attempt, status)
         if attempt < max_attempts:
             await clock.sleep(min(MAX_DELAY_S, base_delay_s * 2 ** (attempt - 1)))

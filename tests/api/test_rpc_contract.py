@@ -95,7 +95,8 @@ CASES: list[tuple[str, Any]] = [
     ("upload", {"content_type": "image/png", "data": "bm90IGFuIGltYWdl"}),
     ("create_job", {"prompt": "a lighthouse", "size": "256x256"}),
     ("create_job", {"prompt": ""}),
-    ("create_batch", {"items": [{"prompt": "a", "size": "256x256"}, {"prompt": "b", "size": "256x256"}]}),
+    # b names a model no configured provider offers: it fails when it runs, and retry_batch has work
+    ("create_batch", {"items": [{"prompt": "a", "size": "256x256"}, {"prompt": "b", "model": "gpt-image-2.6-flare"}]}),
     ("create_batch", {"items": []}),
     ("__drain__", None),  # the queue runs the job and the batch, in both Workers
     ("get_job", {"job_id": "$job0"}),
@@ -104,6 +105,8 @@ CASES: list[tuple[str, Any]] = [
     ("get_batch", {"batch_id": "bat_missing"}),
     ("batch_events", {"batch_id": "$bat0"}),
     ("batch_events", {"batch_id": "bat_missing"}),
+    ("retry_batch", {"batch_id": "$bat0"}),
+    ("retry_batch", {"batch_id": "bat_missing"}),
     ("create_key", {"name": "web", "caller": "app-1", "daily_budget_micros": 1000}),
     ("create_key", {"name": "", "caller": "app-1"}),
     ("get_key", {"key_id": "$key0"}),

@@ -30,6 +30,8 @@ from .catalog_views import estimates, providers_view
 from .links import router as links_router
 from .approval import router as approval_router
 from .batches import router as batches_router
+from .batch_retry import router as batch_retry_router
+from ..console.routes import router as console_router
 from .prompts import router as prompts_router
 from .openai_compat import router as openai_router
 from .uploads import router as uploads_router
@@ -82,6 +84,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         version="0.1.0",
         description="Generate and edit images across providers within a budget; results stored in R2 and D1.",
         redirect_slashes=False,  # a redirect would be built from the Host header
+        docs_url=None, redoc_url=None,  # /docs is the console's offline viewer (no CDN)
     )
     if services is not None:
         app.state.services = services
@@ -124,6 +127,8 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(prices_router)
     app.include_router(uploads_router)
     app.include_router(openai_router)
+    app.include_router(batch_retry_router)
+    app.include_router(console_router)
     _add_access_middleware(app)
     openapi_doc.install(app)
     return app

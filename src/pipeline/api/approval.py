@@ -9,16 +9,18 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import errors
+from ..auth.keys import Principal
 from ..clock import iso
 from ..models import EntityType
 from ..services import Services
 from ..storage import approvals
 from ..delivery.variants import delete_variants
 from ..storage.results import image_url
-from .deps import get_services, require_scope, require_token
+from .deps import get_services, require_scope
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["approval"])
-admin = [Depends(require_scope("admin"))]  # approvals decide what the app shows: admin keys only
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_scope("read"))], tags=["approval"])
+# Approvals decide what the app shows: review keys (the console's reviewers) and admin keys only.
+reviewer = Depends(require_scope("review"))
 
 ApprovalStatus = Literal["pending", "approved", "rejected"]
 
@@ -47,6 +49,13 @@ def _view(s: Services, row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _by(principal: Principal, body: Review) -> Review:
+    """The reviewer on record: as sent, else the key that decided (its name, else its caller)."""
+    if body.reviewer:
+        return body
+    return body.model_copy(update={"reviewer": principal.key_name or principal.caller})
+
+
 async def review(s: Services, image_ids: list[str], decision: str, body: Review) -> list[dict[str, Any]]:
     """All or nothing: unknown ids or a forbidden transition change no image."""
     ids = list(dict.fromkeys(image_ids))
@@ -68,25 +77,27 @@ async def review(s: Services, image_ids: list[str], decision: str, body: Review)
 
 # Two fixed paths, not /images/{image_id}/{decision}: that would also catch (and answer 422 for)
 # every other POST under an image, e.g. /signed-url, which must answer 405.
-@router.post("/images/{image_id}/approve", dependencies=admin, summary="Approve one image")
-async def approve_one(image_id: str, body: Review | None = None, s: Services = Depends(get_services)) -> dict[str, Any]:
-    return (await review(s, [image_id], "approve", body or Review()))[0]
+@router.post("/images/{image_id}/approve", summary="Approve one image")
+async def approve_one(image_id: str, body: Review | None = None, principal: Principal = reviewer,
+                      s: Services = Depends(get_services)) -> dict[str, Any]:
+    return (await review(s, [image_id], "approve", _by(principal, body or Review())))[0]
 
 
-@router.post("/images/{image_id}/reject", dependencies=admin, summary="Reject one image (a reason is required)")
-async def reject_one(image_id: str, body: Review | None = None, s: Services = Depends(get_services)) -> dict[str, Any]:
-    return (await review(s, [image_id], "reject", body or Review()))[0]
+@router.post("/images/{image_id}/reject", summary="Reject one image (a reason is required)")
+async def reject_one(image_id: str, body: Review | None = None, principal: Principal = reviewer,
+                     s: Services = Depends(get_services)) -> dict[str, Any]:
+    return (await review(s, [image_id], "reject", _by(principal, body or Review())))[0]
 
 
 # Fixed paths, not /images/{decision}: that would shadow the OpenAI-compatible /v1/images/generations.
-@router.post("/images/approve", dependencies=admin, summary="Approve many images at once")
-async def approve_many(body: BulkReview, s: Services = Depends(get_services)) -> dict[str, Any]:
-    return {"images": await review(s, body.image_ids, "approve", body)}
+@router.post("/images/approve", summary="Approve many images at once")
+async def approve_many(body: BulkReview, principal: Principal = reviewer, s: Services = Depends(get_services)) -> dict[str, Any]:
+    return {"images": await review(s, body.image_ids, "approve", _by(principal, body))}
 
 
-@router.post("/images/reject", dependencies=admin, summary="Reject many images at once (a reason is required)")
-async def reject_many(body: BulkReview, s: Services = Depends(get_services)) -> dict[str, Any]:
-    return {"images": await review(s, body.image_ids, "reject", body)}
+@router.post("/images/reject", summary="Reject many images at once (a reason is required)")
+async def reject_many(body: BulkReview, principal: Principal = reviewer, s: Services = Depends(get_services)) -> dict[str, Any]:
+    return {"images": await review(s, body.image_ids, "reject", _by(principal, body))}
 
 
 @router.get("/images", summary="Images by approval status, newest first (the review queue)")
@@ -97,7 +108,7 @@ async def list_images(status: ApprovalStatus = Query("pending"), before: str | N
     return {"status": status, "items": items, "next_before": items[-1]["id"] if len(items) == limit else None}
 
 
-@router.put("/entities/{entity_type}/{entity_id}/primary/{role}", dependencies=admin, summary="Set an entity's primary image for a role")
+@router.put("/entities/{entity_type}/{entity_id}/primary/{role}", dependencies=[reviewer], summary="Set an entity's primary image for a role")
 async def set_primary(entity_type: EntityType, entity_id: str, role: str, body: PrimaryBody,
                       s: Services = Depends(get_services)) -> dict[str, Any]:
     rows = await approvals.images_by_id(s.db, [body.image_id])
@@ -118,7 +129,7 @@ async def get_primary(entity_type: EntityType, entity_id: str, s: Services = Dep
                                     "set_by": r["set_by"], "set_at": r["set_at"]} for r in rows}}
 
 
-@router.delete("/entities/{entity_type}/{entity_id}/primary/{role}", dependencies=admin, summary="Clear an entity's primary image for a role")
+@router.delete("/entities/{entity_type}/{entity_id}/primary/{role}", dependencies=[reviewer], summary="Clear an entity's primary image for a role")
 async def clear_primary(entity_type: EntityType, entity_id: str, role: str, s: Services = Depends(get_services)) -> dict[str, Any]:
     if not await approvals.clear_primary(s.db, entity_type, entity_id, role):
         raise errors.NotFound("no primary image for that role")

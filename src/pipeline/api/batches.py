@@ -119,12 +119,21 @@ async def _watch(s: Services, batch_id: str, view: dict[str, Any]) -> AsyncItera
         changed = [i for i in view["items"] if seen.get(i["index"]) != i["status"]]
         for i in changed:
             seen[i["index"]] = i["status"]
-            yield _frame("item", {"batch_id": batch_id, "counts": view["counts"], **i})
+            # The batch's counts as of this item, not the poll's final totals: several items may
+            # change between two polls, and a progress bar must step through each of them.
+            yield _frame("item", {"batch_id": batch_id, "counts": _counts(seen), "total": view["total"], **i})
         quiet = 0.0 if changed else quiet + s.settings.progress_interval_s
         if quiet >= KEEPALIVE_S:
             quiet = 0.0
             yield KEEPALIVE
     yield _frame("completed", view)
+
+
+def _counts(statuses: dict[int, str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for status in statuses.values():
+        counts[status] = counts.get(status, 0) + 1
+    return counts
 
 
 def _brief(view: dict[str, Any]) -> list[dict[str, Any]]:

@@ -37,7 +37,7 @@ def parse_day(name: str, value: str | None) -> date | None:
 async def list_generations(
     status: Status | None = Query(None),
     provider: str | None = Query(None, pattern=NAME, description="the provider that served (or last failed)"),
-    caller: str | None = Query(None, min_length=1, max_length=128, description="only this caller's (admin: any)"),
+    caller: str | None = Query(None, min_length=1, max_length=128, description="only this caller's (admin and review keys: any)"),
     entity_type: EntityType | None = Query(None, description="with entity_id: generations with an image linked to it"),
     entity_id: str | None = Query(None, min_length=1, max_length=200),
     approval: str | None = Query(None, pattern=r"^(pending|approved|rejected)$", description="any image in this state"),
@@ -52,14 +52,14 @@ async def list_generations(
         raise errors.InvalidRequest("give entity_type and entity_id together", details={"field": "entity_id"})
     if caller is not None and not principal.sees(caller):
         raise errors.Forbidden(f"this key may only list caller {principal.caller!r}", details={"field": "caller"})
-    if approval is not None and not await has_column(s.db, "images", "approval"):
+    if approval is not None and not await has_column(s.db, "images", "approval_status"):
         # No approvals in this deployment: no image is in any approval state, so nothing matches.
         return {"items": [], "next_before": None}
     first, last = parse_day("from", day_from), parse_day("to", day_to)
     if first and last and first > last:
         raise errors.InvalidRequest("from is after to", details={"field": "from"})
     filters = Filters(
-        status=status, provider=provider, caller=caller if principal.is_admin else principal.caller,
+        status=status, provider=provider, caller=caller if principal.sees_everyone else principal.caller,
         entity_type=entity_type, entity_id=entity_id, approval=approval, day_from=first, day_to=last,
     )
     sql, params = list_query(filters, before, limit + 1)

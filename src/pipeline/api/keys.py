@@ -20,7 +20,7 @@ from .deps import get_services, require_scope
 router = APIRouter(prefix="/v1", tags=["keys"])
 admin = Depends(require_scope("admin"))
 
-Scope = Literal["generate", "read", "admin"]
+Scope = Literal["generate", "read", "review", "admin"]
 MAX_MICROS = 2**53 - 1  # what JSON (and the Durable Object's JS side) holds exactly
 _CALLER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
 _ID = r"^key_[0-9A-HJKMNP-TV-Z]{26}$"
@@ -34,7 +34,7 @@ class KeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100, description="what the key is for, e.g. 'web frontend'")
     caller: str = Field(min_length=1, max_length=128, pattern=_CALLER.pattern,
                         description="the caller every request made with this key acts as")
-    scopes: list[Scope] = Field(default=list(DEFAULT_SCOPES), min_length=1, max_length=3,
+    scopes: list[Scope] = Field(default=list(DEFAULT_SCOPES), min_length=1, max_length=len(SCOPES),
                                 description="; ".join(f"{k}: {v}" for k, v in SCOPES.items()))
     daily_budget_micros: StrictInt | None = Field(default=None, ge=0, le=MAX_MICROS,
                                                   description="what this key may spend per UTC day")

@@ -13,7 +13,7 @@ import re
 import time
 from typing import Any, Awaitable, Callable
 
-from .. import errors
+from .. import errors, logs
 from ..delivery.urls import set_origin
 from ..ids import new_id
 from .deps import TRUSTED, authenticate, no_key_message, services_of
@@ -23,7 +23,6 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-access_log = logging.getLogger("image_worker.access")
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 
 
@@ -57,8 +56,9 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class RequestLog:
-    """One JSON line per request: method, route, status, duration, caller, request id.
-    Never the query string, a body, a prompt or a header value (keys live there)."""
+    """One JSON line per request: method, route, status, duration, caller, request id, the
+    generation it made or read, and the error code of a refusal. Never the query string, a
+    body, a prompt or a header value (keys live there)."""
 
     def __init__(self, app: ASGIApp, level: Callable[[], str]) -> None:
         self.app = app
@@ -66,8 +66,7 @@ class RequestLog:
 
     @property
     def level(self) -> int:
-        named = logging.getLevelName(self._level())
-        return named if isinstance(named, int) else logging.INFO
+        return logs.level_named(self._level())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,7 +86,12 @@ class RequestLog:
                     seen["request_id"] = found[0]
                 else:
                     headers.append((b"x-request-id", request_id.encode()))
+                seen["generation_id"] = _generation_id(headers)
+                seen["json"] = any(k.lower() == b"content-type" and v.startswith(b"application/json") for k, v in headers)
                 message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and seen["status"] >= 400 and seen.get("json") and "code" not in seen:
+                seen["code"], gen = _error_of(message.get("body", b""))
+                seen["generation_id"] = seen.get("generation_id") or gen
             await send(message)
 
         try:
@@ -96,16 +100,44 @@ class RequestLog:
             status = seen["status"]
             # 2xx/3xx at INFO, 4xx at WARNING, 5xx at ERROR; LOG_LEVEL is the threshold.
             level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-            if level >= self.level and access_log.isEnabledFor(level):
+            if level >= self.level:
                 principal = (scope.get("state") or {}).get("principal")
                 route = scope.get("route")
-                access_log.log(level, json.dumps({
-                    "event": "request", "method": method,
-                    "route": getattr(route, "path", None) or "(unmatched)", "status": status,
-                    "duration_ms": round((time.monotonic() - started) * 1000, 1),
-                    "caller": getattr(principal, "caller", None), "key_id": getattr(principal, "key_id", None),
-                    "request_id": seen.get("request_id", request_id),
-                }, separators=(",", ":")))
+                logs.event(
+                    level, "request", logger=logs.ACCESS, method=method,
+                    route=getattr(route, "path", None) or "(unmatched)", status=status,
+                    duration_ms=round((time.monotonic() - started) * 1000, 1),
+                    caller=getattr(principal, "caller", None), key_id=getattr(principal, "key_id", None),
+                    request_id=seen.get("request_id", request_id), generation_id=seen.get("generation_id"),
+                    code=seen.get("code"),
+                )
+
+
+def _generation_id(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The generation a response is about, from its Location or X-Request-Id header."""
+    for key, value in headers:
+        name = key.lower()
+        text = value.decode("latin-1")
+        if name == b"location" and text.startswith("/v1/generations/gen_"):
+            return text.rsplit("/", 1)[-1]
+        if name == b"x-request-id" and text.startswith("gen_"):
+            return text
+    return None
+
+
+def _error_of(body: bytes) -> tuple[str | None, str | None]:
+    """An error answer's code and generation id (the one error shape), read from a body
+    this app wrote itself; a large or odd body yields nothing rather than a cost."""
+    if not body or len(body) > 65_536:
+        return None, None
+    try:
+        error = json.loads(body).get("error") or {}
+        details = error.get("details") or {}
+        gen = details.get("request_id")
+        return (error.get("code") if isinstance(error.get("code"), str) else None,
+                gen if isinstance(gen, str) and gen.startswith("gen_") else None)
+    except (ValueError, AttributeError):
+        return None, None
 
 
 class Cors:

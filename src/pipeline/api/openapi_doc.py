@@ -41,6 +41,8 @@ _EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
     ("post", "/v1/images/reject"): (404,),
     ("post", "/v1/prompts/preview"): (404,),
     ("post", "/v1/batches"): (402, 404, 409, 503),
+    ("post", "/v1/batches/{batch_id}/retry"): (402, 409, 503),
+    ("put", "/v1/entities/{entity_type}/{entity_id}/primary/{role}"): (409,),  # only approved images
     ("post", "/v1/jobs"): (402, 404, 409, 503),
 }
 _SUCCESS_AS = {("post", "/v1/generations"): "200"}  # the status whose body the route's model describes

@@ -1,7 +1,7 @@
 """`GET /v1/prices` and `PUT`/`DELETE /v1/prices/{model}`: the catalog's prices, and
 run-time overrides an admin sets without a deploy (recorded in D1 with who and why).
 
-Guarded by `require_token` (admin scopes may replace it)."""
+Reading needs `read`; changing a price needs `admin` (it changes what every request costs)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .. import catalog
 from ..catalog import overrides
 from ..services import Services
-from .deps import get_services, require_token
+from .deps import get_services, require_scope, require_token
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["prices"])
 
@@ -40,11 +40,13 @@ class PriceReset(BaseModel):
 async def get_prices(s: Services = Depends(get_services)) -> dict[str, Any]:
     await s.registry.prices.refresh(s.db, s.clock, force=True)
     out = []
+    day = s.clock.now().date()
     for kind, cat in catalog.CATALOGS.items():
         if kind == "gemini-vertex":
             continue  # the same models and prices as gemini
         for spec in cat.models:
-            entry = {"provider": kind, "model": spec.id, "price": s.registry.prices.price(spec).to_dict()}
+            entry = {"provider": kind, "model": spec.id, "label": spec.label, **spec.lifecycle.to_dict(day),
+                     "price": s.registry.prices.price(spec).to_dict()}
             if spec.id in s.registry.prices.overrides:
                 entry["catalog_price"] = spec.price.to_dict()
             out.append(entry)
@@ -56,11 +58,11 @@ async def price_history(model: str | None = Query(default=None), s: Services = D
     return {"history": await overrides.history(s.db, model)}
 
 
-@router.put("/prices/{model:path}", summary="Override a model's rates now, without a deploy (recorded)")
+@router.put("/prices/{model:path}", dependencies=[Depends(require_scope("admin"))], summary="Override a model's rates now, without a deploy (recorded)")
 async def put_price(body: PriceChange, model: str = _MODEL, s: Services = Depends(get_services)) -> dict[str, Any]:
     return await overrides.set_override(s.db, s.clock, s.registry.prices, model, body.rates, body.reason, body.set_by)
 
 
-@router.delete("/prices/{model:path}", summary="Back to the catalog's price (recorded)")
+@router.delete("/prices/{model:path}", dependencies=[Depends(require_scope("admin"))], summary="Back to the catalog's price (recorded)")
 async def delete_price(body: PriceReset, model: str = _MODEL, s: Services = Depends(get_services)) -> dict[str, Any]:
     return await overrides.set_override(s.db, s.clock, s.registry.prices, model, None, body.reason, body.set_by)

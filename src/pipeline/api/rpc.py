@@ -59,6 +59,7 @@ OPERATIONS: dict[str, Operation] = {
     "create_batch": Operation("POST", "/v1/batches", J),
     "get_batch": Operation("GET", "/v1/batches/{batch_id}"),
     "batch_events": Operation("GET", "/v1/batches/{batch_id}/events", result="events"),
+    "retry_batch": Operation("POST", "/v1/batches/{batch_id}/retry"),
     "create_job": Operation("POST", "/v1/jobs", J),
     "get_job": Operation("GET", "/v1/jobs/{job_id}"),
     # images, approval, uploads

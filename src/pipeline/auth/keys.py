@@ -17,10 +17,12 @@ from .. import errors
 
 PREFIX = "iwk_"
 
-# scope -> what it allows. `admin` implies every other scope.
+# scope -> what it allows. `admin` implies every other scope; `review` implies `read`.
 SCOPES = {
     "generate": "create generations and estimates, link images, delete its caller's generations",
     "read": "read its caller's generations and images, providers, usage and budget",
+    "review": "read every caller's generations and images, approve or reject images, set entities' primary images"
+              " (the review console)",
     "admin": "everything: budget, prices, keys, approvals, any caller's data, acting for another caller",
 }
 DEFAULT_SCOPES = ("generate", "read")
@@ -51,7 +53,7 @@ class Principal:
     daily_budget_micros: int | None = None
 
     def has(self, scope: str) -> bool:
-        return "admin" in self.scopes or scope in self.scopes
+        return "admin" in self.scopes or scope in self.scopes or (scope == "read" and "review" in self.scopes)
 
     @property
     def is_admin(self) -> bool:
@@ -72,9 +74,14 @@ class Principal:
             f"this key acts as caller {self.caller!r} and may not act for {requested!r}", details={"field": "caller"}
         )
 
+    @property
+    def sees_everyone(self) -> bool:
+        """Reads every caller's data: admins, the service binding and reviewers."""
+        return self.is_admin or self.kind == "service" or "review" in self.scopes
+
     def sees(self, caller: str) -> bool:
         """May this principal read that caller's data?"""
-        return self.is_admin or self.kind == "service" or caller == self.caller
+        return self.sees_everyone or caller == self.caller
 
 
 def admin_principal(caller: str, kind: str) -> Principal:

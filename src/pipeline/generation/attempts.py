@@ -15,7 +15,7 @@ import random
 from typing import AsyncIterator
 
 from .. import errors
-from ..log_lines import log_event
+from ..logs import event as log_event
 from ..models import Event
 from ..providers.base import ProviderResult
 from ..storage.store import Attempt

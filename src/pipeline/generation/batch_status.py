@@ -11,7 +11,7 @@ from typing import Any
 from .. import errors, webhooks
 from ..clock import iso
 from ..economy import views as economy_views
-from ..log_lines import log_event
+from ..logs import event as log_event
 from ..services import Services
 from ..storage import batches as rows
 from ..storage.results import to_result

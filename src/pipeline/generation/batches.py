@@ -23,7 +23,7 @@ from ..models import GenerationRequest
 from ..guarded import guarded
 from ..services import Services
 from ..storage import batches as rows
-from ..log_lines import log_event
+from ..logs import event as log_event
 from ..storage.store import Store
 from ..auth.keys import Principal
 from . import admission

@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import AsyncIterator
 
 from .. import errors, limits
-from ..log_lines import log_event
+from ..logs import event as log_event
 from ..models import Event
 from ..providers.base import ProviderEvent, ProviderRequest, ProviderResult
 from . import record

@@ -12,7 +12,7 @@ import logging
 from typing import Any, AsyncIterator
 
 from .. import errors
-from ..log_lines import log_event
+from ..logs import event as log_event
 from ..models import Event
 from ..providers.base import ProviderResult
 from ..storage import images

@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 from .. import errors
-from ..log_lines import log_event
+from ..logs import event as log_event
 from .selection import Candidate
 from .state import GenerationState
 

@@ -22,7 +22,7 @@ class Filters:
     caller: str | None = None
     entity_type: str | None = None
     entity_id: str | None = None
-    approval: str | None = None  # only where the images table has the approval column
+    approval: str | None = None  # only where the images table has the approval_status column
     day_from: date | None = None  # inclusive, UTC
     day_to: date | None = None  # inclusive, UTC
 
@@ -45,7 +45,7 @@ def list_query(f: Filters, before: str | None, limit: int) -> tuple[str, list[An
                      " WHERE l.entity_type = ? AND l.entity_id = ?)")
         params += [f.entity_type, f.entity_id]
     if f.approval is not None:
-        where.append("id IN (SELECT request_id FROM images WHERE approval = ?)")
+        where.append("id IN (SELECT request_id FROM images WHERE approval_status = ?)")
         params.append(f.approval)
     if f.day_from is not None:
         where.append("id >= ?")

@@ -1,0 +1,1 @@
+"""The review console: static pages the app serves (routes.py)."""
