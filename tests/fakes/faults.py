@@ -22,7 +22,7 @@ from pipeline.ports import HttpRequest, HttpResponse, Params, StoredObject
 from pipeline.services import Services
 
 KINDS = ("fail", "lost", "down")
-PORTS = ("db", "objects", "ledger", "queue", "http")
+PORTS = ("db", "objects", "ledger", "queue", "http", "images")
 
 
 class InjectedFault(RuntimeError):
@@ -148,6 +148,21 @@ class FaultyQueue:
         return await self.plan.call("queue", "send_batch", lambda: self.inner.send_batch(bodies))
 
 
+class FaultyImages:
+    """The image transformer (the Images binding; Pillow locally). `lost`: it transformed
+    (and Cloudflare billed the transformation), the bytes never came back."""
+
+    def __init__(self, inner: Any, plan: FaultPlan) -> None:
+        self.inner, self.plan = inner, plan
+
+    async def transform(self, data: bytes, transform: dict[str, Any], output: dict[str, Any]) -> bytes:
+        # The host turns whatever the binding raised into TransformFailed (runtime/bindings/images.py).
+        try:
+            return await self.plan.call("images", "transform", lambda: self.inner.transform(data, transform, output))
+        except InjectedFault as exc:
+            raise errors.TransformFailed(f"the Images binding failed: {exc}") from None
+
+
 class FaultyHttp:
     """Outbound HTTP (the providers). `fail`: the connection is refused, nothing sent;
     `lost`: the provider got the request (and billed it), the answer never came back."""
@@ -183,4 +198,5 @@ def faulty(s: Services, plan: FaultPlan) -> Services:
     """The same services with the binding ports under `plan`. The providers' HTTP client is
     fixed when the services are built: pass `http=FaultyHttp(HttpxClient(), plan)` then."""
     return replace(s, db=FaultyDatabase(s.db, plan), objects=FaultyObjectStore(s.objects, plan),
-                   ledger=FaultyLedger(s.ledger, plan), queue=FaultyQueue(s.queue, plan) if s.queue is not None else None)
+                   ledger=FaultyLedger(s.ledger, plan), queue=FaultyQueue(s.queue, plan) if s.queue is not None else None,
+                   images=FaultyImages(s.images, plan) if s.images is not None else None)

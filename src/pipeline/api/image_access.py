@@ -16,6 +16,7 @@ from ..auth import signing
 from ..auth.keys import Principal
 from ..delivery import spec as specs
 from ..delivery.variants import get_variant
+from ..guarded import guarded
 from ..services import Services
 from ..storage import images
 from ..storage.results import image_url
@@ -112,7 +113,7 @@ async def get_image(
     headers = {"Cache-Control": cache}
     if spec.format is None:
         headers["Vary"] = "Accept"  # the format was chosen from Accept
-    variant = await get_variant(s, row, rendition)
+    variant = await get_variant(guarded(s), row, rendition)  # D1/R2 failures as storage_unavailable
     headers["ETag"] = f'"{variant.sha256}"'
     if etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
         return Response(status_code=304, headers=headers)

@@ -16,7 +16,7 @@ from typing import Awaitable, Callable
 
 from .. import errors
 from ..ports import Clock
-from ..log_lines import log_event
+from ..logs import event as log_event
 
 STORE_GRACE_S = 60.0  # past the request's deadline; inside the lease's HOLD_MARGIN_S (120 s)
 
