@@ -102,6 +102,7 @@ async def get_image(
 ) -> Response:
     params = _variant_params(width, height, fit, quality, format, preset)
     spec = specs.parse(params) if specs.wants_variant(params) else None
+    s = guarded(s)  # D1/R2 failures as storage_unavailable (503, Retry-After)
     row = await _image_row(s, image_id)
     cache = await authorize(s, request, row, spec.name if spec else None, expires, signature)
     if spec is None:
@@ -113,7 +114,7 @@ async def get_image(
     headers = {"Cache-Control": cache}
     if spec.format is None:
         headers["Vary"] = "Accept"  # the format was chosen from Accept
-    variant = await get_variant(guarded(s), row, rendition)  # D1/R2 failures as storage_unavailable
+    variant = await get_variant(s, row, rendition)
     headers["ETag"] = f'"{variant.sha256}"'
     if etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
         return Response(status_code=304, headers=headers)
