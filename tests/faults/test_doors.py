@@ -1,0 +1,95 @@
+"""One answer for our own failures, on every door: R2 down after the provider answered gives
+503 `storage_unavailable`, `retryable: true`, Retry-After and the request id, on the native
+JSON door, its SSE stream and the OpenAI-compatible route; the row is failed, charged what
+the provider billed, and says the paid image was lost. The storage retry itself: a write that
+fails twice is kept; one whose answer was lost is not run twice."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from pipeline import errors
+from pipeline.api.app import create_app
+from pipeline.generation import storage_retry
+from tests.clocks import clock_at
+from tests.fakes.faults import Fault, FaultPlan, faulty
+
+
+def _client(make_services, plan: FaultPlan):
+    raw = make_services()  # the local placeholder provider
+    return raw, httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(faulty(raw, plan))),
+                                  base_url="http://w.test")
+
+
+async def _row(raw, request_id: str) -> dict:
+    return await raw.db.first("SELECT status, error_code, warnings, actual_cost_micros FROM generation_requests"
+                              " WHERE id = ?", (request_id,))
+
+
+async def test_r2_down_is_storage_unavailable_with_the_request_id_on_every_door(make_services):
+    for door in ("json", "sse", "openai"):
+        raw, client = _client(make_services, FaultPlan([Fault("objects", 1, "down")]))
+        async with client:
+            if door == "json":
+                response = await client.post("/v1/generations", json={"prompt": "a fox"})
+                assert response.status_code == 503 and int(response.headers["retry-after"]) >= 1, response.text
+                error = response.json()["error"]
+            elif door == "openai":
+                response = await client.post("/v1/images/generations", json={"prompt": "a fox", "model": "auto"})
+                assert response.status_code == 503 and "retry-after" in response.headers, response.text
+                error = response.json()["error"]
+            else:
+                response = await client.post("/v1/generations?stream=true", json={"prompt": "a fox"})
+                frames = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")]
+                failed = frames[-1]
+                error = failed["error"] | {"details": {"request_id": failed["request_id"]}}
+        assert error["code"] == "storage_unavailable" and error["retryable"] is True, (door, error)
+        request_id = error["details"]["request_id"]
+        assert request_id and request_id.startswith("gen_"), (door, error)
+        row = await _row(raw, request_id)
+        assert row["status"] == "failed" and row["error_code"] == "storage_unavailable", (door, row)
+        assert "could not be stored" in row["warnings"], (door, row)
+
+
+async def test_a_storage_write_is_retried_and_a_landed_one_is_not_run_twice():
+    clock = clock_at()
+    calls = []
+
+    async def flaky() -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise errors.StorageUnavailable("R2 failed")
+
+    await storage_retry.durably(clock, clock.monotonic() + 5, "R2 put", flaky, request_id="gen_x",
+                                policy=storage_retry.policy_for(0.001))
+    assert len(calls) == 3
+
+    writes = []
+
+    async def lost() -> None:
+        writes.append(1)
+        raise errors.StorageUnavailable("D1 answer lost")
+
+    async def landed() -> bool:
+        return True
+
+    await storage_retry.durably(clock, clock.monotonic() + 5, "D1 batch", lost, request_id="gen_x",
+                                policy=storage_retry.policy_for(0.001), landed=landed)
+    assert len(writes) == 1
+
+    always = []
+
+    async def down() -> None:
+        always.append(1)
+        raise RuntimeError("D1 down")
+
+    try:
+        await storage_retry.durably(clock, clock.monotonic() + 5, "D1 batch", down, request_id="gen_x",
+                                    policy=storage_retry.policy_for(0.001))
+    except errors.StorageUnavailable as exc:
+        assert exc.status == 503 and exc.retryable and exc.retry_after_s
+    else:
+        raise AssertionError("a binding that stays down must be given up")
+    assert len(always) == storage_retry.RetryPolicy().tries
