@@ -7,11 +7,14 @@ start does not re-import FastAPI and pydantic); nothing here draws randomness
 at import. Each handler runs inside `runtime.within(env, ctx, ...)`: the bindings
 it uses are that request's, never a previous request's."""
 
+from urllib.parse import unquote, urlsplit
+
 from workers import DurableObject, WorkerEntrypoint, asgi
 
 from pipeline import maintenance, runtime
 from pipeline.api import rpc
 from pipeline.api.app import create_app
+from pipeline.api.route_table import body_limit, table_of
 from pipeline.clock import SystemClock
 from pipeline.errors import ImageWorkerError
 from pipeline.generation import batches
@@ -19,6 +22,7 @@ from pipeline.ledger.service import LedgerService
 
 runtime.install_sdk_fixes()
 _app = create_app()  # routes and schemas built at import: part of the snapshot
+table_of(_app)  # and the Gate's route table
 _services = None
 
 
@@ -32,10 +36,45 @@ def _services_for(env):
     return _services
 
 
+def _path_of(url):
+    return unquote(urlsplit(str(url)).path)
+
+
+class _BoundedRequest:
+    """The request as the SDK's ASGI bridge reads it (url, method, headers, body), with a
+    body that stops at the route's limit. The bridge reads a body whole before the app
+    runs, so without this a 30 MB body would be in memory before the Gate could refuse
+    it. A declared Content-Length over the limit sends no body at all; a body without
+    one is read until it passes the limit. Either way the Gate (middleware.py) answers 413."""
+
+    def __init__(self, request, limit):
+        self.url, self.method = request.url, request.method
+        headers = request.headers
+        self.headers = list(headers.items()) if hasattr(headers, "items") else [tuple(p) for p in headers]
+        declared = next((v for k, v in self.headers if k.lower() == "content-length"), None)
+        self._over = declared is not None and declared.strip().isdigit() and int(declared) > limit
+        self._stream, self._limit = request.body, limit
+
+    @property
+    def body(self):
+        if self._stream is None or self._over:
+            return None
+        return self._read()
+
+    async def _read(self):
+        seen = 0
+        async for chunk in self._stream:
+            yield chunk
+            seen += chunk.byteLength
+            if seen > self._limit:
+                return
+
+
 class Default(WorkerEntrypoint):
     async def fetch(self, request):
         _services_for(self.env)
-        return await runtime.within(self.env, self.ctx, lambda: asgi.fetch(_app, request, self.env, self.ctx))
+        bounded = _BoundedRequest(request, body_limit(_app, str(request.method), _path_of(request.url)))
+        return await runtime.within(self.env, self.ctx, lambda: asgi.fetch(_app, bounded, self.env, self.ctx))
 
     async def _rpc(self, name, *args):
         services = _services_for(self.env)

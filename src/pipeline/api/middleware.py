@@ -86,7 +86,8 @@ class RequestLog:
             level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
             if level >= self.level and access_log.isEnabledFor(level):
                 principal = (scope.get("state") or {}).get("principal")
-                route = scope.get("route")
+                # The app's route, or the Gate's when the Gate answered before the app ran.
+                route = scope.get("route") or (scope.get("state") or {}).get("route")
                 access_log.log(level, json.dumps({
                     "event": "request", "method": method,
                     "route": getattr(route, "path", None) or "(unmatched)", "status": status,
@@ -153,7 +154,7 @@ class Gate:
         if state["principal"] is None and scope["method"] in _BODY_METHODS and scope["path"].startswith("/v1/"):
             exc = errors.Unauthorized(no_key_message(services))
             return await _send_json(send, 401, {"error": exc.to_dict()}, [(b"www-authenticate", b"Bearer")])
-        route = route_table.find(self.fastapi_app, scope["method"], scope["path"])
+        route = state["route"] = route_table.find(self.fastapi_app, scope["method"], scope["path"])
         try:
             if route is not None and state["principal"] is not None:
                 for needed in route.scopes[scope["method"]]:
