@@ -40,12 +40,19 @@ def _path_of(url):
     return unquote(urlsplit(str(url)).path)
 
 
+# A refused body is still read to its end, and dropped as it comes (the client can then read
+# the 413: a server that stops reading breaks the connection the answer travels on). Beyond
+# this much, reading stops and the connection may break.
+_DRAIN_BYTES = 128 * 1024 * 1024
+
+
 class _BoundedRequest:
     """The request as the SDK's ASGI bridge reads it (url, method, headers, body), with a
     body that stops at the route's limit. The bridge reads a body whole before the app
     runs, so without this a 30 MB body would be in memory before the Gate could refuse
-    it. A declared Content-Length over the limit sends no body at all; a body without
-    one is read until it passes the limit. Either way the Gate (middleware.py) answers 413."""
+    it. A declared Content-Length over the limit passes no byte to the app; a body without
+    one passes until it is past the limit. Either way the Gate (middleware.py) answers 413,
+    and the rest of the body is dropped as it arrives, never held."""
 
     def __init__(self, request, limit):
         self.url, self.method = request.url, request.method
@@ -57,16 +64,18 @@ class _BoundedRequest:
 
     @property
     def body(self):
-        if self._stream is None or self._over:
+        if not self._stream:  # (JS null is JsNull, falsy, not None)
             return None
         return self._read()
 
     async def _read(self):
-        seen = 0
+        seen, passing = 0, not self._over
         async for chunk in self._stream:
-            yield chunk
             seen += chunk.byteLength
-            if seen > self._limit:
+            if passing:
+                yield chunk
+                passing = seen <= self._limit
+            elif seen > _DRAIN_BYTES:
                 return
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import httpx
 
+from pipeline.api.app import create_app
 from tests.fakes import bodies
 from tests.workerd.conftest import AUTH
 
@@ -16,7 +17,8 @@ MB = 1024 * 1024
 
 
 def test_no_body_shape_gives_a_5xx_or_kills_the_isolate(http):
-    operations = bodies.body_operations(http.get("/openapi.json").json())
+    # The document of the code under test, built here: the same routes the Worker serves.
+    operations = bodies.body_operations(create_app().openapi())
     assert len(operations) >= 20
     failures, seen = [], 0
     for method, path, fields in operations:
@@ -24,7 +26,8 @@ def test_no_body_shape_gives_a_5xx_or_kills_the_isolate(http):
             headers = {"content-type": content_type} if content_type else {}
             response = http.request(method, path, content=body, headers=headers)
             seen += 1
-            if response.status_code >= 500:
+            provider_said = response.status_code >= 500 and response.json()["error"]["code"].startswith("provider_")
+            if response.status_code >= 500 and not provider_said:  # (a valid body meets an unscripted fake)
                 failures.append((method, path, name, response.status_code, response.text[:200]))
             elif name.startswith("bad UTF-8") and path != "/v1/uploads":
                 assert response.json()["error"]["code"] == "malformed_body", (method, path, name)
@@ -33,9 +36,15 @@ def test_no_body_shape_gives_a_5xx_or_kills_the_isolate(http):
     assert seen > 500
 
 
-def test_a_large_body_is_refused_before_it_is_read(http):
+def test_a_large_body_is_refused_before_it_is_read(worker):
+    # One connection per request: a body refused unread leaves its connection unusable (the
+    # client was still sending), so a keep-alive client's next request on it would fail.
+    def post(path, content):
+        return httpx.post(worker.url + path, content=content, timeout=60,
+                          headers={**AUTH, "content-type": "application/json"})
+
     big = b"{" + b" " * (30 * MB) + b"}"
-    declared = http.post("/v1/generations", content=big, headers={"content-type": "application/json"})
+    declared = post("/v1/generations", big)
     assert declared.status_code == 413, declared.text
     assert declared.json()["error"]["code"] == "payload_too_large"
 
@@ -43,10 +52,10 @@ def test_a_large_body_is_refused_before_it_is_read(http):
         for _ in range(30):
             yield b" " * MB
 
-    chunked = http.post("/v1/keys", content=chunks(), headers={"content-type": "application/json"})
+    chunked = post("/v1/keys", chunks())
     assert chunked.status_code == 413, chunked.text
     assert chunked.json()["error"]["details"]["max_bytes"] == 1024 * 1024
-    assert http.get("/v1/health").status_code == 200
+    assert httpx.get(worker.url + "/v1/health", timeout=30).status_code == 200
 
 
 def test_a_read_only_key_is_refused_before_its_body_is_parsed(http, worker):
