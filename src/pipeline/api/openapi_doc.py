@@ -42,6 +42,7 @@ _EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
     ("post", "/v1/prompts/preview"): (404,),
     ("post", "/v1/batches"): (402, 404, 409, 503),
     ("post", "/v1/jobs"): (402, 404, 409, 503),
+    ("put", "/v1/entities/{entity_type}/{entity_id}/primary/{role}"): (409,),  # the image is not approved
 }
 _SUCCESS_AS = {("post", "/v1/generations"): "200"}  # the status whose body the route's model describes
 _STREAMS: dict[tuple[str, str], tuple[str, ...]] = {
@@ -72,6 +73,8 @@ def _complete_operation(method: str, path: str, op: dict[str, Any]) -> None:
     responses = op.setdefault("responses", {})
     key = (method, path)
     statuses = [*_EVERYWHERE, *(() if key in _PUBLIC else _KEYED), *_EXTRA.get(key, ())]
+    if "requestBody" in op or method in ("post", "put", "patch", "delete"):
+        statuses.append(413)  # the Gate's body limit (body_limits.py), before the route runs
     if "{" in path:
         statuses.append(404)
     success = next((code for code in responses if code.startswith("2")), "200")
