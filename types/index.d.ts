@@ -357,7 +357,7 @@ export type Review = {
 
 /** An entity's context; `kind` defaults from the entity type (character → portrait). */
 export type StoredContext = {
-  kind?: string | null;
+  kind?: "portrait" | "location" | "scene" | "item" | null;
   name?: string | null;
   description?: string | null;
   setting?: string | null;
