@@ -49,6 +49,7 @@ _STREAMS: dict[tuple[str, str], tuple[str, ...]] = {
     ("post", "/v1/generations"): ("accepted", "attempt", "retry", "progress", "partial_image", "image", "completed", "failed"),
     ("post", "/v1/images/generations"): ("image_generation.partial_image", "image_generation.completed", "error"),
     ("post", "/v1/images/edits"): ("image_edit.partial_image", "image_edit.completed", "error"),
+    ("get", "/v1/batches/{batch_id}/events"): ("batch", "item", "completed"),
 }
 BEARER = {"type": "http", "scheme": "bearer", "description": "an API key (POST /v1/keys) or the deployment's API_TOKEN"}
 
