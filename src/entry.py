@@ -7,11 +7,14 @@ start does not re-import FastAPI and pydantic); nothing here draws randomness
 at import. Each handler runs inside `runtime.within(env, ctx, ...)`: the bindings
 it uses are that request's, never a previous request's."""
 
+from urllib.parse import unquote, urlsplit
+
 from workers import DurableObject, WorkerEntrypoint, asgi
 
 from pipeline import logs, maintenance, runtime
 from pipeline.api import rpc
 from pipeline.api.app import create_app
+from pipeline.api.route_table import body_limit, table_of
 from pipeline.clock import SystemClock
 from pipeline.errors import ImageWorkerError
 from pipeline.generation import batches
@@ -19,6 +22,7 @@ from pipeline.ledger.service import LedgerService
 
 runtime.install_sdk_fixes()
 _app = create_app()  # routes and schemas built at import: part of the snapshot
+table_of(_app)  # and the Gate's route table
 _services = None
 
 
@@ -33,10 +37,54 @@ def _services_for(env):
     return _services
 
 
+def _path_of(url):
+    return unquote(urlsplit(str(url)).path)
+
+
+# A refused body is still read to its end, and dropped as it comes (the client can then read
+# the 413: a server that stops reading breaks the connection the answer travels on). Beyond
+# this much, reading stops and the connection may break.
+_DRAIN_BYTES = 128 * 1024 * 1024
+
+
+class _BoundedRequest:
+    """The request as the SDK's ASGI bridge reads it (url, method, headers, body), with a
+    body that stops at the route's limit. The bridge reads a body whole before the app
+    runs, so without this a 30 MB body would be in memory before the Gate could refuse
+    it. A declared Content-Length over the limit passes no byte to the app; a body without
+    one passes until it is past the limit. Either way the Gate (middleware.py) answers 413,
+    and the rest of the body is dropped as it arrives, never held."""
+
+    def __init__(self, request, limit):
+        self.url, self.method = request.url, request.method
+        headers = request.headers
+        self.headers = list(headers.items()) if hasattr(headers, "items") else [tuple(p) for p in headers]
+        declared = next((v for k, v in self.headers if k.lower() == "content-length"), None)
+        self._over = declared is not None and declared.strip().isdigit() and int(declared) > limit
+        self._stream, self._limit = request.body, limit
+
+    @property
+    def body(self):
+        if not self._stream:  # (JS null is JsNull, falsy, not None)
+            return None
+        return self._read()
+
+    async def _read(self):
+        seen, passing = 0, not self._over
+        async for chunk in self._stream:
+            seen += chunk.byteLength
+            if passing:
+                yield chunk
+                passing = seen <= self._limit
+            elif seen > _DRAIN_BYTES:
+                return
+
+
 class Default(WorkerEntrypoint):
     async def fetch(self, request):
         _services_for(self.env)
-        return await runtime.within(self.env, self.ctx, lambda: asgi.fetch(_app, request, self.env, self.ctx))
+        bounded = _BoundedRequest(request, body_limit(_app, str(request.method), _path_of(request.url)))
+        return await runtime.within(self.env, self.ctx, lambda: asgi.fetch(_app, bounded, self.env, self.ctx))
 
     async def _rpc(self, name, arg=None):
         services = _services_for(self.env)

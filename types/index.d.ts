@@ -412,7 +412,7 @@ export type Review = {
 
 /** An entity's context; `kind` defaults from the entity type (character → portrait). */
 export type StoredContext = {
-  kind?: string | null;
+  kind?: "portrait" | "location" | "scene" | "item" | null;
   name?: string | null;
   description?: string | null;
   setting?: string | null;
@@ -518,6 +518,12 @@ export interface ImageWorkerRpc {
   reject_images(arg: BulkReview): Promise<RpcResult<Record<string, unknown>>>;
   /** POST /v1/uploads: Upload a source image for edits (raw bytes in the body) */
   upload(arg: { content_type: string; data: string | Uint8Array | ArrayBuffer } & { caller?: string | null }): Promise<RpcResult<Record<string, unknown>>>;
+  /** GET /v1/uploads/{upload_id}: An upload's record: type, size, dimensions, SHA-256 */
+  get_upload(arg: { upload_id: string }): Promise<RpcResult<Record<string, unknown>>>;
+  get_upload(upload_id: string): Promise<RpcResult<Record<string, unknown>>>;
+  /** GET /v1/uploads/{upload_id}/content: An upload's bytes */
+  upload_content(arg: { upload_id: string }): Promise<RpcResult<{ content_type: string; etag: string | null; data_base64: string }>>;
+  upload_content(upload_id: string): Promise<RpcResult<{ content_type: string; etag: string | null; data_base64: string }>>;
   /** POST /v1/links: Link an image to an entity (idempotent) */
   link(arg: LinkBody): Promise<RpcResult<Record<string, unknown>>>;
   /** DELETE /v1/links: Remove a link */

@@ -44,6 +44,27 @@ class InvalidRequest(ImageWorkerError):
     status = 422
 
 
+class MalformedBody(InvalidRequest):
+    """The body cannot be read at all: not UTF-8, not the JSON or form it claims to be,
+    or nested deeper than the API reads."""
+
+    code = "malformed_body"
+    status = 400
+
+
+class PayloadTooLarge(InvalidRequest):
+    """The body is larger than the route takes (api/body_limits.py); refused before or
+    while it is read, never held whole."""
+
+    code = "payload_too_large"
+    status = 413
+
+
+class MethodNotAllowed(InvalidRequest):
+    code = "method_not_allowed"
+    status = 405
+
+
 class Unauthorized(ImageWorkerError):
     code = "unauthorized"
     status = 401
@@ -214,6 +235,12 @@ class UnsupportedByProvider(ImageWorkerError):
 
     code = "unsupported"
     status = 422
+
+
+# The code of an HTTP error the framework raises itself (routing, body parsing), by status;
+# any other status is `http_error`. Every code the API answers is in the README's table.
+HTTP_CODES = {400: MalformedBody.code, 405: MethodNotAllowed.code, 413: PayloadTooLarge.code}
+HTTP_ERROR = "http_error"
 
 
 def _subclasses(cls: type[ImageWorkerError]) -> list[type[ImageWorkerError]]:

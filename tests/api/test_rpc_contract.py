@@ -93,6 +93,10 @@ CASES: list[tuple[str, Any]] = [
     ("openai_edit", {"prompt": "x"}),
     ("upload", {"content_type": "image/png", "data": PNG_B64}),
     ("upload", {"content_type": "image/png", "data": "bm90IGFuIGltYWdl"}),
+    ("get_upload", {"upload_id": "$upl0"}),
+    ("get_upload", {"upload_id": "upl_missing"}),
+    ("upload_content", {"upload_id": "$upl0"}),
+    ("upload_content", {"upload_id": "upl_missing"}),
     ("create_job", {"prompt": "a lighthouse", "size": "256x256"}),
     ("create_job", {"prompt": ""}),
     # b names a model no configured provider offers: it fails when it runs, and retry_batch has work
@@ -163,7 +167,7 @@ def _remember(answer: dict[str, Any], produced: dict[str, str]) -> None:
         for i, image in enumerate(result["images"]):
             if isinstance(image, dict):  # (a deletion report lists ids)
                 produced.setdefault(f"$img{i}", image["id"])
-    for prefix in ("bat", "job", "key"):
+    for prefix in ("bat", "job", "key", "upl"):
         if str(result.get("id", "")).startswith(prefix + "_"):
             produced.setdefault(f"${prefix}0", result["id"])
 

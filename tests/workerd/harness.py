@@ -26,6 +26,10 @@ RUNTIME_DEFECTS = (
     "Cannot perform I/O on behalf of a different request",
     "has no attribute 'to_bytes'",
     "This ReadableStream is disturbed",
+    # A killed isolate (a parser's recursion, out of memory): every later request on it fails.
+    "abortIsolate",
+    "Maximum call stack",
+    "pyodide_fatal_error",
 )
 
 

@@ -63,10 +63,14 @@ def error_response(exc: errors.ImageWorkerError) -> JSONResponse:
     return JSONResponse({"error": exc.to_dict()}, status_code=exc.status, headers=headers)
 
 
+_MAX_PROBLEMS = 20
+
+
 def _validation_message(exc: RequestValidationError) -> tuple[int, str, list[dict[str, Any]]]:
     problems = []
     status = 422
-    for e in exc.errors():
+    # A body with 10^5 unknown keys has 10^5 errors: the first few say what is wrong.
+    for e in exc.errors()[:_MAX_PROBLEMS]:
         loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
         if e.get("type") == "json_invalid":
             status = 400
@@ -104,7 +108,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
             return error_response(errors.NotFound("no such route"))
-        code = {405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "http_error")
+        code = errors.HTTP_CODES.get(exc.status_code, errors.HTTP_ERROR)
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405 and (allow := allowed_methods(app, request.url.path)):
             headers["Allow"] = allow

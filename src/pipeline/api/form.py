@@ -10,16 +10,14 @@ import re
 from dataclasses import dataclass
 
 from .. import errors
+from ..errors import MalformedBody
+from . import body_limits
 
 _PARAM = re.compile(r';\s*([a-zA-Z0-9_*-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
-MAX_FORM_BYTES = 60_000_000  # the inline-image limits of models.py plus room for the fields
+# The route's own limit (the Gate has cut a longer body already; this holds for any caller).
+MAX_FORM_BYTES = body_limits.limit_of("images")
 
-
-class MalformedBody(errors.InvalidRequest):
-    """The body cannot be read at all (not the form it claims to be)."""
-
-    code = "malformed_body"
-    status = 400
+__all__ = ["FormPart", "MalformedBody", "header_params", "parse_form"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,8 @@ def parse_form(body: bytes, content_type: str) -> list[FormPart]:
     if kind != "multipart/form-data" or not boundary:
         raise MalformedBody("expected multipart/form-data with a boundary")
     if len(body) > MAX_FORM_BYTES:
-        raise errors.InvalidRequest(f"form body larger than {MAX_FORM_BYTES} bytes; store large images first and pass image ids")
+        raise errors.PayloadTooLarge(f"form body larger than {MAX_FORM_BYTES} bytes; upload large images first "
+                                     "(POST /v1/uploads) and pass their ids", details={"max_bytes": MAX_FORM_BYTES})
     delimiter = b"--" + boundary.encode("latin-1")
     chunks = body.split(delimiter)
     if len(chunks) < 3 or not chunks[-1].startswith(b"--"):

@@ -1,5 +1,6 @@
 """Plain ASGI middleware (no threads, no task groups, so it streams in workerd too):
-one log line per request, CORS, HEAD as GET, and the key checked before the body.
+one log line per request, CORS, HEAD as GET, and the key, its scope and the body's size
+and shape checked before the app parses a byte of it.
 
 Order, outermost first: RequestLog → Cors → Gate → the FastAPI app. The log sees
 every answer (preflights and refusals included); CORS headers go on errors too,
@@ -16,6 +17,7 @@ from typing import Any, Awaitable, Callable
 from .. import errors, logs
 from ..delivery.urls import set_origin
 from ..ids import new_id
+from . import body_limits, json_scan, route_table
 from .deps import TRUSTED, authenticate, no_key_message, services_of
 
 Scope = dict[str, Any]
@@ -102,7 +104,8 @@ class RequestLog:
             level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
             if level >= self.level:
                 principal = (scope.get("state") or {}).get("principal")
-                route = scope.get("route")
+                # The app's route, or the Gate's when the Gate answered before the app ran.
+                route = scope.get("route") or (scope.get("state") or {}).get("route")
                 logs.event(
                     level, "request", logger=logs.ACCESS, method=method,
                     route=getattr(route, "path", None) or "(unmatched)", status=status,
@@ -173,8 +176,12 @@ class Cors:
 
 class Gate:
     """Before the app reads a byte of the body: the key is checked (a request that
-    would upload megabytes without a valid key is refused at once), and HEAD is
-    served as GET without its body."""
+    would upload megabytes without a valid key is refused at once), then the scope the
+    route needs (its `require_*` dependency), then the body: a larger `Content-Length`
+    than the route takes (body_limits.py) is 413 unread, a body without one is counted
+    while read and cut at the limit, and a body the app parses is scanned (json_scan.py)
+    so that no parser meets bad UTF-8 or 10,000 nested arrays. HEAD is served as GET
+    without its body."""
 
     def __init__(self, app: ASGIApp, fastapi_app: Any) -> None:
         self.app = app
@@ -193,6 +200,19 @@ class Gate:
         if state["principal"] is None and scope["method"] in _BODY_METHODS and scope["path"].startswith("/v1/"):
             exc = errors.Unauthorized(no_key_message(services))
             return await _send_json(send, 401, {"error": exc.to_dict()}, [(b"www-authenticate", b"Bearer")])
+        route = state["route"] = route_table.find(self.fastapi_app, scope["method"], scope["path"])
+        try:
+            if route is not None and state["principal"] is not None:
+                for needed in route.scopes[scope["method"]]:
+                    state["principal"].require(needed)
+            if route is not None and scope["method"] in _BODY_METHODS:
+                body = await read_bounded(scope, receive, route.path)
+                if body is None:
+                    return  # the client left before it sent the whole body
+                receive = _replay(body, receive)
+                del body  # the app holds it now; none of it stays here
+        except errors.ImageWorkerError as exc:
+            return await _send_json(send, exc.status, {"error": exc.to_dict()})
         if scope["method"] != "HEAD":
             return await self.app(scope, receive, send)
 
@@ -206,3 +226,48 @@ class Gate:
         scope["method"] = "GET"
         await self.app(scope, receive, send_headers_only)
 
+
+async def read_bounded(scope: Scope, receive: Receive, route_path: str) -> bytes | None:
+    """The whole body, if it fits the route's limit (PayloadTooLarge otherwise, at once for a
+    larger Content-Length, else as soon as the count passes it); None if the client left."""
+    kind = body_limits.kind_of(scope["method"], route_path)
+    limit = body_limits.limit_of(kind)
+    too_large = errors.PayloadTooLarge(f"this route takes a body of at most {limit} bytes",
+                                       details={"max_bytes": limit})
+    declared = _header(scope, b"content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        if chunk:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if kind in body_limits.PARSED_KINDS and not _is_form(scope):
+        json_scan.check(body)
+    return body
+
+
+def _is_form(scope: Scope) -> bool:
+    return (_header(scope, b"content-type") or "").lower().startswith("multipart/form-data")
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives the app the body once, then the client's own messages
+    (a disconnect, which streaming responses wait for)."""
+    held = [body]
+
+    async def replayed() -> dict[str, Any]:
+        if held:
+            return {"type": "http.request", "body": held.pop(), "more_body": False}
+        return await receive()
+
+    return replayed

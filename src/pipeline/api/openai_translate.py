@@ -109,7 +109,8 @@ def resolve_model(registry: ProviderRegistry, model: str | None) -> tuple[str | 
         if model in provider.capabilities.models:
             return name, model
     known = ", ".join(["auto", *registry.names()])
-    raise errors.InvalidRequest(
+    # The code /v1/generations answers for a model no configured provider has: one mistake, one code.
+    raise errors.UnsupportedByProvider(
         f"model {model!r} is not served here; use {known}, or a model one of them lists at /v1/providers",
         details={"field": "model"},
     )

@@ -44,12 +44,14 @@ _EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
     ("post", "/v1/batches/{batch_id}/retry"): (402, 409, 503),
     ("put", "/v1/entities/{entity_type}/{entity_id}/primary/{role}"): (409,),  # only approved images
     ("post", "/v1/jobs"): (402, 404, 409, 503),
+    ("put", "/v1/entities/{entity_type}/{entity_id}/primary/{role}"): (409,),  # the image is not approved
 }
 _SUCCESS_AS = {("post", "/v1/generations"): "200"}  # the status whose body the route's model describes
 _STREAMS: dict[tuple[str, str], tuple[str, ...]] = {
     ("post", "/v1/generations"): ("accepted", "attempt", "retry", "progress", "partial_image", "image", "completed", "failed"),
     ("post", "/v1/images/generations"): ("image_generation.partial_image", "image_generation.completed", "error"),
     ("post", "/v1/images/edits"): ("image_edit.partial_image", "image_edit.completed", "error"),
+    ("get", "/v1/batches/{batch_id}/events"): ("batch", "item", "completed"),
 }
 BEARER = {"type": "http", "scheme": "bearer", "description": "an API key (POST /v1/keys) or the deployment's API_TOKEN"}
 
@@ -74,6 +76,8 @@ def _complete_operation(method: str, path: str, op: dict[str, Any]) -> None:
     responses = op.setdefault("responses", {})
     key = (method, path)
     statuses = [*_EVERYWHERE, *(() if key in _PUBLIC else _KEYED), *_EXTRA.get(key, ())]
+    if "requestBody" in op or method in ("post", "put", "patch", "delete"):
+        statuses.append(413)  # the Gate's body limit (body_limits.py), before the route runs
     if "{" in path:
         statuses.append(404)
     success = next((code for code in responses if code.startswith("2")), "200")

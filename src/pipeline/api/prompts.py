@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 
 from .. import enrich, errors
 from ..clock import iso
-from ..models import EntityType, GenerationRequest, NarrativeContext
+from ..models import ContextKind, EntityType, GenerationRequest, NarrativeContext
 from ..services import Services
 from ..storage import contexts
 from .deps import get_services, require_token
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["e
 class StoredContext(NarrativeContext):
     """An entity's context; `kind` defaults from the entity type (character → portrait)."""
 
-    kind: str | None = None  # type: ignore[assignment]
+    kind: ContextKind | None = None  # type: ignore[assignment]
 
 
 @router.post("/prompts/preview", summary="The prompt each provider would be sent; generates nothing")

@@ -71,6 +71,8 @@ OPERATIONS: dict[str, Operation] = {
     "approve_images": Operation("POST", "/v1/images/approve", J),
     "reject_images": Operation("POST", "/v1/images/reject", J),
     "upload": Operation("POST", "/v1/uploads", "bytes", query=("caller",)),
+    "get_upload": Operation("GET", "/v1/uploads/{upload_id}"),
+    "upload_content": Operation("GET", "/v1/uploads/{upload_id}/content", result="bytes"),
     # entities: links, context, primary images
     "link": Operation("POST", "/v1/links", J),
     "unlink": Operation("DELETE", "/v1/links", J),
