@@ -18,7 +18,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from .. import errors
+from .. import errors, logs
 from ..catalog.batch import OFFERS, BatchOffer
 from ..clock import iso, utc_day
 from ..generation import admission
@@ -34,7 +34,6 @@ from . import record, rows
 from .adapters import adapter_for
 from .routing import Route, plan_item
 
-log = logging.getLogger("image_worker")
 
 HOLD_MARGIN_S = 3600  # collecting and settling after the provider gives up: the lease covers both
 SUBMIT_GIVE_UP = 6  # deliveries of a submit that keeps failing retryably before its items fail
@@ -43,7 +42,7 @@ CALL_MARGIN = 20  # provider calls beyond the polls: submit, lookups, cancel, re
 
 
 def _log(event: str, **fields: Any) -> None:
-    log.info(json.dumps({"event": event, **fields}, separators=(",", ":")))
+    logs.event(logging.INFO, event, **fields)
 
 
 def _retry(attempts: int) -> float:

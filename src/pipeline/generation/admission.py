@@ -38,11 +38,16 @@ def admitted_request(principal: Principal, req: GenerationRequest, idempotency_h
     principal.require("generate")
     update: dict[str, Any] = {"caller": principal.acting_caller(req.caller)}
     if idempotency_header is not None:
-        if not 1 <= len(idempotency_header) <= MAX_IDEMPOTENCY_KEY:
-            raise errors.InvalidRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters",
-                                        details={"field": "Idempotency-Key"})
-        update["idempotency_key"] = idempotency_header
+        update["idempotency_key"] = checked_idempotency_key(idempotency_header)
     return req.model_copy(update=update)
+
+
+def checked_idempotency_key(header: str | None) -> str | None:
+    """An `Idempotency-Key` header as given, or InvalidRequest when its length is out of bounds."""
+    if header is not None and not 1 <= len(header) <= MAX_IDEMPOTENCY_KEY:
+        raise errors.InvalidRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters",
+                                    details={"field": "Idempotency-Key"})
+    return header
 
 
 def admit(s: Services, principal: Principal, req: GenerationRequest, *, idempotency_header: str | None = None,

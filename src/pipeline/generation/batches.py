@@ -48,9 +48,7 @@ async def submit(
     (scope, caller); the consumer admits it again when it runs, as the same key (admission.py)."""
     items = [admission.admitted_request(principal, item) for item in items]
     s = guarded(s)  # D1 and queue failures as typed errors (503, retryable)
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= admission.MAX_IDEMPOTENCY_KEY:
-        raise errors.InvalidRequest(f"Idempotency-Key must be 1 to {admission.MAX_IDEMPOTENCY_KEY} characters",
-                                    details={"field": "Idempotency-Key"})
+    idempotency_key = admission.checked_idempotency_key(idempotency_key)
     if s.queue is None:
         raise errors.QueueUnavailable("no JOBS queue is configured for batches and async jobs")
     if webhook_url and not s.settings.webhook_secret:
