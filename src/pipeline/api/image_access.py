@@ -67,18 +67,27 @@ async def authorize(s: Services, request: Request, row: dict[str, Any], variant:
     return "private, max-age=3600"
 
 
-def _variant_params(width: int | None, height: int | None, fit: str | None, quality: int | None,
-                    format: str | None, preset: str | None) -> dict[str, str | None]:
-    raw = {"width": width, "height": height, "fit": fit, "quality": quality, "format": format, "preset": preset}
-    return {k: None if v is None else str(v) for k, v in raw.items()}
-
-
 _W = Query(None, ge=1, le=12000, description="variant: width in px (snapped up to 64, 128, 256, 384, 512, 768, 1024, 1536, 2048)")
 _H = Query(None, ge=1, le=12000, description="variant: height in px (snapped like width)")
 _FIT = Query(None, description="variant: scale-down (default; never enlarges), contain, cover (crops to the box)")
 _Q = Query(None, ge=1, le=100, description="variant: quality (snapped to 50, 70, 85, 95; default 85)")
 _FMT = Query(None, description="variant: output format; default the best the Accept header allows (AVIF up to 1200 px per side, WebP, else the original's)")
 _PRESET = Query(None, description="variant: a named size (thumb 256x256 cover, card 512 wide, hero 1536 wide, full); explicit parameters override it")
+
+
+async def variant_spec(
+    width: int | None = _W,
+    height: int | None = _H,
+    fit: Literal["scale-down", "contain", "cover"] | None = _FIT,
+    quality: int | None = _Q,
+    format: Literal["webp", "avif", "jpeg", "png"] | None = _FMT,
+    preset: Literal["thumb", "card", "hero", "full"] | None = _PRESET,
+) -> specs.VariantSpec | None:
+    """The variant the query asks for (both image routes take the same parameters), or None
+    for the original."""
+    raw = {"width": width, "height": height, "fit": fit, "quality": quality, "format": format, "preset": preset}
+    params = {k: None if v is None else str(v) for k, v in raw.items()}
+    return specs.parse(params) if specs.wants_variant(params) else None
 
 
 @router.get(
@@ -92,16 +101,9 @@ async def get_image(
     request: Request,
     expires: int | None = Query(None, ge=0, le=2**53 - 1, description="signed URL: expiry, Unix seconds"),
     signature: str | None = Query(None, pattern=r"^[0-9a-f]{64}$", description="signed URL: HMAC-SHA256"),
-    width: int | None = _W,
-    height: int | None = _H,
-    fit: Literal["scale-down", "contain", "cover"] | None = _FIT,
-    quality: int | None = _Q,
-    format: Literal["webp", "avif", "jpeg", "png"] | None = _FMT,
-    preset: Literal["thumb", "card", "hero", "full"] | None = _PRESET,
+    spec: specs.VariantSpec | None = Depends(variant_spec),
     s: Services = Depends(get_services),
 ) -> Response:
-    params = _variant_params(width, height, fit, quality, format, preset)
-    spec = specs.parse(params) if specs.wants_variant(params) else None
     s = guarded(s)  # D1/R2 failures as storage_unavailable (503, Retry-After)
     row = await _image_row(s, image_id)
     cache = await authorize(s, request, row, spec.name if spec else None, expires, signature)
@@ -137,20 +139,13 @@ async def _original(s: Services, request: Request, row: dict[str, Any], cache: s
 async def signed_url(
     image_id: str,
     ttl_s: int | None = Query(None, ge=1, le=7 * 86400, description="lifetime (default SIGNED_URL_TTL_S)"),
-    width: int | None = _W,
-    height: int | None = _H,
-    fit: Literal["scale-down", "contain", "cover"] | None = _FIT,
-    quality: int | None = _Q,
-    format: Literal["webp", "avif", "jpeg", "png"] | None = _FMT,
-    preset: Literal["thumb", "card", "hero", "full"] | None = _PRESET,
+    spec: specs.VariantSpec | None = Depends(variant_spec),
     principal: Principal = Depends(require_scope("read")),
     s: Services = Depends(get_services),
 ) -> dict[str, Any]:
     access = s.settings.access
     if access.image_url_secret is None:
         raise errors.InvalidRequest("signed URLs need IMAGE_URL_SECRET (or API_TOKEN) to be set")
-    params = _variant_params(width, height, fit, quality, format, preset)
-    spec = specs.parse(params) if specs.wants_variant(params) else None
     row = await _image_row(s, image_id)
     if not principal.sees(row["caller"]):
         raise errors.NotFound(f"no image {image_id!r}")
