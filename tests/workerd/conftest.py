@@ -77,12 +77,16 @@ def fakes() -> Iterator[Fakes]:
 
 
 @pytest.fixture(scope="session")
-def _sessions(fakes: Fakes) -> Iterator[dict[str, harness.Workerd]]:
+def _sessions(request: pytest.FixtureRequest, fakes: Fakes) -> Iterator[dict[str, harness.Workerd]]:
     if harness.tool_dir() is None:
         pytest.fail("the offline workerd tool is missing (WORKERD_TOOL or ../shared/workerd)")
     settings = _settings(fakes)
     sessions = {"worker": harness.start(settings),
                 "rpc": harness.start(settings, configs=[harness.CALLER_CONFIG, "wrangler.toml"])}
+    if any("faulty" in item.fixturenames for item in request.session.items):
+        # A third Worker with the test-only fault hook on (runtime/fault_hook.py); the other two
+        # run without it, as production does.
+        sessions["faults"] = harness.start({**settings, harness.FAULT_HOOK_SETTING: "on"})
     try:
         for session in sessions.values():
             session.wait_ready()
@@ -110,6 +114,18 @@ def worker(_sessions: dict[str, harness.Workerd], fakes: Fakes) -> Iterator[harn
 def rpc(_sessions: dict[str, harness.Workerd], fakes: Fakes) -> Iterator["RpcCaller"]:
     fakes.reset()
     yield RpcCaller(_sessions["rpc"])
+
+
+@pytest.fixture
+def faulty(_sessions: dict[str, harness.Workerd], fakes: Fakes) -> Iterator[harness.Workerd]:
+    """The Worker with the fault hook on; its plan is cleared before and healed after each test."""
+    fakes.reset()
+    session = _sessions["faults"]
+    httpx.put(f"{session.url}{harness.FAULT_HOOK_PATH}", json={"faults": []}, timeout=30).raise_for_status()
+    try:
+        yield session
+    finally:
+        httpx.delete(f"{session.url}{harness.FAULT_HOOK_PATH}", timeout=30)
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CALLER_CONFIG = "tests/workerd/caller/wrangler.toml"
+# The host's test-only fault hook (src/pipeline/runtime/fault_hook.py): its setting and route.
+FAULT_HOOK_SETTING, FAULT_HOOK_PATH = "TEST_FAULT_HOOK", "/__test/faults"
 # Faults only the real runtime shows; any of them in the Worker's log is a defect.
 RUNTIME_DEFECTS = (
     "can't start new thread",

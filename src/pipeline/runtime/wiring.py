@@ -6,6 +6,7 @@ from typing import Any
 
 from ..clock import SystemClock
 from ..settings import KNOWN_KEYS
+from . import fault_hook
 from .bindings.ai import WorkersAiBinding
 from .bindings.d1 import D1Database
 from .bindings.images import IMAGES_BINDING, ImagesBindingTransformer
@@ -34,16 +35,21 @@ def build_services(env: Any) -> Any:
     # Fail closed in every wrangler environment (named ones do not inherit [vars]).
     settings.setdefault("REQUIRE_API_TOKEN", "true")
     bound = unwrap(env)
+    ports = {
+        "db": D1Database("DB"),
+        "objects": R2ObjectStore("IMAGES"),
+        "ledger": DurableLedger(),
+        "http": FetchHttpClient(),
+        "queue": JsQueue("JOBS") if not is_null(getattr(bound, "JOBS", None)) else None,
+        "images": ImagesBindingTransformer(IMAGES_BINDING) if not is_null(getattr(bound, IMAGES_BINDING, None)) else None,
+    }
+    if fault_hook.enabled(bound):  # tests only: off unless their .dev.vars turns it on
+        ports = fault_hook.wrapped(ports)
     return build(
         settings,
-        db=D1Database("DB"),
-        objects=R2ObjectStore("IMAGES"),
-        ledger=DurableLedger(),
-        http=FetchHttpClient(),
+        **ports,
         clock=SystemClock(),
         ai=WorkersAiBinding("AI") if not is_null(getattr(bound, "AI", None)) else None,
         background=Background(),
         signer=WebCryptoSigner(),
-        queue=JsQueue("JOBS") if not is_null(getattr(bound, "JOBS", None)) else None,
-        images=ImagesBindingTransformer(IMAGES_BINDING) if not is_null(getattr(bound, IMAGES_BINDING, None)) else None,
     )
