@@ -93,3 +93,67 @@ async def test_a_storage_write_is_retried_and_a_landed_one_is_not_run_twice():
     else:
         raise AssertionError("a binding that stays down must be given up")
     assert len(always) == storage_retry.RetryPolicy().tries
+
+
+# Every generation door, and every queued door, meets each of our own failures with the same
+# answer: the typed code, retryable, a retry-after, and the id of what it created.
+GENERATION_DOORS = ("json", "sse", "openai", "rpc", "rpc_openai")
+QUEUED_DOORS = ("jobs", "batches", "rpc_job", "rpc_batch")
+GENERATION_FAULTS = {
+    "r2_down": (Fault("objects", 1, "down"), "storage_unavailable"),
+    "ledger_reserve_fails": (Fault("ledger", 1, "fail", "reserve"), "ledger_unavailable"),
+    "d1_down": (Fault("db", 1, "down"), "storage_unavailable"),
+}
+QUEUED_FAULTS = {
+    "queue_refuses": (Fault("queue", 1, "fail"), "queue_unavailable"),
+    "d1_down": (Fault("db", 1, "down"), "storage_unavailable"),
+}
+
+
+async def _door_error(door: str, s, client: httpx.AsyncClient) -> tuple[dict, float | None]:
+    """(the error the door answered with, its Retry-After in seconds)."""
+    from pipeline.api import rpc
+
+    body = {"prompt": "a fox"}
+    if door.startswith("rpc"):
+        name = {"rpc": "generate", "rpc_openai": "openai_generate", "rpc_job": "create_job",
+                "rpc_batch": "create_batch"}[door]
+        arg = {"items": [body]} if door == "rpc_batch" else body | ({"model": "auto"} if door == "rpc_openai" else {})
+        answer = await rpc.call(s, name, arg)
+        assert answer["ok"] is False, answer
+        return answer["error"], answer["error"].get("retry_after_s")
+    if door == "sse":
+        response = await client.post("/v1/generations?stream=true", json=body)
+        failed = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")][-1]
+        return failed["error"] | {"details": {"request_id": failed["request_id"]}}, failed["error"].get("retry_after_s")
+    path, payload = {"json": ("/v1/generations", body), "openai": ("/v1/images/generations", body | {"model": "auto"}),
+                     "jobs": ("/v1/jobs", body), "batches": ("/v1/batches", {"items": [body]})}[door]
+    response = await client.post(path, json=payload)
+    assert response.status_code == 503, (door, response.status_code, response.text)
+    return response.json()["error"], float(response.headers["retry-after"])
+
+
+async def _each_door(make_services, doors, faults, id_field: str) -> list[str]:
+    problems = []
+    for door in doors:
+        for name, (fault, code) in faults.items():
+            raw = make_services()
+            s = faulty(raw, FaultPlan([fault]))
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(s)), base_url="http://w.test") as client:
+                error, retry_after = await _door_error(door, s, client)
+            where = f"{door}/{name}"
+            if error.get("code") != code or error.get("retryable") is not True:
+                problems.append(f"{where}: {error}")
+            elif not retry_after or retry_after <= 0:
+                problems.append(f"{where}: no retry-after: {error}")
+            elif fault.port != "db" and not str(error.get("details", {}).get(id_field, "")).startswith(("gen_", "job_", "bat_")):
+                problems.append(f"{where}: no {id_field}: {error}")
+    return problems
+
+
+async def test_every_generation_door_answers_our_own_failures_alike(make_services):
+    assert await _each_door(make_services, GENERATION_DOORS, GENERATION_FAULTS, "request_id") == []
+
+
+async def test_every_queued_door_answers_our_own_failures_alike(make_services):
+    assert await _each_door(make_services, QUEUED_DOORS, QUEUED_FAULTS, "batch_id") == []

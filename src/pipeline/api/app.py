@@ -194,12 +194,21 @@ async def _sse(generation: Generation) -> AsyncIterator[bytes]:
                 yield KEEPALIVE
             elif isinstance(item, errors.ImageWorkerError):
                 data: dict[str, Any] = {"request_id": generation.request_id, "error": item.to_dict()}
-                row = await generation.store.get_request(generation.request_id)
+                row = await _stored_row(generation)
                 if row is not None:
                     data["result"] = to_result(row, generation.s.settings.public_base_url)
                 yield _frame("failed", data)
             else:
                 yield _frame(item.type, {"request_id": item.request_id, **item.data})
+
+
+async def _stored_row(generation: Generation) -> dict[str, Any] | None:
+    """The failed request's row for the `failed` event; None when D1 is what failed (the
+    stream has begun: its last frame must still be the error, never a broken stream)."""
+    try:
+        return await generation.store.get_request(generation.request_id)
+    except errors.ImageWorkerError:
+        return None
 
 
 @router.get("/generations/{request_id}", response_model=GenerationResult)
