@@ -39,7 +39,13 @@ async def reserve_and_slot(state: GenerationState, candidate: Candidate, deadlin
     remaining = deadline - s.clock.monotonic()
     if remaining <= 0:
         raise errors.ProviderTimeout("the request ran out of time", provider=candidate.name)
-    answer = await s.ledger.reserve(reserve_request(state, candidate, min(s.settings.slot_wait_s, remaining)))
+    try:
+        answer = await s.ledger.reserve(reserve_request(state, candidate, min(s.settings.slot_wait_s, remaining)))
+    except BaseException:
+        # The call may have landed and only its answer been lost: a hold and a slot may exist.
+        # Closing the request releases them at once (release is idempotent), not at lease expiry.
+        state.reserved = True
+        raise
     if not answer.get("ok"):
         raise errors.BudgetExceeded(
             answer.get("message") or "the budget does not allow this request",
