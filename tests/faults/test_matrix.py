@@ -12,18 +12,22 @@ every lease, the client retries with the same Idempotency-Key, and the checks ho
 - no paid image dropped while a retry could have kept it (a one-off fault of our own
   bindings never costs an image), and one that was lost is said so on its row;
 - the caller's answer is a typed error with the request id (503 + Retry-After for our own
-  bindings), and the retry with the same key never pays twice for one provider call."""
+  bindings), and the retry with the same key never pays twice for one provider call;
+- a job or batch item: every item terminal and its batch completed (by the consumer, the
+  queue's redeliveries or the cron's re-send), each item's status its generation's, the
+  queue's redeliveries never pay the provider twice, and the retry after healing succeeds.
+
+The clock's sleeps are free (tests/clocks.py `instant_sleep`): backoff, the in-process
+queue's retry delays and the redeliveries cost no real time."""
 
 from __future__ import annotations
 
 import os
 import threading
 from collections import Counter
-from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 from local.http import HttpxClient
 from pipeline import maintenance
@@ -72,7 +76,7 @@ async def _run_flow(flow: str, make_services: Any, provider: Provider, plan: Fau
         first = await _submit(client, flow, body, headers)
         await raw.queue.run()  # queued work (job, batch item) runs now, under the faults
         plan.heal()
-        clock.advance(3600)  # past every lease and the stale-request cutoff
+        clock.advance(3660)  # past every lease, the stale-request cutoff and the cron's look at open batches (1 h)
         await raw.queue.run()
         await maintenance.scheduled(raw)
         billed_first = provider.billed - billed_before
