@@ -81,6 +81,7 @@ async def _run_flow(flow: str, make_services: Any, provider: Provider, plan: Fau
         await maintenance.scheduled(raw)
         billed_first = provider.billed - billed_before
         rows_first = {r["id"]: r["status"] for r in await raw.db.all("SELECT id, status FROM generation_requests")}
+        items_first = [r["status"] for r in await raw.db.all("SELECT status FROM batch_items")]
         retry = await _submit(client, flow, body, headers)
         await raw.queue.run()
         await maintenance.scheduled(raw)
@@ -92,7 +93,7 @@ async def _run_flow(flow: str, make_services: Any, provider: Provider, plan: Fau
     stored = {str(p.relative_to(raw.objects.root)) for p in raw.objects.root.rglob("*") if p.is_file() and not p.name.endswith(".meta.json")}
     batch_rows = await raw.db.all("SELECT id, status FROM batches")
     items = await raw.db.all("SELECT batch_id, idx, status, request_id FROM batch_items")
-    return {"first": first, "retry": retry, "retry_view": retry_view, "batches": batch_rows, "items": items,
+    return {"first": first, "retry": retry, "retry_view": retry_view, "items_first": items_first, "batches": batch_rows, "items": items,
             "rows": rows, "rows_first": rows_first, "budget": budget, "images": images,
             "stored": stored, "billed_first": billed_first, "billed": provider.billed - billed_before}
 
@@ -157,6 +158,9 @@ def _queued_violations(fault: Fault | None, facts: dict[str, Any], lost_answers:
             out.append(f"item {item['batch_id']}.{item['idx']} left {item['status']}")
         elif item["request_id"] and statuses.get(item["request_id"]) != item["status"]:
             out.append(f"item {item['status']} but its generation {statuses.get(item['request_id'])}")
+    if fault is not None and fault.kind != "down" and fault.port != "http" and facts["items_first"] != ["succeeded"]:
+        # a one-off failure of our own bindings is retried (storage, the send, the queue's redelivery)
+        out.append(f"a one-off {fault.port} fault ended the item {facts['items_first']}")
     if facts["billed_first"] > 1 + lost_answers:
         out.append(f"the queue's redeliveries paid the provider {facts['billed_first']} times for one item")
     view = facts["retry_view"]
