@@ -5,20 +5,28 @@ a message neither acked nor retried is acked when the consumer returns normally,
 and every unacked message is retried if the consumer raises; `retry(delay_s)`
 redelivers later with `attempts` + 1; after `max_retries` retries a message goes
 to the dead-letter list. `paused=True` holds deliveries until `run()` (tests use
-it to stand where a crashed isolate left off)."""
+it to stand where a crashed isolate left off).
+
+Time is the services' Clock (`clock`, default the system clock): retry delays are
+measured with `clock.monotonic()` and waited out with `clock.sleep()`, so a test clock
+whose sleep advances time makes them free."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from typing import Any, Awaitable, Callable, Sequence
+
+from pipeline.clock import SystemClock
+from pipeline.ports import Clock
 
 Consumer = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
 
 class InProcessQueue:
-    def __init__(self, *, max_batch: int = 10, max_retries: int = 3, paused: bool = False) -> None:
+    def __init__(self, *, max_batch: int = 10, max_retries: int = 3, paused: bool = False,
+                 clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()
         self.max_batch = max_batch
         self.max_retries = max_retries
         self.paused = paused
@@ -43,7 +51,7 @@ class InProcessQueue:
 
     def _put(self, body: dict[str, Any], attempts: int, delay_s: float, msg_id: str | None = None) -> None:
         self.pending.append({"id": msg_id or f"msg-{next(self._ids)}", "body": dict(body), "attempts": attempts,
-                             "not_before": time.monotonic() + delay_s})
+                             "not_before": self.clock.monotonic() + delay_s})
 
     def _kick(self) -> None:
         idle = self._task is None or self._task.done()
@@ -60,10 +68,10 @@ class InProcessQueue:
 
     async def _pump(self) -> None:
         while self.pending:
-            now = time.monotonic()
+            now = self.clock.monotonic()
             ready = [m for m in self.pending if m["not_before"] <= now][: self.max_batch]
             if not ready:
-                await asyncio.sleep(max(0.001, min(m["not_before"] for m in self.pending) - now))
+                await self.clock.sleep(max(0.001, min(m["not_before"] for m in self.pending) - now))
                 continue
             for m in ready:
                 self.pending.remove(m)

@@ -37,7 +37,7 @@ def build_local_services(
     db.apply_migrations()
     clock = clock or SystemClock()
     ledger = local_ledger(":memory:" if in_memory else str(data / "ledger.db"), clock)
-    queue = queue or InProcessQueue()
+    queue = queue or InProcessQueue(clock=clock)  # its retry delays on the services' clock
     services = build_services(
         env, db=db, objects=FolderObjectStore(data / "r2"), ledger=ledger,
         http=http or HttpxClient(), clock=clock, ai=ai, signer=CryptographySigner(), queue=queue,

@@ -9,6 +9,7 @@ from typing import Any
 
 from .clock import iso, utc_day
 from .economy import lifecycle as economy
+from .generation import batch_recovery
 from .inspect_image import EXTENSIONS
 from .services import Services
 from .storage.store import Store
@@ -90,6 +91,7 @@ async def scheduled(s: Services, cron: str = "", scheduled_time_ms: int | None =
     store = Store(s.db, s.clock)
     swept = await sweep_stale_requests(s)
     rekicked = await economy.rekick(s) if s.queue is not None else 0  # provider batches whose message was lost
+    batches = await batch_recovery.rekick(s)  # batch items and jobs whose message was lost
     leases = await s.ledger.sweep()  # expiry, and pruning of closed rows past keep_days
     # Spend D1 recorded but the ledger never saw settled (a lost settle call) is charged now;
     # settling is idempotent, so requests settled normally are left alone.
@@ -97,4 +99,4 @@ async def scheduled(s: Services, cron: str = "", scheduled_time_ms: int | None =
     days = [utc_day(now - timedelta(days=1)), utc_day(now)]  # yesterday too: late settles land there
     rolled = {day: await store.roll_up(day) for day in days}
     return {"cron": cron, "stale_requests": swept, "ledger": leases, "reconciled": reconciled["reconciled"],
-            "rolled_up": rolled, "economy_rekicked": rekicked}
+            "rolled_up": rolled, "economy_rekicked": rekicked, "batches": batches}

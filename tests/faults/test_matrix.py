@@ -12,18 +12,22 @@ every lease, the client retries with the same Idempotency-Key, and the checks ho
 - no paid image dropped while a retry could have kept it (a one-off fault of our own
   bindings never costs an image), and one that was lost is said so on its row;
 - the caller's answer is a typed error with the request id (503 + Retry-After for our own
-  bindings), and the retry with the same key never pays twice for one provider call."""
+  bindings), and the retry with the same key never pays twice for one provider call;
+- a job or batch item: every item terminal and its batch completed (by the consumer, the
+  queue's redeliveries or the cron's re-send), each item's status its generation's, the
+  queue's redeliveries never pay the provider twice, and the retry after healing succeeds.
+
+The clock's sleeps are free (tests/clocks.py `instant_sleep`): backoff, the in-process
+queue's retry delays and the redeliveries cost no real time."""
 
 from __future__ import annotations
 
 import os
 import threading
 from collections import Counter
-from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 from local.http import HttpxClient
 from pipeline import maintenance
@@ -60,7 +64,7 @@ class Provider:
 
 async def _run_flow(flow: str, make_services: Any, provider: Provider, plan: FaultPlan) -> dict[str, Any]:
     """One flow under `plan`; then heal, run the cron past every lease, retry; the facts to check."""
-    clock = clock_at()  # each run at noon of the test day: the cron's hour later is the same day
+    clock = clock_at(instant_sleep=True)  # noon of the test day (the cron's hour later is the same day); waits are free
     raw = make_services({**ENV, "OPENAI_BASE_URL": provider.server.url}, http=FaultyHttp(HttpxClient(), plan), clock=clock)
     await raw.ledger.put_config({"daily_budget_micros": 10_000_000})
     s = faulty(raw, plan)
@@ -72,20 +76,25 @@ async def _run_flow(flow: str, make_services: Any, provider: Provider, plan: Fau
         first = await _submit(client, flow, body, headers)
         await raw.queue.run()  # queued work (job, batch item) runs now, under the faults
         plan.heal()
-        clock.advance(3600)  # past every lease and the stale-request cutoff
+        clock.advance(3660)  # past every lease, the stale-request cutoff and the cron's look at open batches (1 h)
         await raw.queue.run()
         await maintenance.scheduled(raw)
         billed_first = provider.billed - billed_before
         rows_first = {r["id"]: r["status"] for r in await raw.db.all("SELECT id, status FROM generation_requests")}
+        items_first = [r["status"] for r in await raw.db.all("SELECT status FROM batch_items")]
         retry = await _submit(client, flow, body, headers)
         await raw.queue.run()
         await maintenance.scheduled(raw)
+        retry_view = await _view(client, flow, retry)
     rows = await raw.db.all("SELECT id, status, actual_cost_micros, estimated_cost_micros, warnings, error_code"
                             " FROM generation_requests")
     budget = (await raw.ledger.usage("2000-01-01", "2999-12-31"))["budget"]
     images = await raw.db.all("SELECT request_id, r2_key FROM images")
     stored = {str(p.relative_to(raw.objects.root)) for p in raw.objects.root.rglob("*") if p.is_file() and not p.name.endswith(".meta.json")}
-    return {"first": first, "retry": retry, "rows": rows, "rows_first": rows_first, "budget": budget, "images": images,
+    batch_rows = await raw.db.all("SELECT id, status FROM batches")
+    items = await raw.db.all("SELECT batch_id, idx, status, request_id FROM batch_items")
+    return {"first": first, "retry": retry, "retry_view": retry_view, "items_first": items_first, "batches": batch_rows, "items": items,
+            "rows": rows, "rows_first": rows_first, "budget": budget, "images": images,
             "stored": stored, "billed_first": billed_first, "billed": provider.billed - billed_before}
 
 
@@ -95,6 +104,13 @@ async def _submit(client: httpx.AsyncClient, flow: str, body: dict[str, Any], he
     if flow == "job":
         return await client.post("/v1/jobs", json=body, headers=headers)
     return await client.post("/v1/batches", json={"items": [body]}, headers=headers)
+
+
+async def _view(client: httpx.AsyncClient, flow: str, response: httpx.Response) -> dict[str, Any] | None:
+    """The job or batch the retry answered with, as its caller polls it."""
+    if flow == "generation" or response.status_code != 202:
+        return None
+    return (await client.get(f"/v1/{'jobs' if flow == 'job' else 'batches'}/{response.json()['id']}")).json()
 
 
 def _violations(flow: str, fault: Fault | None, facts: dict[str, Any], plan: FaultPlan, unit: int) -> list[str]:
@@ -125,6 +141,33 @@ def _violations(flow: str, fault: Fault | None, facts: dict[str, Any], plan: Fau
     if fault is not None and fault.kind != "down" and fault.port != "http" and facts["billed_first"] and not _kept(facts):
         out.append(f"a one-off {fault.port} fault lost a paid image: billed {facts['billed_first']}, stored {len(keys)}")
     out += _answer_violations(flow, facts)
+    if flow != "generation":
+        out += _queued_violations(fault, facts, lost_answers)
+    return out
+
+
+def _queued_violations(fault: Fault | None, facts: dict[str, Any], lost_answers: int) -> list[str]:
+    """A job or batch item: its rows end terminal and agree with each other and with the
+    generation; the queue's redeliveries never pay a provider twice; the retry completes."""
+    out = []
+    statuses = {r["id"]: r["status"] for r in facts["rows"]}
+    if any(b["status"] != "completed" for b in facts["batches"]):
+        out.append(f"batch not completed: {[b['status'] for b in facts['batches']]}")
+    for item in facts["items"]:
+        if item["status"] not in TERMINAL:
+            out.append(f"item {item['batch_id']}.{item['idx']} left {item['status']}")
+        elif item["request_id"] and statuses.get(item["request_id"]) != item["status"]:
+            out.append(f"item {item['status']} but its generation {statuses.get(item['request_id'])}")
+    if fault is not None and fault.kind != "down" and fault.port != "http" and facts["items_first"] != ["succeeded"]:
+        # a one-off failure of our own bindings is retried (storage, the send, the queue's redelivery)
+        out.append(f"a one-off {fault.port} fault ended the item {facts['items_first']}")
+    if facts["billed_first"] > 1 + lost_answers:
+        out.append(f"the queue's redeliveries paid the provider {facts['billed_first']} times for one item")
+    view = facts["retry_view"]
+    if view is not None:
+        done = [view["status"]] if "total" not in view else [i["status"] for i in view["items"]]
+        if done != ["succeeded"]:
+            out.append(f"the retry after healing ended {done}")
     return out
 
 
@@ -184,19 +227,12 @@ async def test_one_generation_under_every_fault(make_services, fake_server):
     assert runs["db"] and runs["objects"] and runs["ledger"] and runs["http"] or os.environ.get("FAULT_ONLY")
 
 
-# The job and batch flows wait out the queue's real retry delays (local/queue.py) on every faulty
-# run: minutes, not seconds. They run when FAULT_MATRIX_QUEUED=1 until the queue's delays are injectable.
-queued = pytest.mark.skipif(not os.environ.get("FAULT_MATRIX_QUEUED"), reason="set FAULT_MATRIX_QUEUED=1")
-
-
-@queued
 async def test_one_job_under_every_fault(make_services, fake_server):
     runs, problems = await _matrix("job", make_services, fake_server)
     assert problems == [], "\n".join(problems)
     assert runs["queue"] and runs["objects"] or os.environ.get("FAULT_ONLY")
 
 
-@queued
 async def test_one_batch_item_under_every_fault(make_services, fake_server):
     runs, problems = await _matrix("batch", make_services, fake_server)
     assert problems == [], "\n".join(problems)

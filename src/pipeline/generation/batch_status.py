@@ -22,14 +22,25 @@ def _log(event: str, **fields: Any) -> None:
     log_event(logging.INFO, event, **fields)
 
 
-async def finish_batch(s: Services, batch_id: str) -> None:
-    """When the last item ends: the batch is completed, and its webhook called (once)."""
+async def finish_batch(s: Services, batch_id: str) -> bool:
+    """When the last item ends: the batch is completed, and its webhook called (once).
+    True for the one call that completed it."""
     if not await rows.try_complete(s.db, batch_id, iso(s.clock.now())):
-        return
+        return False
     batch = await rows.get(s.db, batch_id)
     _log("batch_completed", batch_id=batch_id)
-    if batch is None or not batch["webhook_url"] or not s.settings.webhook_secret:
+    if batch is not None:
+        await deliver_webhook(s, batch)
+    return True
+
+
+async def deliver_webhook(s: Services, batch: dict[str, Any]) -> None:
+    """Call a completed batch's webhook (if it has one) and record how that went. A failure
+    before the record is caught up by the cron (batch_recovery.py); the event id lets a
+    receiver drop the rare repeat."""
+    if not batch["webhook_url"] or not s.settings.webhook_secret:
         return
+    batch_id = batch["id"]
     view = await batch_view(s, batch_id)
     delivery = await webhooks.deliver(
         s.http, s.clock, batch["webhook_url"], {"type": f"{batch['kind']}.completed", "data": view},

@@ -26,7 +26,7 @@ from ..storage import batches as rows
 from ..logs import event as log_event
 from ..storage.store import Store
 from ..auth.keys import Principal
-from . import admission
+from . import admission, storage_retry
 from .generation import Generation
 from ..economy import lifecycle as economy, routing as economy_routing
 from .batch_status import finish_batch
@@ -64,11 +64,16 @@ async def submit(
     now = iso(s.clock.now())
     routes = economy_routing.routes(s, items, lane)  # an economy_only refusal comes before anything is stored
     extra, messages = economy.plan(s, batch_id, routes, [item.n for item in items])
-    await rows.create(s.db, batch_id, kind=kind, caller=caller or s.settings.default_caller, bodies=bodies,
-                      webhook_url=webhook_url, now=now, lane=lane, extra=extra, api_key_id=principal.key_id)
+    policy = storage_retry.policy_for(s.settings.retry_base_delay_s)
+    # A D1 write whose answer was lost (it landed) is not written twice; a failed one is retried.
+    await storage_retry.durably(
+        s.clock, s.clock.monotonic(), "D1 batch", lambda: rows.create(
+            s.db, batch_id, kind=kind, caller=caller or s.settings.default_caller, bodies=bodies, webhook_url=webhook_url,
+            now=now, lane=lane, extra=extra, api_key_id=principal.key_id),
+        request_id=batch_id, policy=policy, landed=lambda: _stored(s, batch_id))
     try:
-        await s.queue.send_batch([m | {"key_id": principal.key_id} for m in messages])
-    except Exception as exc:  # noqa: BLE001 - whatever the binding raised, nothing was enqueued
+        await _send(s, [m | {"key_id": principal.key_id} for m in messages], policy)
+    except Exception as exc:  # noqa: BLE001 - whatever the binding raised, after its retries
         error = {"code": "queue_unavailable", "message": f"the queue refused the items ({type(exc).__name__})"}
         await rows.fail_queued(s.db, batch_id, error, now)
         await rows.try_complete(s.db, batch_id, now)
@@ -76,6 +81,25 @@ async def submit(
     _log("batch_submitted", batch_id=batch_id, items=len(bodies), lane=lane,
          economy=sum(r.lane == "economy" for r in routes))
     return batch_id
+
+
+async def _stored(s: Services, batch_id: str) -> bool:
+    return await rows.get(s.db, batch_id) is not None
+
+
+async def _send(s: Services, messages: list[dict[str, Any]], policy: storage_retry.RetryPolicy) -> None:
+    """Send the items' messages, retrying a failed send with backoff. A send whose answer was
+    lost and is sent again delivers an item twice: harmless, the consumer is idempotent."""
+    assert s.queue is not None
+    for attempt in range(1, policy.tries + 1):
+        try:
+            await s.queue.send_batch(messages)
+            return
+        except Exception as exc:  # noqa: BLE001 - the binding raises JS errors on Cloudflare
+            _log("queue_send_retry", attempt=attempt, gave_up=attempt == policy.tries, error=type(exc).__name__)
+            if attempt == policy.tries:
+                raise
+            await s.clock.sleep(policy.delay(attempt))
 
 
 # --- the consumer -------------------------------------------------------------
@@ -139,6 +163,10 @@ async def run_item(s: Services, body: dict[str, Any], attempts: int) -> float | 
             if await _still_running(s, generation):
                 return IN_PROGRESS_RETRY_S[min(attempts, len(IN_PROGRESS_RETRY_S)) - 1]
             row = await Store(s.db, s.clock).get_request(request_id) if request_id else None
+            if _unpaid_binding_failure(exc, row):
+                # Our own D1, R2, ledger or queue failed and nothing was paid: the queue tries again
+                # (the redelivery's generation is a new attempt under the same key; never a second charge).
+                return IN_PROGRESS_RETRY_S[min(attempts, len(IN_PROGRESS_RETRY_S)) - 1]
             status = row["status"] if row and row["status"] in rows.TERMINAL else "failed"
             error = exc.to_dict()
         await rows.finish_item(s.db, batch_id, idx, status=status, request_id=request_id, error=error,
@@ -150,6 +178,14 @@ async def run_item(s: Services, body: dict[str, Any], attempts: int) -> float | 
 
 HANDLERS: dict[str, Callable[[Services, dict[str, Any], int], Awaitable[float | None]]] = {
     "item": run_item, "economy_submit": economy.on_submit, "economy_poll": economy.on_poll}
+
+
+def _unpaid_binding_failure(exc: errors.ImageWorkerError, row: dict[str, Any] | None) -> bool:
+    """A binding of ours failed the generation before a provider billed anything (or before
+    its row could say so): worth a redelivery. A paid failure is final for the item."""
+    if not isinstance(exc, errors.BindingUnavailable):
+        return False
+    return row is None or row["status"] not in rows.TERMINAL or not row["actual_cost_micros"]
 
 
 async def _still_running(s: Services, generation: Generation) -> bool:

@@ -24,7 +24,7 @@ from .. import enrich, errors
 from ..models import Event, GenerationRequest
 from ..services import Services
 from ..storage.store import Store
-from . import attempts, idempotency, record, selection
+from . import attempts, idempotency, record, selection, storage_retry
 from .inputs import load_inputs
 from .state import GenerationState
 
@@ -98,7 +98,10 @@ class Generation:
         plan = selection.plan(s.registry, s.settings, req.model_copy(update={"prompt": enrichment.compose().text}),
                               source_images, mask, state.partial_images)
         plan = enrich.fit_plan(plan, enrichment)  # each candidate within its model's prompt limit
-        try:
+        created = False
+
+        async def insert() -> None:
+            nonlocal created
             created = await state.store.create_request(
                 state.request_id,
                 caller=state.caller,
@@ -116,6 +119,15 @@ class Generation:
                 context=enrichment.context,
                 sent_prompt=plan.primary.preq.prompt,
             )
+
+        async def landed() -> bool:  # the insert's answer was lost: did our row land?
+            nonlocal created
+            created = await state.store.request_exists(state.request_id)
+            return created
+
+        try:  # nothing is spent yet, but a transient D1 failure here need not fail the request
+            await storage_retry.durably(s.clock, s.clock.monotonic(), "D1 insert", insert, request_id=state.request_id,
+                                        policy=storage_retry.policy_for(s.settings.retry_base_delay_s), landed=landed)
         except errors.ImageWorkerError as exc:  # the row may exist (the write landed): name it
             exc.details.setdefault("request_id", state.request_id)
             raise

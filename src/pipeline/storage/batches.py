@@ -94,3 +94,28 @@ async def record_webhook(db: Database, batch_id: str, *, delivered: bool, attemp
         "UPDATE batches SET webhook_status = ?, webhook_attempts = webhook_attempts + ?, updated_at = ? WHERE id = ?",
         ("delivered" if delivered else "failed", attempts, now, batch_id),
     )
+
+
+# --- the cron's safety net (generation/batch_recovery.py) ------------------------
+
+
+async def overdue(db: Database, cutoff: str, limit: int) -> list[dict[str, Any]]:
+    """Open batches not touched since `cutoff`, oldest first."""
+    return await db.all("SELECT id, api_key_id, created_at FROM batches WHERE status != 'completed' AND updated_at <= ?"
+                        " ORDER BY updated_at LIMIT ?", (cutoff, limit))
+
+
+async def unfinished_standard_items(db: Database, batch_id: str) -> list[dict[str, Any]]:
+    return await db.all("SELECT idx, status, request_id FROM batch_items WHERE batch_id = ? AND lane = 'standard'"
+                        " AND status IN ('queued', 'running') ORDER BY idx", (batch_id,))
+
+
+async def touch(db: Database, batch_id: str, now: str) -> None:
+    await db.run("UPDATE batches SET updated_at = ? WHERE id = ?", (now, batch_id))
+
+
+async def webhooks_due(db: Database, cutoff: str, limit: int) -> list[dict[str, Any]]:
+    """Batches completed before `cutoff` whose webhook was never called (nor recorded as failed)."""
+    return await db.all("SELECT * FROM batches WHERE status = 'completed' AND completed_at <= ?"
+                        " AND webhook_url IS NOT NULL AND webhook_status IS NULL ORDER BY completed_at LIMIT ?",
+                        (cutoff, limit))

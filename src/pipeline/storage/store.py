@@ -100,6 +100,10 @@ class Store:
             }
         return changed > 0
 
+    async def request_exists(self, request_id: str) -> bool:
+        """Whether the request's row is in D1 (an insert whose answer was lost may have landed)."""
+        return await self.db.first("SELECT 1 AS found FROM generation_requests WHERE id = ?", (request_id,)) is not None
+
     async def find_by_idempotency_key(self, caller: str, key: str) -> dict[str, Any] | None:
         row = await self.db.first(
             "SELECT id, status, request_hash, error_code FROM generation_requests WHERE caller = ? AND idempotency_key = ?",
