@@ -105,7 +105,7 @@ GENERATION_FAULTS = {
     "d1_down": (Fault("db", 1, "down"), "storage_unavailable"),
 }
 QUEUED_FAULTS = {
-    "queue_refuses": (Fault("queue", 1, "fail"), "queue_unavailable"),
+    "queue_down": (Fault("queue", 1, "down"), "queue_unavailable"),  # a one-off refusal is retried
     "d1_down": (Fault("db", 1, "down"), "storage_unavailable"),
 }
 

@@ -151,22 +151,38 @@ def test_a_binding_fails_mid_generation(run, case):
         _check(run, retry.json()["id"], before_retry, billed_retry, unit)
 
 
-def test_a_queue_send_fails_when_a_job_is_submitted(run):
+def _job(run: Run, headers: dict[str, str]) -> dict[str, Any]:
+    answer = run.http.post("/v1/jobs", json=BODY | {"prompt": "a job and the queue"}, headers=headers)
+    assert answer.status_code == 202, answer.text
+    return until(run.http, f"/v1/jobs/{answer.json()['id']}", lambda v: v["status"] in ("succeeded", "failed"))
+
+
+def test_a_queue_send_that_fails_once_is_retried(run):
     unit, _ = _clean_unit(run)
     before, billed_before = run.today(), run.billed()
     run.plan({"port": "queue", "nth": 1, "kind": "fail"})  # the job's send_batch
-    headers = {"Idempotency-Key": "wd-job-queue-down"}
-    first = run.http.post("/v1/jobs", json=BODY | {"prompt": "a job the queue refused"}, headers=headers)
+    job = _job(run, {"Idempotency-Key": "wd-job-queue-once"})
     assert ["queue", "send_batch", "fail"] in run.hook()["fired"]
+    run.heal()
+    assert job["status"] == "succeeded", job
+    row = _check(run, job["result"]["id"], before, billed_before, unit)
+    assert len(row["images"]) == 1 and run.billed() == billed_before + 1
+
+
+def test_a_queue_that_stays_down_refuses_the_job_and_the_same_key_runs_it_later(run):
+    unit, _ = _clean_unit(run)
+    before, billed_before = run.today(), run.billed()
+    run.plan({"port": "queue", "nth": 1, "kind": "down"})
+    headers = {"Idempotency-Key": "wd-job-queue-down"}
+    first = run.http.post("/v1/jobs", json=BODY | {"prompt": "a job and the queue"}, headers=headers)
+    assert ["queue", "send_batch", "down"] in run.hook()["fired"]
     run.heal()
     error = first.json()["error"]
     assert first.status_code == 503 and error["code"] == "queue_unavailable" and "retry-after" in first.headers, first.text
     assert run.billed() == billed_before  # nothing ran
     refused = run.http.get(f"/v1/jobs/{error['details']['batch_id']}").json()
     assert refused["status"] == "failed", refused  # terminal, and says why
-    retry = run.http.post("/v1/jobs", json=BODY | {"prompt": "a job the queue refused"}, headers=headers)
-    assert retry.status_code == 202, retry.text
-    job = until(run.http, f"/v1/jobs/{retry.json()['id']}", lambda v: v["status"] in ("succeeded", "failed"))
+    job = _job(run, headers)
     assert job["status"] == "succeeded", job
     run.cron()
     row = _check(run, job["result"]["id"], before, billed_before, unit)
