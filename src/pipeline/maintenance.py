@@ -4,16 +4,19 @@ remove image objects no row records, roll usage up."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import recovery
 from .clock import iso, utc_day
 from .economy import lifecycle as economy
+from .logs import event as log_event
 from .services import Services
 from .storage import images
 from .storage.store import Store
 
+RECOVERY_PATIENCE_S = 86_400  # how long a request whose objects cannot be read now waits for the next runs
 ABANDONED = {"code": "abandoned", "message": "the worker handling this request stopped before it finished"}
 
 
@@ -21,10 +24,11 @@ async def sweep_stale_requests(s: Services, older_than_s: int | None = None) -> 
     """Requests still pending/running long after their deadline belonged to an isolate
     that died, or to one that could not write D1 after a provider answered. One whose
     images reached R2 intact is finished from them (recovery.py): `succeeded`, charged
-    exactly. Any other is marked failed and charged what it may have been billed: the
-    attempts already recorded, plus, when it was `running`, its call in flight at the
-    estimate (the provider may have finished it). Objects no image row records, written
-    before a D1 row that never came, are removed."""
+    exactly (a binding failing while it is read defers the request to the next run, for a
+    day, rather than abandon paid images). Any other is marked failed and charged what it
+    may have been billed: the attempts already recorded, plus, when it was `running`, its
+    call in flight at the estimate (the provider may have finished it). Objects no image
+    row records, written before a D1 row that never came, are removed."""
     store = Store(s.db, s.clock)
     if older_than_s is None:
         older_than_s = max(s.settings.stale_request_s, int(s.settings.request_timeout_s) + 60)
@@ -41,7 +45,16 @@ async def sweep_stale_requests(s: Services, older_than_s: int | None = None) -> 
     )
     swept = 0
     for row in rows:
-        if await recovery.finish_from_objects(s, row):
+        try:
+            recovered = await recovery.finish_from_objects(s, row)
+        except Exception as exc:  # noqa: BLE001 - R2, the ledger or D1 failing now: the next run tries again
+            patient = row["updated_at"] > iso(s.clock.now() - timedelta(seconds=RECOVERY_PATIENCE_S))
+            log_event(logging.ERROR, "recovery_deferred" if patient else "recovery_given_up", request_id=row["id"],
+                      error=type(exc).__name__)
+            if patient:
+                continue
+            recovered = False  # a day of failures: abandoned as before, so no row stays open for ever
+        if recovered:
             await remove_unrecorded_objects(s, row)  # any object that failed the check
             swept += 1
             continue

@@ -263,3 +263,21 @@ async def test_the_row_travels_in_the_object_metadata_within_the_limit(tmp_path,
     huge = images.image_row(image, request_id=row.request_id, index=0, provider="openai", model="m" * 3000,
                             when=clock.now())
     assert images.row_metadata(huge) == {"request_id": huge.request_id, "sha256": huge.sha256}
+
+
+async def test_r2_failing_during_the_cron_defers_the_request_instead_of_abandoning_it(make_services, openai):
+    step, billed = await _step_of_success_batch(make_services, openai.url)
+    run = Run(make_services, openai.url, FaultPlan([Fault("db", step, "down")]))
+    request_id = (await run.generate()).json()["error"]["details"]["request_id"]
+    run.plan.heal()
+    run.raw.clock.advance(3600)
+    r2_down = FaultPlan([Fault("objects", 1, "down")])
+    await maintenance.scheduled(faulty(run.raw, r2_down))
+    assert r2_down.fired  # the cron tried to read the objects, and could not
+    row = await run.raw.db.first("SELECT status FROM generation_requests WHERE id = ?", (request_id,))
+    assert row["status"] == "running" and len(run.object_keys()) == 1  # nothing abandoned, nothing removed
+
+    await maintenance.scheduled(run.raw)  # R2 is back
+    result = (await run.client.get(f"/v1/generations/{request_id}")).json()
+    assert result["status"] == "succeeded" and len(result["images"]) == 1
+    assert await run.money() == {"ledger": billed, "d1": billed, "usage_events": billed, "reserved": 0, "slots": 0}
