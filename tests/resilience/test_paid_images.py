@@ -62,7 +62,7 @@ class Run:
 
 
 @pytest.fixture
-def openai(fake_server):
+def paid_openai(fake_server):
     server = fake_server()
     server.route("POST", "/v1/images/generations", Reply(200, openai_success(PNG)))
     return server
@@ -78,15 +78,15 @@ async def _step_of_success_batch(make_services, url: str) -> tuple[int, int]:
     return db_calls.index("batch") + 1, response.json()["actual_cost_micros"]
 
 
-async def test_d1_down_after_the_puts_the_cron_finishes_the_request_from_r2(make_services, openai):
-    step, billed = await _step_of_success_batch(make_services, openai.url)
-    run = Run(make_services, openai.url, FaultPlan([Fault("db", step, "down")]))
+async def test_d1_down_after_the_puts_the_cron_finishes_the_request_from_r2(make_services, paid_openai):
+    step, billed = await _step_of_success_batch(make_services, paid_openai.url)
+    run = Run(make_services, paid_openai.url, FaultPlan([Fault("db", step, "down")]))
     first = await run.generate()
     assert first.status_code == 503 and first.headers["retry-after"]
     error = first.json()["error"]
     assert error["code"] == "storage_unavailable" and error["retryable"] is True
     request_id = error["details"]["request_id"]
-    calls = len(openai.received)
+    calls = len(paid_openai.received)
     assert len(run.object_keys()) == 1  # the paid image is in R2; D1 has nothing of it
 
     run.plan.heal()
@@ -117,14 +117,14 @@ async def test_d1_down_after_the_puts_the_cron_finishes_the_request_from_r2(make
     replay = await run.generate()
     assert replay.status_code == 200 and replay.headers["idempotent-replayed"] == "true"
     assert replay.json()["id"] == request_id and [i["id"] for i in replay.json()["images"]] == [image_id]
-    assert len(openai.received) == calls  # no second provider call, no second charge
+    assert len(paid_openai.received) == calls  # no second provider call, no second charge
     assert (await run.money())["ledger"] == billed
 
 
-async def test_d1_and_the_ledger_down_the_cron_charges_the_estimate_rule(make_services, openai):
-    step, billed = await _step_of_success_batch(make_services, openai.url)
+async def test_d1_and_the_ledger_down_the_cron_charges_the_estimate_rule(make_services, paid_openai):
+    step, billed = await _step_of_success_batch(make_services, paid_openai.url)
     # D1 down at the success batch; the ledger down from its settle (its call #2) on
-    run = Run(make_services, openai.url, FaultPlan([Fault("db", step, "down"), Fault("ledger", 2, "down")]))
+    run = Run(make_services, paid_openai.url, FaultPlan([Fault("db", step, "down"), Fault("ledger", 2, "down")]))
     first = await run.generate()
     assert first.status_code == 503
     request_id = first.json()["error"]["details"]["request_id"]
@@ -166,9 +166,9 @@ TAMPERS = {
 
 
 @pytest.mark.parametrize("tamper", list(TAMPERS))
-async def test_an_object_that_does_not_match_its_metadata_is_abandoned_as_before(make_services, openai, tamper):
-    step, billed = await _step_of_success_batch(make_services, openai.url)
-    run = Run(make_services, openai.url, FaultPlan([Fault("db", step, "down")]))
+async def test_an_object_that_does_not_match_its_metadata_is_abandoned_as_before(make_services, paid_openai, tamper):
+    step, billed = await _step_of_success_batch(make_services, paid_openai.url)
+    run = Run(make_services, paid_openai.url, FaultPlan([Fault("db", step, "down")]))
     first = await run.generate()
     request_id = first.json()["error"]["details"]["request_id"]
     (key,) = run.object_keys()
@@ -265,9 +265,9 @@ async def test_the_row_travels_in_the_object_metadata_within_the_limit(tmp_path,
     assert images.row_metadata(huge) == {"request_id": huge.request_id, "sha256": huge.sha256}
 
 
-async def test_r2_failing_during_the_cron_defers_the_request_instead_of_abandoning_it(make_services, openai):
-    step, billed = await _step_of_success_batch(make_services, openai.url)
-    run = Run(make_services, openai.url, FaultPlan([Fault("db", step, "down")]))
+async def test_r2_failing_during_the_cron_defers_the_request_instead_of_abandoning_it(make_services, paid_openai):
+    step, billed = await _step_of_success_batch(make_services, paid_openai.url)
+    run = Run(make_services, paid_openai.url, FaultPlan([Fault("db", step, "down")]))
     request_id = (await run.generate()).json()["error"]["details"]["request_id"]
     run.plan.heal()
     run.raw.clock.advance(3600)
