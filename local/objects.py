@@ -38,7 +38,9 @@ class FolderObjectStore:
             meta = json.loads(path.with_name(path.name + ".meta.json").read_text())
         except FileNotFoundError:
             return None
-        return StoredObject(body=body, content_type=meta["content_type"], etag=meta["etag"], size=len(body))
+        custom = meta.get("metadata") or {}
+        return StoredObject(body=body, content_type=meta["content_type"], etag=meta["etag"], size=len(body),
+                            metadata={str(k): str(v) for k, v in custom.items()})
 
     async def delete(self, key: str) -> None:
         path = self._path(key)

@@ -4,31 +4,38 @@ remove image objects no row records, roll usage up."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from . import recovery
 from .clock import iso, utc_day
 from .economy import lifecycle as economy
 from .generation import batch_recovery
-from .inspect_image import EXTENSIONS
+from .logs import event as log_event
 from .services import Services
+from .storage import images
 from .storage.store import Store
 
+RECOVERY_PATIENCE_S = 86_400  # how long a request whose objects cannot be read now waits for the next runs
 ABANDONED = {"code": "abandoned", "message": "the worker handling this request stopped before it finished"}
 
 
 async def sweep_stale_requests(s: Services, older_than_s: int | None = None) -> int:
     """Requests still pending/running long after their deadline belonged to an isolate
-    that died. Each is marked failed and charged what it may have been billed: the
-    attempts already recorded, plus, when it was `running`, its call in flight at the
-    estimate (the provider may have finished it). Its images' objects, written before
-    a D1 row that never came, are removed."""
+    that died, or to one that could not write D1 after a provider answered. One whose
+    images reached R2 intact is finished from them (recovery.py): `succeeded`, charged
+    exactly (a binding failing while it is read defers the request to the next run, for a
+    day, rather than abandon paid images). Any other is marked failed and charged what it
+    may have been billed: the attempts already recorded, plus, when it was `running`, its
+    call in flight at the estimate (the provider may have finished it). Objects no image
+    row records, written before a D1 row that never came, are removed."""
     store = Store(s.db, s.clock)
     if older_than_s is None:
         older_than_s = max(s.settings.stale_request_s, int(s.settings.request_timeout_s) + 60)
     cutoff = iso(s.clock.now() - timedelta(seconds=older_than_s))
     rows = await s.db.all(
-        "SELECT r.id, r.status, r.n, r.caller, r.provider, r.model, r.created_at, r.updated_at,"
+        "SELECT r.id, r.status, r.n, r.caller, r.provider, r.model, r.created_at, r.updated_at, r.links, r.warnings,"
         " COALESCE(r.estimated_cost_micros, 0) AS estimate,"
         " (SELECT COALESCE(SUM(u.cost_micros), 0) FROM usage_events u WHERE u.request_id = r.id) AS recorded"
         " FROM generation_requests r WHERE r.status IN ('pending', 'running') AND r.updated_at <= ?"
@@ -39,6 +46,19 @@ async def sweep_stale_requests(s: Services, older_than_s: int | None = None) -> 
     )
     swept = 0
     for row in rows:
+        try:
+            recovered = await recovery.finish_from_objects(s, row)
+        except Exception as exc:  # noqa: BLE001 - R2, the ledger or D1 failing now: the next run tries again
+            patient = row["updated_at"] > iso(s.clock.now() - timedelta(seconds=RECOVERY_PATIENCE_S))
+            log_event(logging.ERROR, "recovery_deferred" if patient else "recovery_given_up", request_id=row["id"],
+                      error=type(exc).__name__)
+            if patient:
+                continue
+            recovered = False  # a day of failures: abandoned as before, so no row stays open for ever
+        if recovered:
+            await remove_unrecorded_objects(s, row)  # any object that failed the check
+            swept += 1
+            continue
         charge = int(row["recorded"]) + (int(row["estimate"]) if row["status"] == "running" else 0)
         if not await store.finish_unsuccessfully(row["id"], status="failed", error=ABANDONED, actual_micros=charge):
             continue
@@ -60,16 +80,11 @@ async def remove_unrecorded_objects(s: Services, row: dict[str, Any]) -> int:
     """Objects a request may have written before dying. Keys derive from the request id
     (storage/images.py), so no listing is needed; only keys no image row records go."""
     recorded = {r["r2_key"] for r in await s.db.all("SELECT r2_key FROM images WHERE request_id = ?", (row["id"],))}
-    days = {row["created_at"][:10], row["updated_at"][:10], utc_day(s.clock.now())}
     removed = 0
-    for day in sorted(days):
-        folder = f"images/{day.replace('-', '/')}/{row['id']}"
-        for index in range(int(row["n"])):
-            for ext in EXTENSIONS.values():
-                key = f"{folder}/{index}.{ext}"
-                if key not in recorded and await s.objects.get(key) is not None:
-                    await s.objects.delete(key)
-                    removed += 1
+    for _, key in images.possible_keys(row["id"], int(row["n"]), recovery.object_days(s, row)):
+        if key not in recorded and await s.objects.get(key) is not None:
+            await s.objects.delete(key)
+            removed += 1
     return removed
 
 

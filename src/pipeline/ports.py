@@ -82,6 +82,7 @@ class StoredObject:
     content_type: str
     etag: str
     size: int
+    metadata: dict[str, str] = field(default_factory=dict)  # the custom metadata it was put with (str -> str)
 
 
 class ObjectStore(Protocol):

@@ -10,7 +10,8 @@ every lease, the client retries with the same Idempotency-Key, and the checks ho
 - no reservation or slot held;
 - every stored image has its row and every row's images exist;
 - no paid image dropped while a retry could have kept it (a one-off fault of our own
-  bindings never costs an image), and one that was lost is said so on its row;
+  bindings never costs an image, nor does D1 or the ledger down for the rest of the
+  request: the cron finishes it from R2), and one that was lost is said so on its row;
 - the caller's answer is a typed error with the request id (503 + Retry-After for our own
   bindings), and the retry with the same key never pays twice for one provider call;
 - a job or batch item: every item terminal and its batch completed (by the consumer, the
@@ -138,8 +139,8 @@ def _violations(flow: str, fault: Fault | None, facts: dict[str, Any], plan: Fau
     said_lost = sum(1 for r in rows if "could not be stored" in (r["warnings"] or ""))
     if len(keys) + said_lost + lost_answers + abandoned < facts["billed"]:
         out.append(f"paid images dropped silently: billed {facts['billed']}, stored {len(keys)}")
-    if fault is not None and fault.kind != "down" and fault.port != "http" and facts["billed_first"] and not _kept(facts):
-        out.append(f"a one-off {fault.port} fault lost a paid image: billed {facts['billed_first']}, stored {len(keys)}")
+    if fault is not None and _keeps_images(fault) and facts["billed_first"] and not _kept(facts):
+        out.append(f"a {fault.port} {fault.kind} fault lost a paid image: billed {facts['billed_first']}, stored {len(keys)}")
     out += _answer_violations(flow, facts)
     if flow != "generation":
         out += _queued_violations(fault, facts, lost_answers)
@@ -169,6 +170,13 @@ def _queued_violations(fault: Fault | None, facts: dict[str, Any], lost_answers:
         if done != ["succeeded"]:
             out.append(f"the retry after healing ended {done}")
     return out
+
+
+def _keeps_images(fault: Fault) -> bool:
+    """Faults after which every paid image must survive: any one-off fault of our own bindings,
+    and D1 or the ledger down for the rest of the request (the cron finishes it from the
+    objects in R2: pipeline/recovery.py). Only R2 itself down loses them (said so on the row)."""
+    return fault.port != "http" and not (fault.port == "objects" and fault.kind == "down")
 
 
 def _kept(facts: dict[str, Any]) -> bool:

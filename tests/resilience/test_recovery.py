@@ -67,10 +67,13 @@ async def test_a_dead_request_is_charged_its_call_and_its_orphan_objects_removed
                              estimate_micros=11_545, warnings=[])
     await services.ledger.reserve({"request_id": rid, "caller": "app", "provider": "openai", "model": "gpt-image-1",
                                    "images": 2, "estimate_micros": 11_545, "slot": {"provider": "openai", "wait_s": 0}})
-    # the process died after writing one image to R2, before the D1 batch that records it
+    # the process died after writing one image to R2, before the D1 batch that records it; the object
+    # lacks the row in its metadata (written by an older release), so it cannot be recovered
+    # (tests/resilience/test_paid_images.py covers the object that can)
     when = services.clock.now()
-    row = await images.put_image(services.objects, GeneratedImage(PNG, "image/png"), request_id=rid, index=0,
-                                 provider="openai", model="gpt-image-1", when=when)
+    row = images.image_row(GeneratedImage(PNG, "image/png"), request_id=rid, index=0, provider="openai",
+                           model="gpt-image-1", when=when)
+    await services.objects.put(row.r2_key, PNG, "image/png", {"request_id": rid, "sha256": row.sha256})
     root = Path(services.objects.root)
     assert (root / row.r2_key).exists()
 

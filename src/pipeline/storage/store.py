@@ -16,6 +16,14 @@ from ..ids import new_id
 from ..ports import Clock, Database
 
 TERMINAL = ("succeeded", "failed", "refused")
+# Appended to an INSERT ... SELECT: the row is written only while its request is open.
+_OPEN_GUARD = " WHERE EXISTS (SELECT 1 FROM generation_requests WHERE id = ? AND status IN ('pending', 'running'))"
+
+
+def _values(count: int, guard: str) -> str:
+    """`VALUES (?, ...)`, or with a guard the same row as `SELECT ?, ... WHERE ...`."""
+    marks = ", ".join("?" * count)
+    return f"SELECT {marks}{guard}" if guard else f"VALUES ({marks})"
 
 
 @dataclass(frozen=True)
@@ -141,14 +149,14 @@ class Store:
         """The request as this Store wrote it (same shape as `get_request`), if it created it."""
         return self._written.get(request_id)
 
-    def _attempt_sql(self, a: Attempt) -> tuple[str, tuple[Any, ...]]:
+    def _attempt_sql(self, a: Attempt, guard: str = "", when_open: tuple[Any, ...] = ()) -> tuple[str, tuple[Any, ...]]:
         now = self.clock.now()
         return (
             "INSERT INTO usage_events (id, request_id, day, provider, model, attempt, outcome, images, filtered,"
-            " cost_micros, usage, latency_ms, error_code, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " cost_micros, usage, latency_ms, error_code, created_at) " + _values(14, guard),
             (
                 new_id("use", now), a.request_id, utc_day(now), a.provider, a.model, a.attempt, a.outcome, a.images,
-                a.filtered, a.cost_micros, json.dumps(a.usage or {}), a.latency_ms, a.error_code, iso(now),
+                a.filtered, a.cost_micros, json.dumps(a.usage or {}), a.latency_ms, a.error_code, iso(now), *when_open,
             ),
         )
 
@@ -169,32 +177,38 @@ class Store:
         warnings: list[str],
         links: list[dict[str, str]],
         approval_status: str = "pending",
+        only_if_open: bool = False,
     ) -> None:
-        """Images, links, the usage row and the terminal state: one atomic batch."""
+        """Images, links, the usage row and the terminal state: one atomic batch. With
+        `only_if_open` (the cron finishing a request: maintenance.py), every statement is a
+        no-op unless the request is still pending/running when the batch runs."""
         now = self._now()
+        guard = _OPEN_GUARD if only_if_open else ""
+        when_open = (request_id,) if only_if_open else ()
         statements: list[tuple[str, tuple[Any, ...]]] = [
             (
                 "INSERT INTO images (id, request_id, idx, r2_key, content_type, byte_size, sha256, width, height,"
-                " provider, model, created_at, approval_status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " provider, model, created_at, approval_status) " + _values(13, guard),
                 (i.id, i.request_id, i.idx, i.r2_key, i.content_type, i.byte_size, i.sha256, i.width, i.height,
-                 i.provider, i.model, now, approval_status),
+                 i.provider, i.model, now, approval_status, *when_open),
             )
             for i in images
         ]
         statements += [
             (
-                "INSERT OR IGNORE INTO entity_links (entity_type, entity_id, image_id, role, created_at) VALUES (?, ?, ?, ?, ?)",
-                (link["entity_type"], link["entity_id"], image.id, link.get("role", "image"), now),
+                "INSERT OR IGNORE INTO entity_links (entity_type, entity_id, image_id, role, created_at) "
+                + _values(5, guard),
+                (link["entity_type"], link["entity_id"], image.id, link.get("role", "image"), now, *when_open),
             )
             for link in links
             for image in images
         ]
-        statements.append(self._attempt_sql(attempt))
+        statements.append(self._attempt_sql(attempt, guard, when_open))
         statements.append(
             (
                 "UPDATE generation_requests SET status = 'succeeded', provider = ?, model = ?, size = COALESCE(?, size),"
                 " actual_cost_micros = ?, warnings = ?, error_code = NULL, error_message = NULL, updated_at = ?,"
-                " completed_at = ? WHERE id = ?",
+                " completed_at = ? WHERE id = ?" + (" AND status IN ('pending', 'running')" if only_if_open else ""),
                 (provider, model, size, actual_micros, json.dumps(warnings), now, now, request_id),
             )
         )

@@ -6,11 +6,11 @@ from pyodide.ffi import to_js  # type: ignore[import-not-found]
 
 from ...ports import StoredObject
 from ..scope import current
-from ..values import as_bytes, is_null, js_value
+from ..values import as_bytes, is_null, js_value, py_value
 
 
 class R2ObjectStore:
-    """R2 by binding name: bodies, content type and custom metadata."""
+    """R2 by binding name: bodies, content type and custom metadata (both ways)."""
 
     def __init__(self, name: str = "IMAGES") -> None:
         self._name = name
@@ -28,8 +28,10 @@ class R2ObjectStore:
         body = as_bytes(await obj.arrayBuffer())
         meta = obj.httpMetadata
         content_type = None if is_null(meta) else getattr(meta, "contentType", None)
+        custom = py_value(getattr(obj, "customMetadata", None)) or {}  # Record<string, string>, or undefined
         return StoredObject(body=body, content_type=str(content_type or "application/octet-stream"),
-                            etag=str(obj.etag), size=int(obj.size))
+                            etag=str(obj.etag), size=int(obj.size),
+                            metadata={str(k): str(v) for k, v in custom.items() if v is not None})
 
     async def delete(self, key: str) -> None:
         """Remove `key` (absent is fine)."""

@@ -1,0 +1,111 @@
+"""The cron finishing a paid request from what R2 holds.
+
+A provider answered (and billed), the images reached R2, then D1 failed for the rest
+of the request: the success batch, and even the failure, went unrecorded, so the row
+stays `running`. Each image object carries its D1 row in its custom metadata
+(storage/images.py), so the stale-request sweep (maintenance.py) records those rows
+and marks the request `succeeded` instead of deleting what the client paid for.
+
+A request is recovered when at least one of its images is intact (complete metadata,
+size and sha256 matching the bytes): a generation that makes fewer images than asked
+succeeds with fewer on the normal path too (calls.py). Objects that fail the check
+are not recorded (the sweep removes them); a request with none is abandoned as before."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from .clock import utc_day
+from .generation.storage_retry import STORE_GRACE_S
+from .logs import event as log_event
+from .services import Services
+from .storage import images
+from .storage.store import Attempt, ImageRow, Store
+
+RECOVERED = "recorded by the maintenance job after a storage failure: the images are the ones the provider made"
+PUT_MARGIN_S = 180  # past the deadline and the storing grace: setup before the first call, clock skew
+
+
+def object_days(s: Services, row: dict[str, Any]) -> list[str]:
+    """The UTC days a request's objects may be filed under: from its creation to the
+    last moment it could still write one (its deadline plus the storing grace), and today."""
+    start = _parse(row["created_at"])
+    last = min(s.clock.now(), _parse(row["updated_at"]) + timedelta(
+        seconds=s.settings.request_timeout_s + STORE_GRACE_S + PUT_MARGIN_S))
+    days = {utc_day(s.clock.now())}
+    day = start
+    while utc_day(day) <= utc_day(last):
+        days.add(utc_day(day))
+        day += timedelta(days=1)
+    return sorted(days)
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+async def intact_images(s: Services, row: dict[str, Any]) -> list[ImageRow]:
+    """The request's objects whose metadata describes them exactly, one per index, in order."""
+    found: dict[int, ImageRow] = {}
+    for index, key in images.possible_keys(row["id"], int(row["n"]), object_days(s, row)):
+        if index in found:
+            continue
+        obj = await s.objects.get(key)
+        if obj is None:
+            continue
+        image = images.row_from_object(key, row["id"], index, obj)
+        obj = None  # the bytes are let go before the next object is read
+        if image is None:
+            log_event(logging.WARNING, "recovery_object_rejected", request_id=row["id"], key=key)
+            continue
+        found[index] = image
+    return [found[i] for i in sorted(found)]
+
+
+async def finish_from_objects(s: Services, row: dict[str, Any]) -> bool:
+    """Record a stale `running` request's intact images and mark it `succeeded`, charged
+    exactly: the ledger's charge when the request lived to settle, else the estimate rule
+    (the attempts recorded plus the call in flight at its estimate: docs/budget.md). True
+    when the request is terminal afterwards (recovered here, or finished meanwhile by
+    someone else); False when nothing could be recovered."""
+    if row["status"] != "running":
+        return False  # a pending request never called a provider
+    found = await intact_images(s, row)
+    if not found:
+        return False
+    request_id, recorded = row["id"], int(row["recorded"])
+    first = found[0]
+    answer = await s.ledger.settle(request_id, recorded + int(row["estimate"]),
+                                   {"recovered": True, "caller": row["caller"], "provider": first.provider,
+                                    "model": first.model, "images": len(found)})
+    charge = int(answer["charged_micros"])  # the first settle's, when the request lived to settle
+    store = Store(s.db, s.clock)
+    attempts = await s.db.first("SELECT COUNT(*) AS n FROM usage_events WHERE request_id = ? AND provider = ?",
+                                (request_id, first.provider))
+    warnings = list(dict.fromkeys(_list(row.get("warnings")) + [RECOVERED] + _partial(len(found), int(row["n"]))))
+    await store.succeed(
+        request_id, images=found,
+        attempt=Attempt(request_id, first.provider, first.model, int(attempts["n"] if attempts else 0) + 1,
+                        "succeeded", images=len(found), cost_micros=max(0, charge - recorded),
+                        usage={"recovered": True}),
+        provider=first.provider, model=first.model, size=None, actual_micros=charge, warnings=warnings,
+        links=_list(row.get("links")), approval_status=s.settings.approval_default, only_if_open=True,
+    )
+    now = await s.db.first("SELECT status FROM generation_requests WHERE id = ?", (request_id,))
+    status = now["status"] if now else None
+    log_event(logging.WARNING, "request_recovered", request_id=request_id, images=len(found), n=int(row["n"]),
+              charged_micros=charge, status=status)
+    return status in ("succeeded", "failed", "refused")
+
+
+def _list(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return value
+    return json.loads(value) if value else []
+
+
+def _partial(found: int, n: int) -> list[str]:
+    return [f"{found} of {n} images could be recovered; the others were not stored"] if found < n else []
