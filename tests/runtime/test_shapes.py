@@ -304,3 +304,17 @@ def test_every_ledger_method_is_a_named_method_on_both_sides(monkeypatch):
     durable_object = {n.name for n in budget_ledger.body if isinstance(n, ast.AsyncFunctionDef)}
     assert public(Ledger) == public(runtime.DurableLedger) == durable_object
     assert len(public(Ledger)) == 10
+
+
+def test_the_fault_hook_wraps_the_bindings_only_when_a_test_setting_says_on(monkeypatch):
+    runtime = _install_fake_runtime(monkeypatch)
+    from pipeline.fault_plan import FaultyDatabase, FaultyLedger, FaultyObjectStore
+
+    for env in (types.SimpleNamespace(), types.SimpleNamespace(TEST_FAULT_HOOK="true"),
+                types.SimpleNamespace(TEST_FAULT_HOOK="ON"), types.SimpleNamespace(TEST_FAULT_HOOK="")):
+        plain = runtime.build_services(env)
+        assert not isinstance(plain.db, FaultyDatabase) and not isinstance(plain.objects, FaultyObjectStore), env
+        assert "TEST_FAULT_HOOK" not in runtime.read_env(env)
+    hooked = runtime.build_services(types.SimpleNamespace(TEST_FAULT_HOOK="on"))
+    assert isinstance(hooked.db, FaultyDatabase) and isinstance(hooked.objects, FaultyObjectStore)
+    assert isinstance(hooked.ledger, FaultyLedger)
