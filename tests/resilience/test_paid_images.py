@@ -121,6 +121,28 @@ async def test_d1_down_after_the_puts_the_cron_finishes_the_request_from_r2(make
     assert (await run.money())["ledger"] == billed
 
 
+async def test_d1_back_in_time_to_mark_the_failure_still_keeps_the_paid_image(make_services, paid_openai):
+    """Only the success batch fails (every try); D1 answers again for the failure record. The
+    request is not marked failed and its image not deleted: the cron records it."""
+    _, billed = await _step_of_success_batch(make_services, paid_openai.url)
+    run = Run(make_services, paid_openai.url, FaultPlan([Fault("db", 1, "down", "batch")]))  # the success batch
+    first = await run.generate()
+    error = first.json()["error"]
+    assert first.status_code == 503 and error["code"] == "storage_unavailable"
+    assert error["details"]["images_kept_for_recovery"] == 1 and "billed_images_lost" not in error["details"]
+    request_id = error["details"]["request_id"]
+    assert ("db", "run", "down") not in run.plan.fired  # the single-statement writes went through
+    row = await run.raw.db.first("SELECT status FROM generation_requests WHERE id = ?", (request_id,))
+    assert row["status"] == "running" and len(run.object_keys()) == 1  # left for the cron, image kept
+
+    await run.cron_past_the_lease()
+    result = (await run.client.get(f"/v1/generations/{request_id}")).json()
+    assert result["status"] == "succeeded" and len(result["images"]) == 1 and result["actual_cost_micros"] == billed
+    assert await run.money() == {"ledger": billed, "d1": billed, "usage_events": billed, "reserved": 0, "slots": 0}
+    replay = await run.generate()
+    assert replay.status_code == 200 and replay.json()["id"] == request_id
+
+
 async def test_d1_and_the_ledger_down_the_cron_charges_the_estimate_rule(make_services, paid_openai):
     step, billed = await _step_of_success_batch(make_services, paid_openai.url)
     # D1 down at the success batch; the ledger down from its settle (its call #2) on

@@ -69,7 +69,9 @@ async def store_success(state: GenerationState, candidate: Candidate, attempt: i
         ), request_id=state.request_id, policy=storage_retry.policy_for(state.s.settings.retry_base_delay_s),
             landed=lambda: _recorded(state))
     except errors.StorageUnavailable as exc:
-        exc.details["billed_images_lost"] = len(rows)  # finish_unsuccessfully says so on the row
+        # The images are in R2 with their rows in metadata: the row stays `running` and the
+        # cron records them (recovery.py), even if D1 answers again in time to mark it failed.
+        exc.details["images_kept_for_recovery"] = len(rows)
         raise
     state.finished = True
     if result.cost_micros > candidate.estimate.cost_micros:
@@ -102,7 +104,13 @@ async def finish_unsuccessfully(state: GenerationState, exc: BaseException) -> N
 async def _record_failure(state: GenerationState, status: str, error: dict[str, Any]) -> None:
     """The row terminal, charged what was spent. Images stored but never recorded are deleted
     only once the row is terminal here (nothing may point at them); if D1 cannot be written
-    they stay, and the cron, which sweeps the row as abandoned, removes them (maintenance.py)."""
+    they stay, and the cron's sweep removes them, or records them when the request is one
+    whose success batch gave up (its images are intact: recovery.py)."""
+    kept = int(error.get("details", {}).get("images_kept_for_recovery", 0))
+    if kept and state.stored:
+        log_event(logging.ERROR, "success_unrecorded", request_id=state.request_id, images=kept,
+                  spent_micros=state.spent_micros)
+        return  # not failed, not deleted: the stale-request sweep finishes it from R2
     lost = int(error.get("details", {}).get("billed_images_lost", 0))
     warnings = [f"{lost} image(s) billed by the provider could not be stored and were lost"] if lost else None
     try:
