@@ -8,7 +8,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from . import recovery
+from . import recovery, spend_reconciliation
 from .clock import iso, utc_day
 from .economy import lifecycle as economy
 from .generation import batch_recovery
@@ -108,10 +108,11 @@ async def scheduled(s: Services, cron: str = "", scheduled_time_ms: int | None =
     rekicked = await economy.rekick(s) if s.queue is not None else 0  # provider batches whose message was lost
     batches = await batch_recovery.rekick(s)  # batch items and jobs whose message was lost
     leases = await s.ledger.sweep()  # expiry, and pruning of closed rows past keep_days
-    # Spend D1 recorded but the ledger never saw settled (a lost settle call) is charged now;
-    # settling is idempotent, so requests settled normally are left alone.
-    reconciled = await s.ledger.reconcile(await store.recent_spend(within_s=2 * 3600))
+    # Spend D1 recorded but the ledger never saw settled (a lost settle call) is charged now,
+    # from where the last pass stopped (spend_reconciliation.py).
+    reconciled = await spend_reconciliation.reconcile(s)
     days = [utc_day(now - timedelta(days=1)), utc_day(now)]  # yesterday too: late settles land there
     rolled = {day: await store.roll_up(day) for day in days}
     return {"cron": cron, "stale_requests": swept, "ledger": leases, "reconciled": reconciled["reconciled"],
+            "reconcile_pass": reconciled,
             "rolled_up": rolled, "economy_rekicked": rekicked, "batches": batches}

@@ -318,17 +318,6 @@ class Store:
             (cutoff, limit),
         )
 
-    async def recent_spend(self, within_s: int, limit: int = 500) -> list[dict[str, Any]]:
-        """Finished requests that cost money, for reconciling the ledger with D1."""
-        cutoff = iso(self.clock.now() - timedelta(seconds=within_s))
-        return await self.db.all(
-            "SELECT id AS request_id, actual_cost_micros AS actual_micros, caller, provider, model, n AS images,"
-            " api_key_id AS key_id"
-            " FROM generation_requests WHERE status IN ('succeeded', 'failed') AND actual_cost_micros > 0"
-            " AND updated_at >= ? ORDER BY updated_at LIMIT ?",
-            (cutoff, limit),
-        )
-
     async def roll_up(self, day: str) -> int:
         """Recompute `daily_usage` for one UTC day from the attempts (idempotent)."""
         now = self._now()
