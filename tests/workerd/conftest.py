@@ -86,7 +86,10 @@ def _sessions(request: pytest.FixtureRequest, fakes: Fakes) -> Iterator[dict[str
     if any("faulty" in item.fixturenames for item in request.session.items):
         # A third Worker with the test-only fault hook on (runtime/fault_hook.py); the other two
         # run without it, as production does.
-        sessions["faults"] = harness.start({**settings, harness.FAULT_HOOK_SETTING: "on"})
+        # Its requests go stale a minute after their deadline (REQUEST_TIMEOUT_S + 60 s), so
+        # the cron's sweep can be shown finishing one within a test.
+        sessions["faults"] = harness.start({**settings, harness.FAULT_HOOK_SETTING: "on", "REQUEST_TIMEOUT_S": "8",
+                                            "STALE_REQUEST_S": "1"})
     try:
         for session in sessions.values():
             session.wait_ready()

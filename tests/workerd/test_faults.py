@@ -11,6 +11,7 @@ the two other sessions, as in production: the last tests prove it."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -149,6 +150,33 @@ def test_a_binding_fails_mid_generation(run, case):
     else:  # a new attempt, paid once
         assert retry.json()["id"] != request_id and run.billed() == billed_retry + 1
         _check(run, retry.json()["id"], before_retry, billed_retry, unit)
+
+
+def test_d1_down_after_the_r2_put_the_cron_finishes_the_request_from_r2(run):
+    """The success batch fails every try: the image stays in real R2 with its row in the
+    object's custom metadata, and the cron's sweep (past the stale cutoff) records it."""
+    unit, _ = _clean_unit(run)
+    before, billed_before = run.today(), run.billed()
+    run.plan({"port": "db", "method": "batch", "nth": 1, "kind": "down"})
+    first = _generate(run, "wd-d1-down-recovered", "kept for the cron")
+    run.heal()
+    error = first.json()["error"]
+    assert first.status_code == 503 and error["code"] == "storage_unavailable", first.text
+    assert error["details"]["images_kept_for_recovery"] == 1
+    request_id = error["details"]["request_id"]
+    assert run.http.get(f"/v1/generations/{request_id}").json()["status"] == "running"
+    assert len([k for k in run.hook()["objects"] if f"/{request_id}/" in k]) == 1
+    deadline = time.monotonic() + 150  # the sweep takes it once stale: REQUEST_TIMEOUT_S + 60 s
+    while run.http.get(f"/v1/generations/{request_id}").json()["status"] == "running":
+        assert time.monotonic() < deadline, "the cron never finished the request"
+        time.sleep(5)
+        run.cron()
+    row = _check(run, request_id, before, billed_before, unit)
+    assert row["status"] == "succeeded" and len(row["images"]) == 1, row
+    image = run.http.get(f"/v1/images/{row['images'][0]['id']}")
+    assert image.status_code == 200 and image.content == PNG
+    replay = _generate(run, "wd-d1-down-recovered", "kept for the cron")
+    assert replay.status_code == 200 and replay.json()["id"] == request_id and run.billed() == billed_before + 1
 
 
 def _job(run: Run, headers: dict[str, str]) -> dict[str, Any]:
