@@ -24,7 +24,7 @@ Consumer = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
 
 class InProcessQueue:
-    def __init__(self, *, max_batch: int = 10, max_retries: int = 3, paused: bool = False,
+    def __init__(self, *, max_batch: int = 10, max_retries: int = 10, paused: bool = False,
                  clock: Clock | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
         self.max_batch = max_batch

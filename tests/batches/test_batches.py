@@ -141,3 +141,14 @@ async def test_a_refusing_queue_fails_loudly_and_loses_nothing(make_services, cl
     batch_id = response.json()["error"]["details"]["batch_id"]
     view = (await client.get(f"/v1/batches/{batch_id}")).json()
     assert view["status"] == "completed" and view["counts"] == {"failed": 2}
+
+
+def test_the_local_queue_delivers_as_the_deployed_consumer_is_configured():
+    """The same batch size and redeliveries as wrangler.toml's consumer, so the local server and
+    the tests see what production sees (e.g. how long a message lives before the dead-letter queue)."""
+    import tomllib
+    from pathlib import Path
+
+    consumer = tomllib.loads((Path(__file__).resolve().parents[2] / "wrangler.toml").read_text())["queues"]["consumers"][0]
+    queue = InProcessQueue()
+    assert (queue.max_batch, queue.max_retries) == (consumer["max_batch_size"], consumer["max_retries"])
