@@ -290,6 +290,8 @@ export type KeyCreated = {
   expires_at?: string | null;
   created_at: string;
   revoked_at?: string | null;
+  /** its spend today (not on create) */
+  today?: KeyToday | null;
   /** the secret: store it now, it is not shown again */
   key: string;
 };
@@ -310,6 +312,18 @@ export type KeyOut = {
   expires_at?: string | null;
   created_at: string;
   revoked_at?: string | null;
+  /** its spend today (not on create) */
+  today?: KeyToday | null;
+};
+
+/** What the key has spent and holds in the current UTC day (from the budget ledger). */
+export type KeyToday = {
+  day: string;
+  spent_micros: number;
+  /** held by its requests in flight */
+  reserved_micros: number;
+  /** of its daily_budget_micros; null without one */
+  remaining_micros?: number | null;
 };
 
 export type LinkBody = {

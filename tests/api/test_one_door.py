@@ -172,3 +172,20 @@ async def test_rpc_holds_the_callers_budget_one_after_another_and_at_once(world)
     assert sum(a["ok"] for a in at_once) == 1
     rows = await services.db.all("SELECT caller, status FROM generation_requests WHERE caller IN ('carol', 'dave')")
     assert len(rows) == 10 and sum(r["status"] == "succeeded" for r in rows) == 2
+
+
+async def test_a_key_shows_what_it_spent_today(world):
+    _, client, _ = world
+    key = await key_with(client, 10_000_000)
+    other = await key_with(client, None, caller="bob")
+    fresh = (await client.get(f"/v1/keys/{key['id']}", headers=ADMIN)).json()["today"]
+    assert fresh["spent_micros"] == 0 and fresh["reserved_micros"] == 0 and fresh["remaining_micros"] == 10_000_000
+    made = await client.post("/v1/generations", json=LOW, headers=auth(key))
+    assert made.status_code == 201, made.text
+    cost = made.json()["actual_cost_micros"]
+    today = (await client.get(f"/v1/keys/{key['id']}", headers=ADMIN)).json()["today"]
+    assert today == {"day": today["day"], "spent_micros": cost, "reserved_micros": 0,
+                     "remaining_micros": 10_000_000 - cost}
+    listed = {k["id"]: k["today"] for k in (await client.get("/v1/keys", headers=ADMIN)).json()["items"]}
+    assert listed[key["id"]]["spent_micros"] == cost
+    assert listed[other["id"]] == {"day": today["day"], "spent_micros": 0, "reserved_micros": 0, "remaining_micros": None}

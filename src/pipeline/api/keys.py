@@ -55,6 +55,15 @@ class KeyCreate(BaseModel):
         return v
 
 
+class KeyToday(BaseModel):
+    """What the key has spent and holds in the current UTC day (from the budget ledger)."""
+
+    day: str
+    spent_micros: int
+    reserved_micros: int = Field(description="held by its requests in flight")
+    remaining_micros: int | None = Field(default=None, description="of its daily_budget_micros; null without one")
+
+
 class KeyOut(BaseModel):
     id: str
     name: str
@@ -65,6 +74,7 @@ class KeyOut(BaseModel):
     expires_at: str | None = None
     created_at: str
     revoked_at: str | None = None
+    today: KeyToday | None = Field(default=None, description="its spend today (not on create)")
 
 
 class KeyCreated(KeyOut):
@@ -102,7 +112,8 @@ async def list_keys(
     s: Services = Depends(get_services),
 ) -> dict[str, Any]:
     rows = await KeyStore(s.db, s.clock).list(caller, include_revoked, before, limit + 1)
-    return {"items": rows[:limit], "next_before": rows[limit - 1]["id"] if len(rows) > limit else None}
+    items = await with_today(s, rows[:limit])
+    return {"items": items, "next_before": rows[limit - 1]["id"] if len(rows) > limit else None}
 
 
 @router.get("/keys/{key_id}", response_model=KeyOut, summary="One live API key (admin)")
@@ -112,7 +123,20 @@ async def get_key(key_id: str, _: Principal = admin, s: Services = Depends(get_s
     # audit in `GET /v1/keys?include_revoked=true`.
     if row is None or row["revoked_at"] is not None:
         raise errors.NotFound(f"no key {key_id!r}" if row is None else f"key {key_id!r} was revoked at {row['revoked_at']}")
-    return row
+    return (await with_today(s, [row]))[0]
+
+
+async def with_today(s: Services, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The keys with their spend today: one ledger call for the page."""
+    budget = (await s.ledger.usage(iso(s.clock.now())[:10], iso(s.clock.now())[:10]))["budget"]
+    spent = budget.get("keys") or {}
+    out = []
+    for row in rows:
+        held = spent.get(row["id"], {"spent_micros": 0, "reserved_micros": 0})
+        cap = row.get("daily_budget_micros")
+        remaining = None if cap is None else max(0, cap - held["spent_micros"] - held["reserved_micros"])
+        out.append({**row, "today": {"day": budget["day"], **held, "remaining_micros": remaining}})
+    return out
 
 
 @router.delete("/keys/{key_id}", response_model=KeyOut, summary="Revoke an API key now (admin)")

@@ -42,7 +42,7 @@ def usage(sql: SqlStorage, day_from: str, day_to: str) -> dict[str, Any]:
 
 
 def budget_status(core: Any, now_ms: int) -> dict[str, Any]:
-    """Today's spend, holds and slots, globally and per caller (the core's own reads)."""
+    """Today's spend, holds and slots, globally, per caller and per API key (the core's own reads)."""
     cfg = core.config()
     day = datetime.fromtimestamp(now_ms / 1000, timezone.utc).strftime("%Y-%m-%d")
     spent, reserved = core._held(day)
@@ -54,6 +54,8 @@ def budget_status(core: Any, now_ms: int) -> dict[str, Any]:
         budget = core._caller_budget(cfg, caller)
         callers[caller] = {"budget_micros": budget, "spent_micros": c_spent, "reserved_micros": c_reserved,
                            "remaining_micros": None if budget is None else max(0, budget - c_spent - c_reserved)}
+    keys = {r["key_id"]: {"spent_micros": int(r["spent_micros"]), "reserved_micros": int(r["reserved_micros"])}
+            for r in core.sql.exec("SELECT key_id, spent_micros, reserved_micros FROM key_day_totals WHERE day = ?", day)}
     return {
         "day": day,
         "daily_budget_micros": cfg["daily_budget_micros"],
@@ -63,4 +65,5 @@ def budget_status(core: Any, now_ms: int) -> dict[str, Any]:
         "remaining_micros": max(0, cfg["daily_budget_micros"] - spent - reserved),
         "slots_in_use": int(core.sql.exec("SELECT COUNT(*) AS n FROM slots")[0]["n"]),
         "callers": callers,
+        "keys": keys,  # API keys with spend or holds today (their budgets are on the keys: /v1/keys)
     }
