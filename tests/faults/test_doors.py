@@ -171,3 +171,18 @@ async def test_a_reserve_whose_answer_was_lost_holds_nothing_afterwards(make_ser
     assert budget["reserved_now_micros"] == 0 and budget["slots_in_use"] == 0, budget
     row = await _row(raw, response.json()["error"]["details"]["request_id"])
     assert row["status"] == "failed" and row["actual_cost_micros"] == 0
+
+
+async def test_r2_failing_after_some_paid_images_were_stored_keeps_those(make_services):
+    """Two images paid for, the first stored, then R2 gives up: the request succeeds with the
+    one it kept (its row and object agree) and says the other was lost; nothing is deleted."""
+    raw, client = _client(make_services, FaultPlan([Fault("objects", 2, "down", "put")]))
+    async with client:
+        response = await client.post("/v1/generations", json={"prompt": "two foxes", "n": 2})
+    assert response.status_code == 201, response.text
+    result = response.json()
+    assert len(result["images"]) == 1 and any("could not be stored and were lost" in w for w in result["warnings"])
+    keys = {r["r2_key"] for r in await raw.db.all("SELECT r2_key FROM images WHERE request_id = ?", (result["id"],))}
+    root = raw.objects.root
+    stored = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not p.name.endswith(".meta.json")}
+    assert keys == stored and len(keys) == 1

@@ -24,7 +24,10 @@ from .state import GenerationState
 
 
 async def store_images(state: GenerationState, candidate: Candidate, result: ProviderResult) -> None:
-    """One finished call's images to R2, one at a time (its bytes are let go after)."""
+    """One finished call's images to R2, one at a time (its bytes are let go after). When R2
+    gives up on one after others of the request were stored, the request keeps those and
+    succeeds with fewer (like a call that fails after others finished: calls.py), with a
+    warning; with none stored it fails, saying how many paid images were lost."""
     when = state.s.clock.now()
     policy = storage_retry.policy_for(state.s.settings.retry_base_delay_s)
     for n, image in enumerate(result.images):
@@ -35,7 +38,11 @@ async def store_images(state: GenerationState, candidate: Candidate, result: Pro
                                         lambda: images.put_row(state.s.objects, image, row),
                                         request_id=state.request_id, policy=policy)
         except errors.StorageUnavailable as exc:
-            exc.details["billed_images_lost"] = len(state.stored) + len(result.images) - n
+            if state.stored:  # some paid images are kept: succeed with them, say what was lost
+                result.warnings.append(f"{len(result.images) - n} image(s) billed by the provider could not be"
+                                       f" stored and were lost ({exc.code})")
+                return
+            exc.details["billed_images_lost"] = len(result.images) - n
             raise
         state.stored.append(row)
 
