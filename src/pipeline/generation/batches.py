@@ -71,8 +71,12 @@ async def submit(
             s.db, batch_id, kind=kind, caller=caller or s.settings.default_caller, bodies=bodies, webhook_url=webhook_url,
             now=now, lane=lane, extra=extra, api_key_id=principal.key_id),
         request_id=batch_id, policy=policy, landed=lambda: _stored(s, batch_id))
+    queue, outgoing = s.queue, [m | {"key_id": principal.key_id} for m in messages]
     try:
-        await _send(s, [m | {"key_id": principal.key_id} for m in messages], policy)
+        # A send whose answer was lost and is sent again delivers an item twice: harmless,
+        # the consumer is idempotent.
+        await storage_retry.durably(s.clock, s.clock.monotonic(), "queue send", lambda: queue.send_batch(outgoing),
+                                    request_id=batch_id, policy=policy)
     except Exception as exc:  # noqa: BLE001 - whatever the binding raised, after its retries
         error = {"code": "queue_unavailable", "message": f"the queue refused the items ({type(exc).__name__})"}
         await rows.fail_queued(s.db, batch_id, error, now)
@@ -85,21 +89,6 @@ async def submit(
 
 async def _stored(s: Services, batch_id: str) -> bool:
     return await rows.get(s.db, batch_id) is not None
-
-
-async def _send(s: Services, messages: list[dict[str, Any]], policy: storage_retry.RetryPolicy) -> None:
-    """Send the items' messages, retrying a failed send with backoff. A send whose answer was
-    lost and is sent again delivers an item twice: harmless, the consumer is idempotent."""
-    assert s.queue is not None
-    for attempt in range(1, policy.tries + 1):
-        try:
-            await s.queue.send_batch(messages)
-            return
-        except Exception as exc:  # noqa: BLE001 - the binding raises JS errors on Cloudflare
-            _log("queue_send_retry", attempt=attempt, gave_up=attempt == policy.tries, error=type(exc).__name__)
-            if attempt == policy.tries:
-                raise
-            await s.clock.sleep(policy.delay(attempt))
 
 
 # --- the consumer -------------------------------------------------------------

@@ -2,10 +2,11 @@
 
 After a provider has answered (and billed), its images go to R2 and its record to D1.
 Either can fail transiently on Cloudflare; a failure there must not throw away what
-was paid for while a retry could keep it. `durably` retries one storage write with
-exponential backoff and jitter, a few times, within the request's deadline plus the
-grace the ledger lease already allows for storing (attempts.HOLD_MARGIN_S); what
-still fails is raised as `storage_unavailable` for the caller to record."""
+was paid for while a retry could keep it. `durably` retries one write to one of our
+bindings with exponential backoff and jitter, a few times, within the request's deadline
+plus the grace the ledger lease already allows for storing (attempts.HOLD_MARGIN_S); what
+still fails is raised as that binding's typed error (`storage_unavailable` for D1 and R2)
+for the caller to record. Batch submission sends its queue messages through it too."""
 
 from __future__ import annotations
 
@@ -40,8 +41,9 @@ def policy_for(base_delay_s: float) -> RetryPolicy:
 async def durably(clock: Clock, deadline: float, what: str, write: Callable[[], Awaitable[None]], *,
                   request_id: str, policy: RetryPolicy = RetryPolicy(),
                   landed: Callable[[], Awaitable[bool]] | None = None) -> None:
-    """Run `write` (an R2 put under its own key, a D1 batch); retry a failure of the binding
-    with backoff while tries and time remain; raise `StorageUnavailable` after. `landed`
+    """Run `write` (an R2 put under its own key, a D1 batch, a queue send); retry a failure of
+    the binding with backoff while tries and time remain; raise its typed error after
+    (`StorageUnavailable` for an unguarded binding's). `landed`
     tells whether a failed write took effect all the same (its answer was lost): a D1 batch
     that landed is not run twice."""
     for attempt in range(1, policy.tries + 1):
@@ -51,7 +53,7 @@ async def durably(clock: Clock, deadline: float, what: str, write: Callable[[], 
             await write()
             return
         except errors.ImageWorkerError as exc:
-            if not isinstance(exc, errors.StorageUnavailable):
+            if not isinstance(exc, errors.BindingUnavailable):
                 raise
             failure: Exception = exc
         except Exception as exc:  # noqa: BLE001 - an unguarded binding: same treatment
@@ -61,7 +63,7 @@ async def durably(clock: Clock, deadline: float, what: str, write: Callable[[], 
         log_event(logging.ERROR if last else logging.WARNING, "storage_retry", request_id=request_id, write=what,
                   attempt=attempt, gave_up=last, error=type(failure).__name__)
         if last:
-            if isinstance(failure, errors.StorageUnavailable):
+            if isinstance(failure, errors.BindingUnavailable):
                 raise failure
             raise errors.StorageUnavailable(f"{what} failed ({type(failure).__name__}); retry shortly",
                                             details={"binding": what}) from failure
