@@ -46,23 +46,27 @@ async def sweep_stale_requests(s: Services, older_than_s: int | None = None) -> 
     )
     swept = 0
     for row in rows:
+        objects: recovery.Scan | None = None  # a pending request never called a provider: nothing to scan
         try:
-            recovered = await recovery.finish_from_objects(s, row)
+            if row["status"] == "running":
+                objects = await recovery.scan(s, row)
+            recovered = objects is not None and await recovery.finish_from_objects(s, row, objects)
         except Exception as exc:  # noqa: BLE001 - R2, the ledger or D1 failing now: the next run tries again
             patient = row["updated_at"] > iso(s.clock.now() - timedelta(seconds=RECOVERY_PATIENCE_S))
             log_event(logging.ERROR, "recovery_deferred" if patient else "recovery_given_up", request_id=row["id"],
                       error=type(exc).__name__)
             if patient:
                 continue
-            recovered = False  # a day of failures: abandoned as before, so no row stays open for ever
+            objects, recovered = None, False  # a day of failures: abandoned as before, so no row stays open for ever
+        present = objects.present if objects is not None else None
         if recovered:
-            await remove_unrecorded_objects(s, row)  # any object that failed the check
+            await remove_unrecorded_objects(s, row, present)  # any object that failed the check
             swept += 1
             continue
         charge = int(row["recorded"]) + (int(row["estimate"]) if row["status"] == "running" else 0)
         if not await store.finish_unsuccessfully(row["id"], status="failed", error=ABANDONED, actual_micros=charge):
             continue
-        await remove_unrecorded_objects(s, row)
+        await remove_unrecorded_objects(s, row, present)
         if charge:
             answer = await s.ledger.settle(row["id"], charge, {"abandoned": True, "caller": row["caller"],
                                                                "provider": row["provider"], "model": row["model"]})
@@ -76,13 +80,18 @@ async def sweep_stale_requests(s: Services, older_than_s: int | None = None) -> 
     return swept
 
 
-async def remove_unrecorded_objects(s: Services, row: dict[str, Any]) -> int:
+async def remove_unrecorded_objects(s: Services, row: dict[str, Any], present: list[str] | None = None) -> int:
     """Objects a request may have written before dying. Keys derive from the request id
-    (storage/images.py), so no listing is needed; only keys no image row records go."""
+    (storage/images.py), so no listing is needed; only keys no image row records go.
+    `present`: the keys a scan of this request already found (recovery.scan), else each
+    possible key is looked up."""
     recorded = {r["r2_key"] for r in await s.db.all("SELECT r2_key FROM images WHERE request_id = ?", (row["id"],))}
+    if present is None:
+        present = [key for _, key in images.possible_keys(row["id"], int(row["n"]), recovery.object_days(s, row))
+                   if key not in recorded and await s.objects.get(key) is not None]
     removed = 0
-    for _, key in images.possible_keys(row["id"], int(row["n"]), recovery.object_days(s, row)):
-        if key not in recorded and await s.objects.get(key) is not None:
+    for key in present:
+        if key not in recorded:
             await s.objects.delete(key)
             removed += 1
     return removed

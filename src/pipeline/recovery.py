@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,14 +48,26 @@ def _parse(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
-async def intact_images(s: Services, row: dict[str, Any]) -> list[ImageRow]:
-    """The request's objects whose metadata describes them exactly, one per index, in order."""
+@dataclass(frozen=True)
+class Scan:
+    """What R2 holds of one request: its intact images, and every key that has an object
+    (the sweep removes those no image row records without reading them again)."""
+
+    intact: list[ImageRow]
+    present: list[str]
+
+
+async def scan(s: Services, row: dict[str, Any]) -> Scan:
+    """Read the request's objects once: those whose metadata describes them exactly, one per
+    index, in order, and every key found."""
     found: dict[int, ImageRow] = {}
+    present: list[str] = []
     for index, key in images.possible_keys(row["id"], int(row["n"]), object_days(s, row)):
-        if index in found:
-            continue
         obj = await s.objects.get(key)
         if obj is None:
+            continue
+        present.append(key)
+        if index in found:
             continue
         image = images.row_from_object(key, row["id"], index, obj)
         obj = None  # the bytes are let go before the next object is read
@@ -62,10 +75,10 @@ async def intact_images(s: Services, row: dict[str, Any]) -> list[ImageRow]:
             log_event(logging.WARNING, "recovery_object_rejected", request_id=row["id"], key=key)
             continue
         found[index] = image
-    return [found[i] for i in sorted(found)]
+    return Scan([found[i] for i in sorted(found)], present)
 
 
-async def finish_from_objects(s: Services, row: dict[str, Any]) -> bool:
+async def finish_from_objects(s: Services, row: dict[str, Any], objects: Scan) -> bool:
     """Record a stale `running` request's intact images and mark it `succeeded`, charged
     exactly: the ledger's charge when the request lived to settle, else the estimate rule
     (the attempts recorded plus the call in flight at its estimate: docs/budget.md). True
@@ -73,7 +86,7 @@ async def finish_from_objects(s: Services, row: dict[str, Any]) -> bool:
     someone else); False when nothing could be recovered."""
     if row["status"] != "running":
         return False  # a pending request never called a provider
-    found = await intact_images(s, row)
+    found = objects.intact
     if not found:
         return False
     request_id, recorded = row["id"], int(row["recorded"])
