@@ -11,6 +11,7 @@ import json
 import httpx
 
 from pipeline import errors
+from pipeline.api import rpc
 from pipeline.api.app import create_app
 from pipeline.generation import storage_retry
 from tests.clocks import clock_at
@@ -112,8 +113,6 @@ QUEUED_FAULTS = {
 
 async def _door_error(door: str, s, client: httpx.AsyncClient) -> tuple[dict, float | None]:
     """(the error the door answered with, its Retry-After in seconds)."""
-    from pipeline.api import rpc
-
     body = {"prompt": "a fox"}
     if door.startswith("rpc"):
         name = {"rpc": "generate", "rpc_openai": "openai_generate", "rpc_job": "create_job",

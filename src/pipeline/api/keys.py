@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from .. import errors
 from ..auth.keys import DEFAULT_SCOPES, SCOPES, Principal
-from ..clock import iso
+from ..clock import iso, utc_day
 from ..services import Services
 from ..storage.keys import KeyStore
 from .deps import get_services, require_scope
@@ -128,7 +128,8 @@ async def get_key(key_id: str, _: Principal = admin, s: Services = Depends(get_s
 
 async def with_today(s: Services, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The keys with their spend today: one ledger call for the page."""
-    budget = (await s.ledger.usage(iso(s.clock.now())[:10], iso(s.clock.now())[:10]))["budget"]
+    today = utc_day(s.clock.now())
+    budget = (await s.ledger.usage(today, today))["budget"]
     spent = budget.get("keys") or {}
     out = []
     for row in rows:
