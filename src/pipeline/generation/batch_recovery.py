@@ -40,13 +40,15 @@ async def rekick(s: Services, overdue_s: int = OVERDUE_S) -> dict[str, int]:
     counts = {"resent": 0, "abandoned": 0, "completed": 0, "webhooks": 0}
     for batch in await rows.overdue(s.db, cutoff, PAGE):
         give_up = batch["created_at"] <= iso(now - timedelta(seconds=GIVE_UP_S))
+        resend = []
         for item in await rows.unfinished_standard_items(s.db, batch["id"]):
             if give_up:
                 counts["abandoned"] += await _abandon(s, batch["id"], item)
             elif s.queue is not None:
-                await s.queue.send({"type": "item", "batch_id": batch["id"], "idx": item["idx"],
-                                    "key_id": batch["api_key_id"]})
-                counts["resent"] += 1
+                resend.append({"type": "item", "batch_id": batch["id"], "idx": item["idx"], "key_id": batch["api_key_id"]})
+        if resend and s.queue is not None:  # one call, as submission sends them (at most MAX_ITEMS a batch)
+            await s.queue.send_batch(resend)
+            counts["resent"] += len(resend)
         await rows.touch(s.db, batch["id"], iso(now))  # the next look comes an overdue later
         counts["completed"] += await finish_batch(s, batch["id"])
     for batch in await rows.webhooks_due(s.db, cutoff, PAGE):
