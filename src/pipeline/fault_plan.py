@@ -68,7 +68,7 @@ class FaultPlan:
     raise_fault: Callable[[str], Awaitable[None]] = _raise_injected
 
     @classmethod
-    def from_dict(cls, data: Any, raise_fault: Callable[[str], Awaitable[None]] = _raise_injected) -> FaultPlan:
+    def from_dict(cls, data: Any) -> FaultPlan:
         """A plan from `{"faults": [{"port", "nth", "kind", "method"?}, ...]}`; ValueError if it is not one."""
         if not isinstance(data, dict) or not isinstance(data.get("faults", []), list):
             raise ValueError('a plan is {"faults": [{"port": ..., "nth": ..., "kind": ...}, ...]}')
@@ -77,7 +77,7 @@ class FaultPlan:
             if not isinstance(item, dict) or set(item) - {"port", "nth", "kind", "method"}:
                 raise ValueError(f"not a fault: {item!r}")
             faults.append(Fault(item.get("port"), item.get("nth"), item.get("kind", "fail"), item.get("method")))
-        return cls(faults, raise_fault=raise_fault)
+        return cls(faults)
 
     def to_dict(self) -> dict[str, Any]:
         return {"faults": [vars(f) for f in self.faults], "calls": [list(c) for c in self.calls],
