@@ -92,9 +92,9 @@ class Generation:
                     yield event
                 return
             retry_of = existing["id"] if existing is not None else None
-        source_images, mask = await load_inputs(s, state.store, req, state.caller)
+        source_images, mask = await load_inputs(s, req, state.caller)
         await s.registry.prices.refresh(s.db, s.clock)  # run-time price overrides (catalog/overrides.py)
-        enrichment = await enrich.prepare(s, req)  # narrative context -> the prompt sent
+        enrichment = await enrich.prepare(s, req, state.caller)  # narrative context -> the prompt sent
         plan = selection.plan(s.registry, s.settings, req.model_copy(update={"prompt": enrichment.compose().text}),
                               source_images, mask, state.partial_images)
         plan = enrich.fit_plan(plan, enrichment)  # each candidate within its model's prompt limit
