@@ -15,7 +15,7 @@ export type BatchBody = {
   /** standard: our own calls now; economy: the providers' batch APIs at the batch price, results within the provider's window (items no batch API serves run standard, with a warning); economy_only: refuse those instead */
   lane?: "standard" | "economy" | "economy_only";
   caller?: string | null;
-  /** POSTed (signed) when the batch ends */
+  /** POSTed (signed) when the batch ends; a public https URL (no IP literal of a private, loopback or link-local range, no local name; redirects are not followed) */
   webhook_url?: string | null;
 };
 
@@ -261,7 +261,7 @@ export type JobBody = {
   enrich?: boolean;
   /** standard: our own calls now; economy: the providers' batch APIs at the batch price, results within the provider's window (items no batch API serves run standard, with a warning); economy_only: refuse those instead */
   lane?: "standard" | "economy" | "economy_only";
-  /** POSTed (signed) when the job ends */
+  /** POSTed (signed) when the job ends; a public https URL (no IP literal of a private, loopback or link-local range, no local name; redirects are not followed) */
   webhook_url?: string | null;
 };
 
@@ -558,7 +558,7 @@ export interface ImageWorkerRpc {
   clear_primary_image(arg: { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; role: string; caller?: string | null }): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/usage: Per day and provider/model: requests, images, reserved, spent, refused; image transformations */
   usage(arg?: { from?: string | null; to?: string | null }): Promise<RpcResult<Record<string, unknown>>>;
-  /** GET /v1/budget: Budgets, caps and concurrency limits in force, and today's spend */
+  /** GET /v1/budget: Budgets, caps and concurrency limits in force, and today's spend (a key without review or admin: its own caller's and key's only) */
   get_budget(arg?: Record<string, never>): Promise<RpcResult<Record<string, unknown>>>;
   /** PUT /v1/budget: Change budgets or limits; effective immediately (admin) */
   put_budget(arg: BudgetChanges): Promise<RpcResult<Record<string, unknown>>>;

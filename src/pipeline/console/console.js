@@ -280,15 +280,16 @@ function onKey(ev) {
 
 // --- entity view ---------------------------------------------------------------
 
-async function showEntity(type, id) {
+async function showEntity(type, id, caller) {
   const out = $("#entity-out");
   out.replaceChildren(h("p", { class: "hint" }, "loading…"));
   try {
     const base = `/v1/entities/${encodeURIComponent(type)}/${encodeURIComponent(id)}`;
-    const [images, primary] = await Promise.all([api(base + "/images"), api(base + "/primary")]);
+    const whose = caller ? `?caller=${encodeURIComponent(caller)}` : "";  // an entity is its caller's
+    const [images, primary] = await Promise.all([api(base + "/images" + whose), api(base + "/primary" + whose)]);
     const roles = {};
     for (const img of images.images) (roles[img.role] ||= []).push(img);
-    if (!images.images.length) return out.replaceChildren(h("p", {}, `No images are linked to ${type} ${id}.`));
+    if (!images.images.length) return out.replaceChildren(h("p", {}, `No images are linked to ${images.caller}'s ${type} ${id}.`));
     out.replaceChildren(...Object.entries(roles).map(([role, list]) => h("section", {},
       h("h2", {}, role),
       h("div", { class: "roles" }, list.map((img) => {
@@ -298,9 +299,9 @@ async function showEntity(type, id) {
           h("div", { class: "meta" }, isPrimary ? h("span", { class: "badge approved" }, "primary") : "", ` linked ${img.linked_at}`),
           isPrimary ? null : h("button", { type: "button", class: "set-primary", onclick: async () => {
             try {
-              await api(`${base}/primary/${encodeURIComponent(role)}`, { method: "PUT", body: { image_id: img.id } });
+              await api(`${base}/primary/${encodeURIComponent(role)}${whose}`, { method: "PUT", body: { image_id: img.id } });
               toast(`primary ${role} set`);
-              showEntity(type, id);
+              showEntity(type, id, caller);
             } catch (e) { toast(e.message, true); }
           } }, "Set primary"));
       })))));
@@ -577,7 +578,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#filters").addEventListener("submit", (ev) => { ev.preventDefault(); resetGallery(); });
   $("#bulk-approve").addEventListener("click", () => decide([...state.selected], "approve"));
   $("#bulk-reject").addEventListener("click", () => decide([...state.selected], "reject"));
-  $("#entity-form").addEventListener("submit", (ev) => { ev.preventDefault(); const f = new FormData(ev.target); showEntity(f.get("type"), f.get("id")); });
+  $("#entity-form").addEventListener("submit", (ev) => { ev.preventDefault(); const f = new FormData(ev.target); showEntity(f.get("type"), f.get("id"), f.get("caller")); });
   $("#usage-load").addEventListener("click", loadUsage);
   $("#usage-metric").addEventListener("change", loadUsage);
   $("#budget-form").addEventListener("submit", saveBudget);
