@@ -32,9 +32,9 @@ def test_every_rpc_operation_answers_as_http_does_in_workerd(rpc, http):
     made = rpc("generate", {"prompt": "a castle", "provider": "placeholder", "size": "256x256", "caller": "app"})
     assert made["ok"], made
     image_id = made["result"]["images"][0]["id"]
-    link = {"image_id": image_id, "entity_type": "character", "entity_id": "wd-1"}
+    link = {"image_id": image_id, "entity_type": "character", "entity_id": "wd-1", "caller": "app"}  # app's entity
     assert rpc("link", link)["ok"]
-    listed = rpc("entity_images", {"entity_type": "character", "entity_id": "wd-1"})
+    listed = rpc("entity_images", {"entity_type": "character", "entity_id": "wd-1", "caller": "app"})
     assert [i["id"] for i in listed["result"]["images"]] == [image_id]
     page = rpc("list_generations", {"caller": "app", "limit": 1})
     assert page["ok"] and len(page["result"]["items"]) == 1

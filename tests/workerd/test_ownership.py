@@ -27,7 +27,7 @@ def test_another_callers_image_is_no_input_and_not_in_the_queue(http, fakes):
         refused = http.post("/v1/generations", headers=alice, json=body)
         assert refused.status_code == 404 and refused.json()["error"]["code"] == "not_found", refused.text
     openai_edit = http.post("/v1/images/edits", headers=alice, json={
-        "prompt": "wear it", "model": "gpt-image-2", "images": [{"image_url": f"{http.base_url}v1/images/{bob_image}"}]})
+        "prompt": "wear it", "model": "gpt-image-2", "images": [{"image_url": f"{str(http.base_url).rstrip('/')}/v1/images/{bob_image}"}]})
     assert openai_edit.status_code == 404, openai_edit.text
     assert fakes.openai.received == []  # bob's bytes never left
 
