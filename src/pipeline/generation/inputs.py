@@ -11,6 +11,7 @@ import binascii
 from typing import Any
 
 from .. import errors, inspect_image, limits
+from ..memory.byte_budget import Hold
 from ..models import GenerationRequest, ImageInput
 from ..providers.base import InputImage
 from ..services import Services
@@ -48,9 +49,10 @@ def _inline(item: ImageInput, field: str) -> InputImage:
     return InputImage(data, content_type)
 
 
-async def load_inputs(s: Services, store: Store, req: GenerationRequest,
-                      caller: str) -> tuple[tuple[InputImage, ...], InputImage | None]:
-    """The edit's images and mask as bytes, in order; typed errors for what is missing or too large."""
+async def load_inputs(s: Services, store: Store, req: GenerationRequest, caller: str,
+                      hold: Hold | None = None) -> tuple[tuple[InputImage, ...], InputImage | None]:
+    """The edit's images and mask as bytes, in order; typed errors for what is missing or too large.
+    Their bytes are taken into `hold` (the isolate's budget) before any is fetched."""
     items = [(item, f"images[{n}]") for n, item in enumerate(req.images)]
     if req.mask is not None:
         items.append((req.mask, "mask"))
@@ -61,6 +63,8 @@ async def load_inputs(s: Services, store: Store, req: GenerationRequest,
         raise errors.InvalidRequest(
             f"the input images total {total} bytes; one request may use at most {limits.MAX_INPUT_BYTES}",
             details={"field": "images", "max_bytes": limits.MAX_INPUT_BYTES})
+    if hold is not None:
+        await hold.take(total, "its input images")
     loaded: list[InputImage] = []
     for (item, field), row in zip(items, rows, strict=True):
         if row is None:
