@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CALLER_CONFIG = "tests/workerd/caller/wrangler.toml"
 # The host's test-only fault hook (src/pipeline/runtime/fault_hook.py): its setting and route.
 FAULT_HOOK_SETTING, FAULT_HOOK_PATH = "TEST_FAULT_HOOK", "/__test/faults"
+# The host's test-only memory probe (src/pipeline/runtime/memory_probe.py).
+MEMORY_PROBE_SETTING, MEMORY_PROBE_PATH = "TEST_MEMORY_PROBE", "/__test/memory"
+MIB = 1024 * 1024
 # Faults only the real runtime shows; any of them in the Worker's log is a defect.
 RUNTIME_DEFECTS = (
     "can't start new thread",
@@ -110,6 +113,39 @@ class Workerd:
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"workerd did not start (exit {self.proc.poll()}):\n{self.log()[-4000:]}")
+
+    def workerd_pids(self) -> list[int]:
+        """The workerd processes under this session (miniflare starts two)."""
+        found, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                if "workerd" in Path(f"/proc/{pid}/comm").read_text():
+                    found.append(pid)
+            except OSError:
+                continue
+            todo += [int(c) for c in children]
+        return found
+
+    def rss_bytes(self) -> int:
+        """workerd's resident memory, all its processes."""
+        total = 0
+        for pid in self.workerd_pids():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        return total
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) workerd used so far, all its processes (the Worker's
+        isolate and miniflare's local D1/R2/DO services)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self.workerd_pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / tick
 
     def stop(self) -> None:
         if self.proc.poll() is None:
