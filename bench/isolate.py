@@ -76,6 +76,7 @@ async def main() -> None:
     try:
         worker.wait_ready()
         httpx.get(f"{worker.url}/v1/health", timeout=120)
+        harness.open_budget(worker.url)
         start = probe(worker)
         print(f"start: wasm {start['wasm_bytes'] / harness.MIB:.1f} MiB, workerd RSS {worker.rss_bytes() / harness.MIB:.0f} MiB,"
               f" budget {start['budget']['capacity_bytes'] / harness.MIB:.0f} MiB; ready after {worker.ready_s:.1f} s")

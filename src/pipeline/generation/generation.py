@@ -85,9 +85,13 @@ class Generation:
         bytes it holds (inputs, provider answers) are taken from the isolate's budget
         before they are fetched or asked for, and given back when it ends."""
         wait_s = min(self.s.settings.slot_wait_s, self.s.settings.request_timeout_s)
+        steps = self._events()
         async with self.s.memory.hold(self.request_id, wait_s) as self.state.hold:
-            async for event in self._events():
-                yield event
+            try:
+                async for event in steps:
+                    yield event
+            finally:  # a caller that goes away closes the steps now (the row terminal), then the bytes go
+                await steps.aclose()
 
     async def _events(self) -> AsyncIterator[Event]:
         state, s, req = self.state, self.state.s, self.state.req
