@@ -163,9 +163,11 @@ def open_budget(url: str, headers: dict[str, str] | None = None) -> None:
         "global_concurrency": 1000, "provider_concurrency": {"openai": 1000}}).raise_for_status()
 
 
-def start(dev_vars: dict[str, str], *, configs: list[str] | None = None, port: int | None = None) -> Workerd:
+def start(dev_vars: dict[str, str], *, configs: list[str] | None = None, port: int | None = None,
+          workerd_args: str | None = None) -> Workerd:
     """Start `dev` on a copy of the project (not waiting for it: call `wait_ready`).
-    `configs`: wrangler configs in order (the first is served), e.g. the RPC caller's."""
+    `configs`: wrangler configs in order (the first is served), e.g. the RPC caller's.
+    `workerd_args`: more workerd options (the tool's WORKERD_EXTRA_ARGS), e.g. the memory snapshot's."""
     tool = tool_dir()
     if tool is None:
         raise RuntimeError("the offline workerd tool was not found (set WORKERD_TOOL or put it at ../shared/workerd)")
@@ -178,5 +180,6 @@ def start(dev_vars: dict[str, str], *, configs: list[str] | None = None, port: i
     args += [a for c in configs or [] for a in ("-c", c)]
     with open(folder / "dev.out", "wb") as out, open(folder / "dev.err", "wb") as err:
         proc = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                env={**os.environ, "CI": "true", "WRANGLER_SEND_METRICS": "false"})
+                                env={**os.environ, "CI": "true", "WRANGLER_SEND_METRICS": "false",
+                                     **({"WORKERD_EXTRA_ARGS": workerd_args} if workerd_args else {})})
     return Workerd(port, proc, folder, time.monotonic())
