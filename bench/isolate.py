@@ -9,6 +9,7 @@ memory (the isolate's peak so far: it never shrinks), workerd's RSS, every reque
 outcome, and workerd's CPU seconds per generation.
 
     bench/run --isolate [--concurrency 8] [--budget-mib 12]
+    bench/run --isolate --snapshot     cold start without and with the memory snapshot, its size
 """
 
 from __future__ import annotations
@@ -57,11 +58,44 @@ async def wave(worker: harness.Workerd, name: str, make, count: int, generations
             "cpu_per_generation_s": cpu / max(1, done * generations), "budget": seen["budget"]}
 
 
+def cold_starts() -> None:
+    """Cold start without and with the Worker's memory snapshot (what Cloudflare makes on upload):
+    `dev` until ready, then the first generation; and the snapshot's size."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp(prefix="snapshot-"))
+    env = {"PLACEHOLDER_ENABLED": "true", "REQUIRE_API_TOKEN": "false"}
+    rows = []
+    try:
+        for name, args in (("no snapshot", None), ("saving the snapshot", f"--python-snapshot-dir {folder} --python-save-snapshot"),
+                           ("from the snapshot", f"--python-snapshot-dir {folder} --python-load-snapshot snapshot.bin")):
+            worker = harness.start(env, workerd_args=args).wait_ready()
+            t = time.perf_counter()
+            r = httpx.post(f"{worker.url}/v1/generations", json={"prompt": "cold", "provider": "placeholder"}, timeout=120)
+            first_ms = (time.perf_counter() - t) * 1000
+            worker.stop()
+            rows.append((name, worker.ready_s or 0.0, first_ms, r.status_code))
+        size = (folder / "snapshot.bin").stat().st_size
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"snapshot: {size / harness.MIB:.1f} MiB")
+    print("| start | dev ready s | first generation ms | status |")
+    print("|---|---|---|---|")
+    for name, ready, first, status in rows:
+        print(f"| {name} | {ready:.1f} | {first:.0f} | {status} |")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--budget-mib", type=int, default=None, help="ISOLATE_IMAGE_MIB (default: the Worker's)")
+    parser.add_argument("--snapshot", action="store_true", help="only the cold start without and with a memory snapshot")
     args = parser.parse_args()
+    if args.snapshot:
+        cold_starts()
+        return
     fake = FakeServer().start()
     reply = openai_noise_reply(W, H, 2)
     fake.route("POST", "/v1/images/generations", reply)

@@ -22,7 +22,7 @@ BIG = {"prompt": "a harbour", "size": "1536x1024", "n": 4, "quality": "low"}
 
 
 @pytest.fixture
-def world(make_services, client_for, fake_server):
+def busy_world(make_services, client_for, fake_server):
     openai = fake_server()
     openai.route("POST", "/v1/images/generations", Reply(200, openai_success(PNG)))
     openai.route("POST", "/v1/images/edits", Reply(200, openai_success(PNG)))
@@ -60,8 +60,8 @@ DOORS = {"json": _json, "sse": _sse, "openai": _openai, "openai_edit": _openai_e
 
 
 @pytest.mark.parametrize("door", list(DOORS))
-async def test_every_door_refuses_alike_before_any_provider_call(world, door):
-    services, client, openai = world
+async def test_every_door_refuses_alike_before_any_provider_call(busy_world, door):
+    services, client, openai = busy_world
     hog = services.memory.hold("gen_hog", wait_s=0)
     await hog.take(services.memory.capacity, "answers")  # another request holds the whole budget
     status, headers, error = await DOORS[door](client)
@@ -83,8 +83,8 @@ async def test_every_door_refuses_alike_before_any_provider_call(world, door):
     assert services.memory.held == 0
 
 
-async def test_rpc_answers_the_same_error(world):
-    services, client, openai = world
+async def test_rpc_answers_the_same_error(busy_world):
+    services, client, openai = busy_world
     hog = services.memory.hold("gen_hog", wait_s=0)
     await hog.take(services.memory.capacity, "answers")
     answer = await rpc.call(services, "generate", BIG)
@@ -93,8 +93,8 @@ async def test_rpc_answers_the_same_error(world):
     assert openai.received == []
 
 
-async def test_once_the_bytes_are_free_the_same_request_succeeds_and_gives_them_back(world):
-    services, client, openai = world
+async def test_once_the_bytes_are_free_the_same_request_succeeds_and_gives_them_back(busy_world):
+    services, client, openai = busy_world
     two_images = openai_success(PNG)
     two_images["data"] *= 2  # each call asks for two (12 MiB of worst-case pixels per call)
     openai.route("POST", "/v1/images/generations", Reply(200, two_images))
