@@ -2,9 +2,9 @@
 
 The Worker runs in workerd (tests/workerd/harness.py) with its test-only memory probe
 on (runtime/memory_probe.py), against a fake OpenAI answering with incompressible
-1536x1024 PNGs (two per call: what one call may return at that size, limits.py).
-Waves: generations of n=4 and n=10, edits at the input limit (uploaded noise
-images), variants of large originals. After each wave it prints the WebAssembly
+PNGs (as many as a call asks for, at its size: two per call at 1536x1024, limits.py).
+Waves: generations of n=1 (1024x1024 and 1536x1024), n=4 and n=10 at 1536x1024,
+edits at the input limit (uploaded noise images), variants of large originals. After each wave it prints the WebAssembly
 memory (the isolate's peak so far: it never shrinks), workerd's RSS, every request's
 outcome, and workerd's CPU seconds per generation.
 
@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from tests.fakes.noise import noise_png, openai_noise_reply
+from tests.fakes.noise import NoiseOpenAI, noise_png
 from tests.fakes.server import FakeServer
 from tests.workerd import harness
 
@@ -97,9 +97,9 @@ async def main() -> None:
         cold_starts()
         return
     fake = FakeServer().start()
-    reply = openai_noise_reply(W, H, 2)
-    fake.route("POST", "/v1/images/generations", reply)
-    fake.route("POST", "/v1/images/edits", reply)
+    answers = NoiseOpenAI()
+    fake.route("POST", "/v1/images/generations", answers)
+    fake.route("POST", "/v1/images/edits", answers)
     env = {"OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": fake.url, "PLACEHOLDER_ENABLED": "true",
            "REQUIRE_API_TOKEN": "false", "AUTO_PROVIDER_ORDER": "openai", "SLOT_WAIT_S": "60",
            harness.MEMORY_PROBE_SETTING: "on"}
@@ -116,12 +116,14 @@ async def main() -> None:
               f" budget {start['budget']['capacity_bytes'] / harness.MIB:.0f} MiB; ready after {worker.ready_s:.1f} s")
         n = args.concurrency
 
-        def generate(count: int):
+        def generate(count: int, size: str = SIZE):
             async def make(client: httpx.AsyncClient, _i: int) -> str:
                 return outcome(await client.post("/v1/generations", json={"prompt": "noise", "provider": "openai",
-                                                                          "size": SIZE, "n": count}))
+                                                                          "size": size, "n": count}))
             return make
 
+        rows.append(await wave(worker, f"{n} x generate n=1 1024x1024", generate(1, "1024x1024"), n, 1))
+        rows.append(await wave(worker, f"{n} x generate n=1 {SIZE}", generate(1), n, 1))
         rows.append(await wave(worker, f"{n} x generate n=4 {SIZE}", generate(4), n, 1))
         rows.append(await wave(worker, f"{n} x generate n=10 {SIZE}", generate(10), n, 1))
         # edits at the input limit: three uploaded noise originals (14 MB of 16 MiB)

@@ -10,7 +10,7 @@ import random
 import struct
 import zlib
 
-from tests.fakes.server import Reply
+from tests.fakes.server import Received, Reply
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -33,3 +33,22 @@ def openai_noise_reply(width: int, height: int, images: int) -> Reply:
             "quality": "high", "usage": {"input_tokens": 20, "input_tokens_details": {"text_tokens": 20, "image_tokens": 0},
                                          "output_tokens": 6240 * images, "total_tokens": 20 + 6240 * images}}
     return Reply(200, json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+
+
+class NoiseOpenAI:
+    """A fake OpenAI route answering each call with as many noise PNGs as it asks for (`n`),
+    at the size it asks for; each (size, n) answer is built once."""
+
+    def __init__(self) -> None:
+        self._answers: dict[tuple[int, int, int], Reply] = {}
+
+    def __call__(self, request: Received) -> Reply:
+        try:
+            body = request.json()
+        except ValueError:  # an edit (multipart): two images at the largest landscape size
+            body = {"size": "1536x1024", "n": 2}
+        width, height = (int(v) for v in str(body.get("size") or "1024x1024").split("x"))
+        key = (width, height, int(body.get("n") or 1))
+        if key not in self._answers:
+            self._answers[key] = openai_noise_reply(*key)
+        return self._answers[key]
