@@ -115,3 +115,34 @@ async def test_once_the_bytes_are_free_the_same_request_succeeds_and_gives_them_
 def test_what_a_generation_takes_is_its_largest_candidates_call_group():
     assert limits.images_per_call("1536x1024", 10) == 2  # 12 MiB of worst-case pixels per call
     assert calls.peak_output_bytes([]) == 0
+
+
+async def test_an_upload_waits_for_its_bytes_and_is_refused_alike(busy_world):
+    services, client, openai = busy_world
+    hog = services.memory.hold("gen_hog", wait_s=0)
+    await hog.take(services.memory.capacity, "answers")
+    r = await client.post("/v1/uploads", content=PNG, headers={"content-type": "image/png"})
+    assert r.status_code == 503 and r.headers["retry-after"] == "2", r.text
+    assert r.json()["error"]["code"] == "isolate_busy" and "upload" in r.json()["error"]["message"]
+    hog.release()
+    ok = await client.post("/v1/uploads", content=PNG, headers={"content-type": "image/png"})
+    assert ok.status_code == 201, ok.text
+    assert services.memory.held == 0
+
+
+async def test_a_variant_takes_its_bytes_before_the_original_is_read(busy_world):
+    services, client, openai = busy_world
+    made = await client.post("/v1/generations", json={"prompt": "a harbour", "quality": "low"})
+    assert made.status_code == 201, made.text
+    image_id = made.json()["images"][0]["id"]
+    hog = services.memory.hold("gen_hog", wait_s=0)
+    await hog.take(services.memory.capacity, "answers")
+    refused = await client.get(f"/v1/images/{image_id}", params={"width": 32})
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "isolate_busy", refused.text
+    assert "request_id" not in refused.json()["error"]["details"]  # no generation asked for it
+    original = await client.get(f"/v1/images/{image_id}")  # the original needs no transformation
+    assert original.status_code == 200
+    hog.release()
+    variant = await client.get(f"/v1/images/{image_id}", params={"width": 32})
+    assert variant.status_code == 200 and variant.content != original.content
+    assert services.memory.held == 0 and services.memory.stats.peak_bytes > 0

@@ -60,7 +60,7 @@ async def get_variant(s: Services, row: dict[str, Any], rendition: specs.Renditi
     _check_input(row)
     # The original, the binding's answer and the stored copy are held together: taken from
     # the isolate's budget before the original is fetched.
-    async with s.memory.hold(str(row["id"]), s.settings.slot_wait_s) as hold:
+    async with s.memory.hold(None, s.settings.slot_wait_s) as hold:  # no generation: no request id
         await hold.take(int(row["byte_size"]) + rendition.width * rendition.height * 4, "the variant")
         return await _make(s, row, rendition)
 

@@ -43,8 +43,9 @@ class ByteBudget:
     stats: Stats = field(default_factory=Stats)
     queue: deque[object] = field(default_factory=deque)
 
-    def hold(self, request_id: str, wait_s: float) -> Hold:
-        """An empty hold for one request; `take` adds to it, leaving the block releases it."""
+    def hold(self, request_id: str | None, wait_s: float) -> Hold:
+        """An empty hold for one request (its id names it in a refusal; an upload has none
+        yet); `take` adds to it, leaving the block releases it."""
         return Hold(self, request_id, wait_s)
 
     def view(self) -> dict[str, Any]:
@@ -55,7 +56,7 @@ class ByteBudget:
 class Hold:
     """The bytes one request holds. Use as `async with budget.hold(...) as hold:`."""
 
-    def __init__(self, budget: ByteBudget, request_id: str, wait_s: float) -> None:
+    def __init__(self, budget: ByteBudget, request_id: str | None, wait_s: float) -> None:
         self.budget, self.request_id, self.wait_s = budget, request_id, wait_s
         self.bytes = 0
 
@@ -90,8 +91,8 @@ class Hold:
                         f" {what} needs {want} more and none came free within {self.wait_s:g}s: nothing was sent"
                         " or charged, retry after Retry-After",
                         retry_after_s=RETRY_AFTER_S,
-                        details={"request_id": self.request_id, "needed_bytes": want, "held_bytes": budget.held,
-                                 "capacity_bytes": budget.capacity})
+                        details={**({"request_id": self.request_id} if self.request_id else {}), "needed_bytes": want,
+                                 "held_bytes": budget.held, "capacity_bytes": budget.capacity})
                 waited = True
                 await budget.clock.sleep(POLL_S)
         finally:
