@@ -27,7 +27,8 @@ import httpx
 
 from tests.workerd import harness
 
-STEPS = ["", "pydantic_core", "pydantic", "starlette", "fastapi", "pipeline.api.app", "entry"]
+STEPS = ["", "pydantic_core", "pydantic", "starlette", "fastapi", "pipeline.models", "pipeline.providers.registry",
+         "pipeline.api.app", "entry"]
 DEFAULT_EXCLUDES = 'python_modules = { exclude = ["**/*.pyc"] }'
 
 
@@ -59,6 +60,7 @@ def _one_run(excludes: str | None) -> dict[str, float]:
             out[key] = (time.perf_counter() - t) * 1000
             assert r.status_code == 200, r.text
             facts = r.json()
+            out[f"mem:{key}"] = facts["wasm_bytes"] / (1024 * 1024)
         out["python"] = facts["python"]
         out["pydantic_v1_shipped"] = facts["pydantic_v1_shipped"]
         return out
@@ -76,7 +78,8 @@ def main() -> None:
     if args.variants:
         variants["wrangler's default exclude (**/*.pyc)"] = DEFAULT_EXCLUDES
     results = {name: [_one_run(ex) for _ in range(args.runs)] for name, ex in variants.items()}
-    keys = [k for k in results[next(iter(results))][0] if k not in ("python", "pydantic_v1_shipped")]
+    keys = [k for k in results[next(iter(results))][0] if k not in ("python", "pydantic_v1_shipped")
+            and not k.startswith("mem:")]
     names = list(results)
     first = results[names[0]][0]
     print(f"runs: {args.runs} fresh isolates each; Python {first['python']} in workerd; median ms per request, "
@@ -90,6 +93,11 @@ def main() -> None:
     for k in keys:
         print(f"| {k} | " + " | ".join(f"{med(n, k):.0f}" for n in names) + " |")
     print("| all imports (sum) | " + " | ".join(f"{sum(med(n, k) for k in keys[1:]):.0f}" for n in names) + " |")
+    print("\nWebAssembly memory after each import (MiB, median; it never shrinks, so each row includes the ones above)")
+    print("| import | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for k in keys:
+        print(f"| {k} | " + " | ".join(f"{med(n, 'mem:' + k):.1f}" for n in names) + " |")
     print("pydantic.v1 shipped: " + ", ".join(f"{n}: {results[n][0]['pydantic_v1_shipped']}" for n in names))
 
 

@@ -41,6 +41,34 @@ async def _time_placeholder(url: str, n: int) -> list[float]:
     return out
 
 
+async def _time_get(url: str, path: str, n: int) -> list[float]:
+    out = []
+    async with httpx.AsyncClient(timeout=60) as client:
+        for _ in range(n):
+            t = time.perf_counter()
+            r = await client.get(f"{url}{path}")
+            assert r.status_code == 200, r.text
+            out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+async def _profile(url: str, n: int) -> list[tuple[str, list[float]]]:
+    """Where a generation's time goes in workerd, from outside, by routes that each add one
+    kind of work: the bridge and FastAPI alone (health), + one Durable Object call (budget),
+    + D1 reads (a stored generation), + D1 and one R2 get of 1.5 MB (an image)."""
+    async with httpx.AsyncClient(timeout=60) as client:
+        made = await client.post(f"{url}/v1/generations", json={"prompt": "bench", "provider": "openai"})
+        made.raise_for_status()
+        gen = made.json()
+    return [
+        ("GET /v1/health (ASGI bridge + FastAPI, no binding)", await _time_get(url, "/v1/health", n)),
+        ("GET /v1/budget (+ 1 Durable Object call)", await _time_get(url, "/v1/budget", n)),
+        ("GET /v1/generations/{id} (+ D1 reads of the stored result)", await _time_get(url, f"/v1/generations/{gen['id']}", n)),
+        ("GET /v1/images/{id} (+ D1 read, R2 get, 1.5 MB to the client)",
+         await _time_get(url, f"/v1/images/{gen['images'][0]['id']}", n)),
+    ]
+
+
 def _timed(call) -> float:
     t = time.perf_counter()
     call()
@@ -88,6 +116,7 @@ async def main() -> None:
             py_placeholder = await _time_placeholder(local, args.runs)
             direct = await _time_direct(fake.url, args.runs)
             wd_openai = await _time_worker(worker.url, args.runs)
+            wd_profile = await _profile(worker.url, args.runs)
             py_openai = await _time_worker(local, args.runs)
         finally:
             server.terminate()
@@ -105,9 +134,12 @@ async def main() -> None:
     print(_row("1.5 MB OpenAI image, direct to the fake provider", direct))
     print(_row("1.5 MB OpenAI image through the Worker, workerd", wd_openai))
     print(_row("1.5 MB OpenAI image through the Worker, CPython", py_openai))
+    for name, samples in wd_profile:
+        print(_row(f"{name}, workerd", samples))
     d50 = statistics.median(direct)
     print(f"ratio to direct at p50: workerd {statistics.median(wd_openai) / d50:.2f}x, "
-          f"CPython {statistics.median(py_openai) / d50:.2f}x")
+          f"CPython {statistics.median(py_openai) / d50:.2f}x; the Worker's own time beyond the image at p50: "
+          f"workerd {statistics.median(wd_openai) - d50:.1f} ms, CPython {statistics.median(py_openai) - d50:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,8 @@ class _BoundedRequest:
 class Default(WorkerEntrypoint):
     async def fetch(self, request):
         _services_for(self.env)
+        if runtime.memory_probe.is_route(self.env, _path_of(request.url)):  # tests only (see memory_probe.py)
+            return runtime.memory_probe.serve(request, _services)
         if runtime.fault_hook.is_route(self.env, _path_of(request.url)):  # tests only (see fault_hook.py)
             return await runtime.within(self.env, self.ctx, lambda: runtime.fault_hook.serve(request))
         bounded = _BoundedRequest(request, body_limit(_app, str(request.method), _path_of(request.url)))

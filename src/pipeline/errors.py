@@ -108,6 +108,17 @@ class CapacityTimeout(ImageWorkerError):
     fallback = True  # another provider's slots may be free; the wait itself was the retry
 
 
+class IsolateBusy(CapacityTimeout):
+    """This isolate already holds as many image bytes in flight as its memory allows
+    (`ISOLATE_IMAGE_MIB`, memory/byte_budget.py) and none came free within the wait:
+    refused before any provider call, so nothing was charged. Another isolate (or this
+    one a moment later) can serve it: retry after `retry_after_s`. Recorded as `refused`."""
+
+    code = "isolate_busy"
+    retryable = True
+    fallback = False  # every provider's answer needs the same bytes of this isolate
+
+
 class ProviderError(ImageWorkerError):
     """Base for failures attributed to a provider."""
 

@@ -9,6 +9,7 @@ from typing import Mapping
 
 from .ports import (AiBinding, Background, Clock, Database, HttpClient, ImageTransformer, InProcessBackground, Ledger,
                     ObjectStore, Queue, Signer)
+from .memory.byte_budget import MIB, ByteBudget
 from .providers.shared import instances
 from .providers.base import ProviderContext
 from .providers.registry import ProviderRegistry
@@ -30,6 +31,13 @@ class Services:
     extras: dict[str, object] = field(default_factory=dict)
     queue: Queue | None = None  # the JOBS queue: batches and async jobs (None: not configured)
     images: ImageTransformer | None = None  # delivery variants (None: originals only)
+    # The isolate's image bytes in flight (memory/byte_budget.py). An init field, so that
+    # dataclasses.replace (guarded.py, fault_plan.py) carries the one budget over.
+    memory: ByteBudget = None  # type: ignore[assignment]  # built by __post_init__ when not given
+
+    def __post_init__(self) -> None:
+        if self.memory is None:  # Services is built once per isolate (entry.py, local/)
+            self.memory = ByteBudget(self.settings.isolate_image_mib * MIB, self.clock)
 
 
 def build_services(

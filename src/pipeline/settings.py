@@ -10,6 +10,8 @@ from typing import Mapping
 
 from .auth.config import ACCESS_KEYS, AccessConfig
 
+ISOLATE_IMAGE_MIB_DEFAULT = 12  # bench/run --isolate: the isolate's peak stays under 96 MiB with it
+
 # Every setting the Worker reads (vars and secrets). Only these are copied out of the
 # environment, so nothing else (and no unrelated secret) reaches the providers.
 KNOWN_KEYS = (
@@ -26,6 +28,8 @@ KNOWN_KEYS = (
     "WEBHOOK_RETRY_BASE_S", "PROGRESS_INTERVAL_S", "WEBHOOK_ALLOW_LOCAL",
     # issue 20: the economy lane (providers' batch APIs)
     "ECONOMY_POLL_DELAYS_S", "ECONOMY_MAX_POLLS",
+    # issue 26: the isolate's budget of image bytes in flight (memory/byte_budget.py)
+    "ISOLATE_IMAGE_MIB",
 ) + ACCESS_KEYS
 
 
@@ -89,6 +93,9 @@ class Settings:
     progress_interval_s: float = 1.0  # estimated progress events on streams of non-streaming providers
     economy_poll_delays_s: tuple[float, ...] = (60.0, 120.0, 300.0, 600.0, 900.0)  # between polls; the last repeats
     economy_max_polls: int = 300  # per provider batch; past it the batch is cancelled and what it finished kept
+    # Image bytes (worst case, decoded) all the requests of one isolate may hold at once;
+    # measured in workerd to keep the isolate under 128 MB (docs/benchmarks.md).
+    isolate_image_mib: int = ISOLATE_IMAGE_MIB_DEFAULT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -117,6 +124,7 @@ class Settings:
             progress_interval_s=_float(env, "PROGRESS_INTERVAL_S", 1.0),
             economy_poll_delays_s=_delays(env, "ECONOMY_POLL_DELAYS_S", (60.0, 120.0, 300.0, 600.0, 900.0)),
             economy_max_polls=max(1, _int(env, "ECONOMY_MAX_POLLS", 300)),
+            isolate_image_mib=max(1, _int(env, "ISOLATE_IMAGE_MIB", ISOLATE_IMAGE_MIB_DEFAULT)),
         )
 
     def public(self) -> dict[str, object]:

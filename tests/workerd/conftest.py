@@ -91,6 +91,11 @@ def _sessions(request: pytest.FixtureRequest, fakes: Fakes) -> Iterator[dict[str
         # the cron's sweep can be shown finishing one within a test.
         sessions["faults"] = harness.start({**settings, harness.FAULT_HOOK_SETTING: "on", "REQUEST_TIMEOUT_S": "8",
                                             "STALE_REQUEST_S": "1"})
+    if any("probed" in item.fixturenames for item in request.session.items):
+        # A Worker with the test-only memory probe on (runtime/memory_probe.py), alone with the
+        # largest requests, so its WebAssembly memory is theirs; the others run without it.
+        sessions["memory"] = harness.start({**settings, harness.MEMORY_PROBE_SETTING: "on", "AUTO_PROVIDER_ORDER": "openai",
+                                            "SLOT_WAIT_S": "60"})
     try:
         for session in sessions.values():
             session.wait_ready()
@@ -130,6 +135,15 @@ def faulty(_sessions: dict[str, harness.Workerd], fakes: Fakes) -> Iterator[harn
         yield session
     finally:
         httpx.delete(f"{session.url}{harness.FAULT_HOOK_PATH}", timeout=30)
+
+
+@pytest.fixture
+def probed(_sessions: dict[str, harness.Workerd], fakes: Fakes) -> Iterator[harness.Workerd]:
+    """The Worker with the memory probe on (`GET /__test/memory`), budgets out of the way."""
+    fakes.reset()
+    session = _sessions["memory"]
+    harness.open_budget(session.url, AUTH)
+    yield session
 
 
 @pytest.fixture

@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CALLER_CONFIG = "tests/workerd/caller/wrangler.toml"
 # The host's test-only fault hook (src/pipeline/runtime/fault_hook.py): its setting and route.
 FAULT_HOOK_SETTING, FAULT_HOOK_PATH = "TEST_FAULT_HOOK", "/__test/faults"
+# The host's test-only memory probe (src/pipeline/runtime/memory_probe.py).
+MEMORY_PROBE_SETTING, MEMORY_PROBE_PATH = "TEST_MEMORY_PROBE", "/__test/memory"
+MIB = 1024 * 1024
 # Faults only the real runtime shows; any of them in the Worker's log is a defect.
 RUNTIME_DEFECTS = (
     "can't start new thread",
@@ -111,15 +114,60 @@ class Workerd:
         self.stop()
         raise RuntimeError(f"workerd did not start (exit {self.proc.poll()}):\n{self.log()[-4000:]}")
 
+    def workerd_pids(self) -> list[int]:
+        """The workerd processes under this session (miniflare starts two)."""
+        found, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                if "workerd" in Path(f"/proc/{pid}/comm").read_text():
+                    found.append(pid)
+            except OSError:
+                continue
+            todo += [int(c) for c in children]
+        return found
+
+    def rss_bytes(self) -> int:
+        """workerd's resident memory, all its processes."""
+        total = 0
+        for pid in self.workerd_pids():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        return total
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) workerd used so far, all its processes (the Worker's
+        isolate and miniflare's local D1/R2/DO services)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self.workerd_pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / tick
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()  # the tool stops workerd with it (pdeathsig)
             self.proc.wait(30)
 
 
-def start(dev_vars: dict[str, str], *, configs: list[str] | None = None, port: int | None = None) -> Workerd:
+def open_budget(url: str, headers: dict[str, str] | None = None) -> None:
+    """Budgets and concurrency out of the way (memory and CPU runs: the isolate is the limit)."""
+    import httpx  # here: the harness is also imported where httpx is not needed
+
+    big = 10**12
+    httpx.put(f"{url}/v1/budget", headers=headers, timeout=60, json={
+        "daily_budget_micros": big, "default_caller_daily_budget_micros": big, "max_cost_per_image_micros": None,
+        "global_concurrency": 1000, "provider_concurrency": {"openai": 1000}}).raise_for_status()
+
+
+def start(dev_vars: dict[str, str], *, configs: list[str] | None = None, port: int | None = None,
+          workerd_args: str | None = None) -> Workerd:
     """Start `dev` on a copy of the project (not waiting for it: call `wait_ready`).
-    `configs`: wrangler configs in order (the first is served), e.g. the RPC caller's."""
+    `configs`: wrangler configs in order (the first is served), e.g. the RPC caller's.
+    `workerd_args`: more workerd options (the tool's WORKERD_EXTRA_ARGS), e.g. the memory snapshot's."""
     tool = tool_dir()
     if tool is None:
         raise RuntimeError("the offline workerd tool was not found (set WORKERD_TOOL or put it at ../shared/workerd)")
@@ -132,5 +180,6 @@ def start(dev_vars: dict[str, str], *, configs: list[str] | None = None, port: i
     args += [a for c in configs or [] for a in ("-c", c)]
     with open(folder / "dev.out", "wb") as out, open(folder / "dev.err", "wb") as err:
         proc = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                env={**os.environ, "CI": "true", "WRANGLER_SEND_METRICS": "false"})
+                                env={**os.environ, "CI": "true", "WRANGLER_SEND_METRICS": "false",
+                                     **({"WORKERD_EXTRA_ARGS": workerd_args} if workerd_args else {})})
     return Workerd(port, proc, folder, time.monotonic())

@@ -58,6 +58,14 @@ async def get_variant(s: Services, row: dict[str, Any], rendition: specs.Renditi
     if s.images is None:
         raise errors.ImageWorkerError("image variants are not configured (no Images binding): request the original")
     _check_input(row)
+    # The original, the binding's answer and the stored copy are held together: taken from
+    # the isolate's budget before the original is fetched.
+    async with s.memory.hold(None, s.settings.slot_wait_s) as hold:  # no generation: no request id
+        await hold.take(int(row["byte_size"]) + rendition.width * rendition.height * 4, "the variant")
+        return await _make(s, row, rendition)
+
+
+async def _make(s: Services, row: dict[str, Any], rendition: specs.Rendition) -> Variant:
     original = await s.objects.get(row["r2_key"])
     if original is None:
         raise errors.NotFound(f"image {row['id']!r} is recorded but its bytes are missing from storage")

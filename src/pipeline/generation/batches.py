@@ -154,8 +154,9 @@ async def run_item(s: Services, body: dict[str, Any], attempts: int) -> float | 
             if await _still_running(s, generation):
                 return IN_PROGRESS_RETRY_S[min(attempts, len(IN_PROGRESS_RETRY_S)) - 1]
             row = await Store(s.db, s.clock).get_request(request_id) if request_id else None
-            if _unpaid_binding_failure(exc, row):
-                # Our own D1, R2, ledger or queue failed and nothing was paid: the queue tries again
+            if isinstance(exc, errors.IsolateBusy) or _unpaid_binding_failure(exc, row):
+                # This isolate had no memory for it, or our own D1, R2, ledger or queue failed,
+                # and nothing was paid: the queue tries again
                 # (the redelivery's generation is a new attempt under the same key; never a second charge).
                 return IN_PROGRESS_RETRY_S[min(attempts, len(IN_PROGRESS_RETRY_S)) - 1]
             status = row["status"] if row and row["status"] in rows.TERMINAL else "failed"

@@ -17,7 +17,7 @@ import base64
 import gc
 import logging
 from dataclasses import replace
-from typing import AsyncIterator
+from typing import AsyncIterator, Sequence
 
 from .. import errors, limits
 from ..logs import event as log_event
@@ -59,6 +59,18 @@ def at_once(candidate: Candidate) -> int:
         return 1
     return limits.calls_at_once(preq.size, per_call(candidate), provider.capabilities.parallel_calls,
                                 preq.background == "transparent")
+
+
+def peak_output_bytes(candidates: Sequence[Candidate]) -> int:
+    """The most image bytes (worst case) one attempt of any of these candidates holds at
+    once: `at_once` calls of `per_call` images, plus one preview for a native stream.
+    What a generation takes from the isolate's budget before its first call."""
+    def one(c: Candidate) -> int:
+        preq = c.preq
+        image = limits.worst_case_image_bytes(preq.size, preq.background == "transparent")
+        previews = 1 if c.provider.streams_natively(preq) else 0
+        return (at_once(c) * min(per_call(c), preq.n) + previews) * image
+    return max((one(c) for c in candidates), default=0)
 
 
 def call_count(candidate: Candidate) -> int:

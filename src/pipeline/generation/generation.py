@@ -24,7 +24,7 @@ from .. import enrich, errors
 from ..models import Event, GenerationRequest
 from ..services import Services
 from ..storage.store import Store
-from . import attempts, idempotency, record, selection, storage_retry
+from . import attempts, calls, idempotency, record, selection, storage_retry
 from .inputs import load_inputs
 from .state import GenerationState
 
@@ -81,7 +81,19 @@ class Generation:
 
     async def events(self) -> AsyncIterator[Event]:
         """The generation as events; ends with `completed`, or raises the typed error
-        after the row is terminal (the error's details carry `request_id`)."""
+        after the row is terminal (the error's details carry `request_id`). The image
+        bytes it holds (inputs, provider answers) are taken from the isolate's budget
+        before they are fetched or asked for, and given back when it ends."""
+        wait_s = min(self.s.settings.slot_wait_s, self.s.settings.request_timeout_s)
+        steps = self._events()
+        async with self.s.memory.hold(self.request_id, wait_s) as self.state.hold:
+            try:
+                async for event in steps:
+                    yield event
+            finally:  # a caller that goes away closes the steps now (the row terminal), then the bytes go
+                await steps.aclose()
+
+    async def _events(self) -> AsyncIterator[Event]:
         state, s, req = self.state, self.state.s, self.state.req
         key = req.idempotency_key
         retry_of = None
@@ -92,7 +104,7 @@ class Generation:
                     yield event
                 return
             retry_of = existing["id"] if existing is not None else None
-        source_images, mask = await load_inputs(s, req, state.caller)
+        source_images, mask = await load_inputs(s, req, state.caller, hold=state.hold)
         await s.registry.prices.refresh(s.db, s.clock)  # run-time price overrides (catalog/overrides.py)
         enrichment = await enrich.prepare(s, req, state.caller)  # narrative context -> the prompt sent
         plan = selection.plan(s.registry, s.settings, req.model_copy(update={"prompt": enrichment.compose().text}),
@@ -138,6 +150,8 @@ class Generation:
                 yield event
             return
         try:
+            assert state.hold is not None
+            await state.hold.take(calls.peak_output_bytes(plan.candidates), "its provider calls")  # before any money
             yield state.event(
                 "accepted",
                 estimate_micros=plan.primary.estimate.cost_micros,

@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import errors, inspect_image, limits
 from ..auth import ownership
+from ..memory.byte_budget import Hold
 from ..models import GenerationRequest, ImageInput
 from ..providers.base import InputImage
 from ..services import Services
@@ -59,9 +60,10 @@ def _inline(item: ImageInput, field: str) -> InputImage:
     return InputImage(data, content_type)
 
 
-async def load_inputs(s: Services, req: GenerationRequest,
-                      caller: str) -> tuple[tuple[InputImage, ...], InputImage | None]:
-    """The edit's images and mask as bytes, in order; typed errors for what is missing or too large."""
+async def load_inputs(s: Services, req: GenerationRequest, caller: str,
+                      hold: Hold | None = None) -> tuple[tuple[InputImage, ...], InputImage | None]:
+    """The edit's images and mask as bytes, in order; typed errors for what is missing or too large.
+    Their bytes are taken into `hold` (the isolate's budget) before any is fetched."""
     items = _items(req)
     rows = [await _row(s, item, field, caller) for item, field in items]
     total = sum(int(r["byte_size"]) for r in rows if r) + sum(
@@ -70,6 +72,8 @@ async def load_inputs(s: Services, req: GenerationRequest,
         raise errors.InvalidRequest(
             f"the input images total {total} bytes; one request may use at most {limits.MAX_INPUT_BYTES}",
             details={"field": "images", "max_bytes": limits.MAX_INPUT_BYTES})
+    if hold is not None:
+        await hold.take(total, "its input images")
     loaded: list[InputImage] = []
     for (item, field), row in zip(items, rows, strict=True):
         if row is None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..ids import new_id
+from ..memory.byte_budget import Hold
 from ..models import Event, GenerationRequest
 from ..services import Services
 from ..storage.store import ImageRow, Store
@@ -34,6 +35,7 @@ class GenerationState:
     finished: bool = False  # the success is recorded in D1
     stored: list[ImageRow] = field(default_factory=list)  # images in R2, not yet recorded in D1
     deadline: float = float("inf")  # the request's, on the monotonic clock (set by attempts.run)
+    hold: Hold | None = None  # its image bytes in the isolate's budget (memory/byte_budget.py; set by events())
 
     @classmethod
     def new(cls, services: Services, req: GenerationRequest, partial_images: int = 0) -> GenerationState:

@@ -167,7 +167,13 @@ class OpenAIProvider(ImageProvider):
         response = await self.ctx.http.send(self._request(preq))
         if response.status != 200:
             raise self.error_for(response.status, response.headers, response.body)
-        return self.parse_result(preq, http_errors.json_body(response.body))
+        # The answer's bytes go before it is parsed, and each base64 string once decoded
+        # (parse_result): of a 12.6 MB answer, one copy at a time besides the images.
+        text = http_errors.body_text(response.body)
+        del response
+        payload = http_errors.json_body(text)
+        del text
+        return self.parse_result(preq, payload)
 
     _edit = _generate
 
@@ -255,7 +261,7 @@ class OpenAIProvider(ImageProvider):
     def parse_result(self, preq: ProviderRequest, payload: dict[str, Any] | None) -> ProviderResult:
         if payload is None or not isinstance(payload.get("data"), list) or not payload["data"]:
             raise errors.ProviderBadResponse("openai answered 200 without image data", provider=self.name)
-        images = [self._image(item.get("b64_json") if isinstance(item, dict) else None, payload, preq)
+        images = [self._image(item.pop("b64_json", None) if isinstance(item, dict) else None, payload, preq)
                   for item in payload["data"]]
         table = self.estimate(preq).cost_micros
         usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}

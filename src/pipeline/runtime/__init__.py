@@ -18,10 +18,11 @@ Modules, each one job:
   sdk.py             a fix to workers-runtime-sdk
   wiring.py          read_env and build_services
   fault_hook.py      tests only, off unless a test setting: the fault plan over the real bindings
+  memory_probe.py    tests only, off unless a test setting: the isolate's WebAssembly memory
 
 entry.py uses the names below."""
 
-from . import fault_hook
+from . import fault_hook, memory_probe
 from .bindings.queue import queue_messages
 from .durable_object import ledger_storage
 from .scope import within
@@ -30,5 +31,5 @@ from .values import js_value as to_js_result  # an RPC method's result as a plai
 from .values import py_value as from_js_arg  # an RPC argument as plain Python
 from .wiring import build_services
 
-__all__ = ["build_services", "fault_hook", "from_js_arg", "install_sdk_fixes", "ledger_storage", "queue_messages",
+__all__ = ["build_services", "fault_hook", "from_js_arg", "install_sdk_fixes", "ledger_storage", "memory_probe", "queue_messages",
            "to_js_result", "within"]

@@ -25,8 +25,12 @@ def decode_b64_image(provider: str, b64: object) -> bytes:
     """Image bytes from a Google `bytes` field. google-genai (pydantic `val_json_bytes='base64'`)
     takes the standard and the URL-safe alphabet, padded or not: so do we."""
     if isinstance(b64, str) and b64:
-        b64 = b64.translate(_URL_SAFE)
-        b64 += "=" * (-len(b64) % 4)
+        # Copies of a megabytes-long string only when needed: the standard alphabet, padded,
+        # is what the APIs send.
+        if "-" in b64 or "_" in b64:
+            b64 = b64.translate(_URL_SAFE)
+        if len(b64) % 4:
+            b64 += "=" * (-len(b64) % 4)
     return decode_image(provider, b64)
 
 
@@ -116,7 +120,10 @@ class GoogleApiProvider(ImageProvider):
         response = await self.ctx.http.send(request)
         if response.status != 200:
             raise from_response(self.name, response.status, response.headers, response.body)
-        payload = http_errors.json_body(response.body)
+        text = http_errors.body_text(response.body)
+        del response  # the bytes go before the answer is parsed: one copy of its base64 images less
+        payload = http_errors.json_body(text)
+        del text
         if payload is None:
             raise errors.ProviderBadResponse(f"{self.name} answered 200 with a body that is not JSON", provider=self.name)
         return payload

@@ -42,7 +42,18 @@ def retry_after_ms(headers: dict[str, str]) -> float | None:
         return None
 
 
-def json_body(body: bytes) -> dict[str, Any] | None:
+def body_text(body: bytes) -> str | None:
+    """A body as text, for `json_body`: a caller that then lets the bytes go parses with one
+    copy of a large answer less in memory (base64 images: the isolate's memory, limits.py)."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def json_body(body: bytes | str | None) -> dict[str, Any] | None:
+    if body is None:
+        return None
     try:
         parsed = json.loads(body)
     except (ValueError, UnicodeDecodeError):
