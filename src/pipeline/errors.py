@@ -20,12 +20,17 @@ class ImageWorkerError(Exception):
         provider: str | None = None,
         retry_after_s: float | None = None,
         details: dict[str, Any] | None = None,
+        charged_micros: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.provider = provider
         self.retry_after_s = retry_after_s
         self.details = details or {}
+        # What the provider billed for the call that failed (its reported usage, or the estimate of
+        # a call that may have been billed: generation/calls.py). Code reads this field; the
+        # client reads the same figure in `details.charged_micros` (to_dict).
+        self.charged_micros = charged_micros
 
     def to_dict(self) -> dict[str, Any]:
         """The one error shape, for HTTP bodies, RPC results and D1 rows."""
@@ -34,8 +39,9 @@ class ImageWorkerError(Exception):
             body["provider"] = self.provider
         if self.retry_after_s is not None:
             body["retry_after_s"] = self.retry_after_s
-        if self.details:
-            body["details"] = self.details
+        details = self.details if self.charged_micros is None else {**self.details, "charged_micros": self.charged_micros}
+        if details:
+            body["details"] = details
         return body
 
 

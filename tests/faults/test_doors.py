@@ -93,7 +93,7 @@ async def test_a_storage_write_is_retried_and_a_landed_one_is_not_run_twice():
         assert exc.status == 503 and exc.retryable and exc.retry_after_s
     else:
         raise AssertionError("a binding that stays down must be given up")
-    assert len(always) == storage_retry.RetryPolicy().tries
+    assert len(always) == storage_retry.STORAGE_RETRY.tries
 
 
 # Every generation door, and every queued door, meets each of our own failures with the same

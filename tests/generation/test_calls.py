@@ -13,6 +13,7 @@ from pipeline import limits
 from pipeline.catalog import default_model
 from pipeline.catalog import gemini as gemini_catalog
 from pipeline.generation.generation import Generation
+from pipeline.generation.state import Admitted
 from pipeline.models import GenerationRequest
 from pipeline.providers.placeholder import render_png
 from tests.clocks import TODAY
@@ -47,7 +48,7 @@ class SlowGemini:
 
 async def timed(services, **body) -> tuple[float, dict]:
     started = time.monotonic()
-    result = await Generation(services, GenerationRequest(provider="gemini", **body)).result()
+    result = await Generation(services, Admitted.new(services, GenerationRequest(provider="gemini", **body))).result()
     return time.monotonic() - started, result
 
 
@@ -75,7 +76,7 @@ async def test_large_images_run_one_call_at_a_time(make_services, fake_server):
     slow = SlowGemini()
     server.route("POST", GEMINI, slow)
     services = gemini_services(make_services, server)
-    result = await Generation(services, GenerationRequest(provider="gemini", prompt="big", size="2048x2048", n=2)).result()
+    result = await Generation(services, Admitted.new(services, GenerationRequest(provider="gemini", prompt="big", size="2048x2048", n=2))).result()
     assert len(result["images"]) == 2
     assert slow.arrived[1] - slow.arrived[0] >= DELAY_S * 0.9  # the second was sent after the first came back
 
@@ -93,7 +94,7 @@ async def test_calls_that_finished_are_kept_when_others_fail(make_services, fake
     server.sequence("POST", GEMINI, [Reply(200, load("gemini", "success", IMAGE=PNG)), Reply(200, load("gemini", "success", IMAGE=PNG)),
                                      Reply(503, load("gemini", "unavailable"))])
     services = gemini_services(make_services, server)
-    result = await Generation(services, GenerationRequest(provider="gemini", prompt="four please", n=4)).result()
+    result = await Generation(services, Admitted.new(services, GenerationRequest(provider="gemini", prompt="four please", n=4))).result()
     assert result["status"] == "succeeded" and len(result["images"]) == 2
     assert result["actual_cost_micros"] == 2 * ONE_IMAGE_MICROS  # a 503 is answered before any work: not billed
     assert "2 of 4 images made; gemini failed on the rest (provider_unavailable)" in result["warnings"]
@@ -110,8 +111,8 @@ async def test_imagen_splits_n_by_its_images_per_call(make_services, fake_server
          "mimeType": "image/png"}] * req.json()["parameters"]["sampleCount"]}))
     services = make_services({**QUIET, "VERTEX_SERVICE_ACCOUNT_JSON": creds, "VERTEX_LOCATION": "europe-west4",
                               "VERTEX_BASE_URL": server.url})
-    result = await Generation(services, GenerationRequest(provider="imagen", prompt="five foxes", n=5,
-                                                          model="imagen-4.0-generate-001")).result()
+    result = await Generation(services, Admitted.new(services, GenerationRequest(provider="imagen", prompt="five foxes", n=5,
+                                                          model="imagen-4.0-generate-001"))).result()
     assert [r.json()["parameters"]["sampleCount"] for r in server.received if r.path == predict] == [4, 1]
     assert len(result["images"]) == 5 and result["actual_cost_micros"] == 5 * 40_000
 
@@ -119,6 +120,6 @@ async def test_imagen_splits_n_by_its_images_per_call(make_services, fake_server
 async def test_workers_ai_makes_one_binding_call_per_image(make_services):
     ai = FakeWorkersAI()
     services = make_services({**QUIET}, ai=ai)
-    result = await Generation(services, GenerationRequest(provider="workers-ai", prompt="two lizards", n=2)).result()
+    result = await Generation(services, Admitted.new(services, GenerationRequest(provider="workers-ai", prompt="two lizards", n=2))).result()
     assert len(ai.calls) == 2 and len(result["images"]) == 2
     assert result["actual_cost_micros"] == 2 * (212 + 424) == result["estimated_cost_micros"]  # 4 tiles x 53 + 4 steps x 106, per image

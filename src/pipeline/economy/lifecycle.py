@@ -21,9 +21,9 @@ from typing import Any
 from .. import errors, logs
 from ..catalog.batch import OFFERS, BatchOffer
 from ..clock import iso, utc_day
-from ..generation import admission
+from ..generation import admission, reservation
 from ..generation.batch_status import finish_batch  # the batch's completion and webhook, as for standard items
-from ..generation.generation import Generation
+from ..generation.request_row import create_row
 from ..ids import new_id
 from ..models import GenerationRequest
 from ..providers.batch_base import TERMINAL, BatchAdapter, BatchStatus
@@ -163,30 +163,24 @@ async def _prepare_item(s: Services, pb: dict[str, Any], item: dict[str, Any], a
         await batch_rows.finish_item(s.db, pb["batch_id"], int(item["idx"]), status="refused", request_id=None,
                                      error=exc.to_dict(), now=_now(s))
         return None
-    # only for its id, caller, key and request hash: the economy lane runs no attempts
-    generation = admission.admit(s, principal, req)
+    admitted = admission.admitted(s, principal, req)
     now = _now(s)
-    request_id = await rows.claim_request_id(s.db, pb["batch_id"], int(item["idx"]), generation.request_id, now)
+    request_id = await rows.claim_request_id(s.db, pb["batch_id"], int(item["idx"]), admitted.request_id, now)
     item = {**item, "request_id": request_id}
     store = Store(s.db, s.clock)
     try:
-        plan, enrichment = await plan_item(s, req, pb["provider"], pb["model"])
-    except errors.ImageWorkerError as exc:
-        await _fail_unplanned(s, item, generation, req, exc)
+        plan, enrichment = await plan_item(s, admitted.req, pb["provider"], pb["model"])
+    except errors.ImageWorkerError as exc:  # no generation row yet, nothing reserved: the item ends with the error
+        await batch_rows.finish_item(s.db, pb["batch_id"], int(item["idx"]), status="failed", request_id=None,
+                                     error=exc.to_dict(), now=now)
         return None
     candidate = plan.primary
     estimate = offer.batch_micros(candidate.estimate.cost_micros)
     if await store.get_request(request_id) is None:
-        created = await store.create_request(
-            request_id, caller=generation.caller, kind="generate", prompt=req.prompt,
-            params=req.model_dump(exclude={"prompt", "images", "mask", "links"}, exclude_none=True)
-            | {"input_images": 0, "mask": False, "lane": "economy", "provider_batch": pb["id"]},
-            requested_provider=None if req.wants_auto else req.provider, n=req.n,
-            links=[link.model_dump() for link in req.links], idempotency_key=req.idempotency_key,
-            request_hash=generation.request_hash, api_key_id=generation.api_key_id, context=enrichment.context,
-            sent_prompt=candidate.preq.prompt)
+        created = await create_row(store, admitted, request_id, plan, enrichment,
+                                   extra={"lane": "economy", "provider_batch": pb["id"]})
         if not created:  # the key belongs to an earlier generation: this item is that one, as in the standard lane
-            found = await store.find_by_idempotency_key(generation.caller, req.idempotency_key or "")
+            found = await store.find_by_idempotency_key(admitted.caller, admitted.req.idempotency_key or "")
             status = found["status"] if found and found["status"] in batch_rows.TERMINAL else "failed"
             await batch_rows.finish_item(s.db, pb["batch_id"], int(item["idx"]), status=status,
                                          request_id=found["id"] if found else None, now=now,
@@ -195,18 +189,13 @@ async def _prepare_item(s: Services, pb: dict[str, Any], item: dict[str, Any], a
             return None
     await store.mark_running(request_id, provider=pb["provider"], model=candidate.preq.model, size=candidate.preq.size,
                              quality=candidate.preq.quality, estimate_micros=estimate, warnings=list(candidate.preq.warnings))
-    cap = req.max_cost_per_image_micros
-    answer = await s.ledger.reserve({
-        "request_id": request_id, "caller": generation.caller, "provider": pb["provider"], "model": candidate.preq.model,
-        "images": candidate.preq.n, "estimate_micros": estimate, "attempt_estimate_micros": estimate,
-        "cap_micros": cap * candidate.preq.n if cap is not None else None, "lane": "economy",
-        "key_id": generation.api_key_id, "key_budget_micros": generation.state.key_budget_micros,
-        "hold_s": offer.gives_up_s + HOLD_MARGIN_S,  # the provider may take this long: so may the hold
-    })
-    if not answer.get("ok"):
-        exc = errors.BudgetExceeded(answer.get("message") or "the budget does not allow this request",
-                                    details={"reason": answer.get("reason"), "provider": pb["provider"]})
-        await record.fail(s, item, exc)
+    answer = await s.ledger.reserve(reservation.reserve_request(
+        admitted, request_id, candidate, estimate_micros=estimate, attempt_estimate_micros=estimate,
+        hold_s=offer.gives_up_s + HOLD_MARGIN_S,  # the provider may take this long: so may the hold
+        lane="economy"))
+    refused = reservation.refusal(answer, pb["provider"])
+    if refused is not None:
+        await record.fail(s, item, refused)
         return None
     custom_id = f"item-{int(item['idx'])}"
     day = (answer.get("remaining") or {}).get("day") or utc_day(s.clock.now())
@@ -214,13 +203,6 @@ async def _prepare_item(s: Services, pb: dict[str, Any], item: dict[str, Any], a
                         custom_id=custom_id, preq=record.preq_to_json(candidate.preq), day=day, reserved=estimate, now=now)
     await batch_rows.start_item(s.db, pb["batch_id"], int(item["idx"]), request_id, now)
     return adapter.line(custom_id, candidate.preq)
-
-
-async def _fail_unplanned(s: Services, item: dict[str, Any], generation: Generation, req: GenerationRequest,
-                          exc: errors.ImageWorkerError) -> None:
-    """No generation row yet (nothing was reserved): the item ends with the error."""
-    await batch_rows.finish_item(s.db, item["batch_id"], int(item["idx"]), status="failed", request_id=None,
-                                 error=exc.to_dict(), now=_now(s))
 
 
 async def _fail_group(s: Services, pb: dict[str, Any], exc: errors.ImageWorkerError) -> None:

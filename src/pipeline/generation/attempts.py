@@ -87,10 +87,10 @@ async def _after_failure(state: GenerationState, candidate: Candidate, attempt: 
     outcome = "refused" if isinstance(exc, errors.ProviderRefused) else "failed"
     await state.store.record_attempt(
         Attempt(state.request_id, candidate.name, candidate.preq.model, attempt, outcome, latency_ms=latency,
-                error_code=exc.code, cost_micros=int(exc.details.get("charged_micros", 0)))
+                error_code=exc.code, cost_micros=exc.charged_micros or 0)
     )
     log_event(logging.WARNING, "attempt_failed", request_id=state.request_id, provider=candidate.name,
-              attempt=attempt, code=exc.code, latency_ms=latency, charged_micros=exc.details.get("charged_micros", 0))
+              attempt=attempt, code=exc.code, latency_ms=latency, charged_micros=exc.charged_micros or 0)
     delay = retry_delay(state, exc, attempt)
     if delay is None or s.clock.monotonic() + delay >= deadline:
         return None

@@ -284,6 +284,16 @@ class Store:
         marks = ", ".join("?" * len(request_ids))
         return await self._with_details(await self.db.all(f"SELECT * FROM generation_requests WHERE id IN ({marks})", request_ids))
 
+    async def status_of(self, request_id: str) -> str | None:
+        row = await self.db.first("SELECT status FROM generation_requests WHERE id = ?", (request_id,))
+        return str(row["status"]) if row else None
+
+    async def count_attempts(self, request_id: str, provider: str) -> int:
+        """The attempts recorded for a request on one provider (the next one's number follows)."""
+        row = await self.db.first("SELECT COUNT(*) AS n FROM usage_events WHERE request_id = ? AND provider = ?",
+                                  (request_id, provider))
+        return int(row["n"]) if row else 0
+
     async def get_image(self, image_id: str) -> dict[str, Any] | None:
         return await self.db.first("SELECT * FROM images WHERE id = ?", (image_id,))
 
