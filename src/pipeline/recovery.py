@@ -24,7 +24,7 @@ from .generation import outcome
 from .generation.storage_retry import STORE_GRACE_S
 from .logs import event as log_event
 from .services import Services
-from .storage import images
+from .storage import images, sweeps
 from .storage.store import TERMINAL, Attempt, ImageRow, Store
 
 RECOVERED = "recorded by the maintenance job after a storage failure: the images are the ones the provider made"
@@ -97,7 +97,7 @@ async def finish_from_objects(s: Services, row: dict[str, Any], objects: Scan) -
                                     "model": first.model, "images": len(found)})
     charge = int(answer["charged_micros"])  # the first settle's, when the request lived to settle
     store = Store(s.db, s.clock)
-    attempts = await store.count_attempts(request_id, first.provider)
+    attempts = await sweeps.count_attempts(s.db, request_id, first.provider)
     warnings = list(dict.fromkeys(_list(row.get("warnings")) + [RECOVERED] + _partial(len(found), int(row["n"]))))
     await outcome.record_success(s, store, outcome.Success(
         request_id, first.provider, first.model, None, found,
@@ -105,7 +105,7 @@ async def finish_from_objects(s: Services, row: dict[str, Any], objects: Scan) -
                 cost_micros=max(0, charge - recorded), usage={"recovered": True}),
         charged_micros=charge, warnings=warnings, links=_list(row.get("links")), only_if_open=True,
     ), deadline=s.clock.monotonic())
-    status = await store.status_of(request_id)
+    status = await sweeps.status_of(s.db, request_id)
     log_event(logging.WARNING, "request_recovered", request_id=request_id, images=len(found), n=int(row["n"]),
               charged_micros=charge, status=status)
     return status in TERMINAL

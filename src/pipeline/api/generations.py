@@ -63,8 +63,7 @@ async def list_generations(
         entity_type=entity_type, entity_id=entity_id, approval=approval, day_from=first, day_to=last,
     )
     sql, params = list_query(filters, before, limit + 1)
-    store = Store(s.db, s.clock)
-    rows = await store._with_details(await s.db.all(sql, params))  # noqa: SLF001 - the store's own join
+    rows = await Store(s.db, s.clock).query_requests(sql, params)
     items = [to_result(row, s.settings.public_base_url) for row in rows[:limit]]
     return {"items": items, "next_before": items[-1]["id"] if len(rows) > limit else None}
 
@@ -73,7 +72,7 @@ async def list_generations(
 async def delete(
     request_id: str, principal: Principal = Depends(require_scope("generate")), s: Services = Depends(get_services)
 ) -> dict[str, Any]:
-    row = await s.db.first("SELECT id, caller, status FROM generation_requests WHERE id = ?", (request_id,))
+    row = await Store(s.db, s.clock).owner_and_status(request_id)
     if row is None or not principal.sees(row["caller"]):
         raise errors.NotFound(f"no generation {request_id!r}")
     if row["status"] not in TERMINAL:

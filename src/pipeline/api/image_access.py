@@ -20,6 +20,7 @@ from ..guarded import guarded
 from ..services import Services
 from ..storage import images
 from ..storage.results import image_url
+from ..storage.store import Store
 from .deps import current_principal, get_services, require_scope
 
 router = APIRouter(prefix="/v1", tags=["images"])
@@ -38,10 +39,7 @@ def etag_matches(header: str | None, etag: str) -> bool:
 
 
 async def _image_row(s: Services, image_id: str) -> dict[str, Any]:
-    row = await s.db.first(
-        "SELECT i.*, r.caller AS caller FROM images i JOIN generation_requests r ON r.id = i.request_id WHERE i.id = ?",
-        (image_id,),
-    )
+    row = await Store(s.db, s.clock).image_with_caller(image_id)
     if row is None or row.get("approval") in _HIDDEN or row.get("approval_status") == "rejected":
         raise errors.NotFound(f"no image {image_id!r}")
     return row

@@ -145,8 +145,8 @@ class Generation:
         linked to the first, instead of replaying that failure forever."""
         if existing["request_hash"] != self.admitted.request_hash or not idempotency.retries(existing):
             return False
-        return await idempotency.free_key(self.s.db, existing["id"], self.request_id, self.caller,
-                                          self.req.idempotency_key or "")
+        return await self.store.free_idempotency_key(existing["id"], self.request_id, self.caller,
+                                                     self.req.idempotency_key or "")
 
     async def _replay(self, existing: dict[str, Any]) -> AsyncIterator[Event]:
         """The first request with this idempotency key, instead of a second charge."""

@@ -10,13 +10,14 @@ from .. import enrich
 from ..models import GenerationRequest
 from ..providers.base import InputImage
 from ..services import Services
+from ..storage import price_overrides
 from . import selection
 
 
 async def plan_request(s: Services, req: GenerationRequest, images: tuple[InputImage, ...] = (),
                        mask: InputImage | None = None, partial_images: int = 0) -> tuple[selection.Plan, enrich.Enrichment]:
     """The plan and the enrichment behind its prompts (the context is stored with the request)."""
-    await s.registry.prices.refresh(s.db, s.clock)  # run-time price overrides (catalog/overrides.py)
+    await price_overrides.refresh(s.registry.prices, s.db, s.clock)  # run-time price overrides
     enrichment = await enrich.prepare(s, req)  # narrative context -> the prompt sent
     composed = req.model_copy(update={"prompt": enrichment.compose().text})
     plan = selection.plan(s.registry, s.settings, composed, images, mask, partial_images)

@@ -257,6 +257,29 @@ class Store:
         sql = "SELECT * FROM generation_requests" + (" WHERE " + " AND ".join(where) if where else "")
         return await self._with_details(await self.db.all(sql + " ORDER BY id DESC LIMIT ?", (*params, limit)))
 
+    async def query_requests(self, sql: str, params: list[Any] | tuple[Any, ...]) -> list[dict[str, Any]]:
+        """Request rows from a query built in storage (listing.list_query), with their details."""
+        return await self._with_details(await self.db.all(sql, params))
+
+    async def owner_and_status(self, request_id: str) -> dict[str, Any] | None:
+        return await self.db.first("SELECT id, caller, status FROM generation_requests WHERE id = ?", (request_id,))
+
+    async def image_with_caller(self, image_id: str) -> dict[str, Any] | None:
+        """An image row with the caller of the request that made it (who may see it)."""
+        return await self.db.first(
+            "SELECT i.*, r.caller AS caller FROM images i JOIN generation_requests r ON r.id = i.request_id WHERE i.id = ?",
+            (image_id,))
+
+    async def free_idempotency_key(self, old_id: str, new_id: str, caller: str, key: str) -> bool:
+        """Move the key off a failed request (recording which request retried it); False when
+        another retry got there first."""
+        changed = await self.db.run(
+            "UPDATE generation_requests SET idempotency_key = NULL, params = json_set(params, '$.retried_by', ?)"
+            " WHERE id = ? AND caller = ? AND idempotency_key = ? AND status IN ('failed', 'refused')",
+            (new_id, old_id, caller, key),
+        )
+        return changed > 0
+
     async def _with_details(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Attach images and attempts to request rows: two queries for any number of rows
         (at most 100, D1's limit on bound parameters)."""
@@ -283,16 +306,6 @@ class Store:
             return []
         marks = ", ".join("?" * len(request_ids))
         return await self._with_details(await self.db.all(f"SELECT * FROM generation_requests WHERE id IN ({marks})", request_ids))
-
-    async def status_of(self, request_id: str) -> str | None:
-        row = await self.db.first("SELECT status FROM generation_requests WHERE id = ?", (request_id,))
-        return str(row["status"]) if row else None
-
-    async def count_attempts(self, request_id: str, provider: str) -> int:
-        """The attempts recorded for a request on one provider (the next one's number follows)."""
-        row = await self.db.first("SELECT COUNT(*) AS n FROM usage_events WHERE request_id = ? AND provider = ?",
-                                  (request_id, provider))
-        return int(row["n"]) if row else 0
 
     async def get_image(self, image_id: str) -> dict[str, Any] | None:
         return await self.db.first("SELECT * FROM images WHERE id = ?", (image_id,))
