@@ -10,8 +10,8 @@ from typing import Any
 
 from . import recovery, spend_reconciliation
 from .clock import iso, utc_day
-from .economy import lifecycle as economy
-from .generation import batch_recovery
+from .queued import rekick
+from .queued.economy import lifecycle as economy
 from .logs import event as log_event
 from .services import Services
 from .storage import images, sweeps
@@ -105,7 +105,7 @@ async def scheduled(s: Services, cron: str = "", scheduled_time_ms: int | None =
     store = Store(s.db, s.clock)
     swept = await sweep_stale_requests(s)
     rekicked = await economy.rekick(s) if s.queue is not None else 0  # provider batches whose message was lost
-    batches = await batch_recovery.rekick(s)  # batch items and jobs whose message was lost
+    batches = await rekick.rekick(s)  # batch items and jobs whose message was lost
     leases = await s.ledger.sweep()  # expiry, and pruning of closed rows past keep_days
     # Spend D1 recorded but the ledger never saw settled (a lost settle call) is charged now,
     # from where the last pass stopped (spend_reconciliation.py).

@@ -96,10 +96,10 @@ async def test_redelivery_after_a_crash_does_not_pay_twice(make_services, client
         services.queue.bind(real_consumer)
         raise RuntimeError("isolate killed")
 
-    from pipeline.generation import batches
+    from pipeline.queued import consumer
 
     def real_consumer(messages):
-        return batches.consume(services, messages)
+        return consumer.consume(services, messages)
 
     services.queue.bind(dies_after_generating)
     await services.queue.run()

@@ -118,9 +118,10 @@ async def test_a_crash_between_submit_and_result_never_submits_twice(make_servic
     batch_id = response.json()["id"]
 
     # the submit message dies right after the provider accepted the batch, before our row saw its id
-    from pipeline.economy import lifecycle, rows
+    from pipeline.queued.economy import lifecycle
+    from pipeline.storage import economy_rows
 
-    real_move = rows.move
+    real_move = economy_rows.move
     crashed = []
 
     async def crash_once(db, pb_id, *, to, frm, now, **fields):
@@ -129,11 +130,11 @@ async def test_a_crash_between_submit_and_result_never_submits_twice(make_servic
             raise RuntimeError("isolate died")
         return await real_move(db, pb_id, to=to, frm=frm, now=now, **fields)
 
-    lifecycle.rows.move = crash_once  # type: ignore[assignment]
+    lifecycle.economy_rows.move = crash_once  # type: ignore[assignment]
     try:
         await services.queue.run()
     finally:
-        lifecycle.rows.move = real_move  # type: ignore[assignment]
+        lifecycle.economy_rows.move = real_move  # type: ignore[assignment]
     view = (await client.get(f"/v1/batches/{batch_id}")).json()
     assert crashed and fake.created == 1  # the redelivery found the batch by our reference
     assert view["counts"] == {"succeeded": 3}

@@ -40,9 +40,9 @@ from ..generation.admission import admit
 from ..generation.generation import Generation
 from .sse import KEEPALIVE, frame as _frame
 from .streaming import detached_events
-from ..storage.results import to_result
-from ..economy import routing as economy_routing
-from ..economy.routing import Lane
+from ..delivery.results import to_result
+from ..queued.economy import routing as economy_routing
+from ..queued.economy.routing import Lane
 from ..services import Services
 from ..storage.store import Store
 

@@ -15,7 +15,7 @@ from ..models import EntityType
 from ..services import Services
 from ..storage import approvals
 from ..delivery.variants import delete_variants
-from ..storage.results import image_url
+from ..delivery.results import image_url
 from .deps import get_services, require_scope
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_scope("read"))], tags=["approval"])

@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .. import errors
-from ..generation import batch_status, batches
+from ..queued import completion, submission
 from ..models import GenerationRequest
-from ..economy.routing import Lane
+from ..queued.economy.routing import Lane
 from ..services import Services
 from ..auth.keys import Principal
 from .deps import current_principal, get_services, require_scope, require_token
@@ -35,7 +35,7 @@ LaneField = Field(default="standard", description=(
 
 class BatchBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    items: list[GenerationRequest] = Field(min_length=1, max_length=batches.MAX_ITEMS)
+    items: list[GenerationRequest] = Field(min_length=1, max_length=submission.MAX_ITEMS)
     lane: Lane = LaneField
     caller: str | None = Field(default=None, max_length=128)
     webhook_url: str | None = Field(default=None, max_length=2000, description="POSTed (signed) when the batch ends")
@@ -61,7 +61,7 @@ async def create_batch(body: BatchBody, request: Request, principal: Principal =
                        s: Services = Depends(get_services)) -> JSONResponse:
     caller = principal.acting_caller(body.caller)
     items = [item.model_copy(update={"caller": item.caller or caller}) for item in body.items]
-    batch_id = await batches.submit(s, principal, items, kind="batch", caller=caller, webhook_url=body.webhook_url,
+    batch_id = await submission.submit(s, principal, items, kind="batch", caller=caller, webhook_url=body.webhook_url,
                                     lane=body.lane, idempotency_key=request.headers.get("idempotency-key"))
     return JSONResponse({"id": batch_id, "status": "queued", "total": len(body.items), "lane": body.lane, "status_url": f"/v1/batches/{batch_id}",
                          "events_url": f"/v1/batches/{batch_id}/events"}, status_code=202,
@@ -75,7 +75,7 @@ async def get_batch(batch_id: str, request: Request, s: Services = Depends(get_s
 
 async def _visible(s: Services, request: Request, batch_id: str) -> dict[str, Any]:
     """The batch, if this key may see its caller's data (else the same 404 as an unknown id)."""
-    view = await batch_status.batch_view(s, batch_id)
+    view = await completion.batch_view(s, batch_id)
     if not (await current_principal(request)).sees(view["caller"]):
         raise errors.NotFound(f"no batch {batch_id!r}")
     return view
@@ -92,7 +92,7 @@ async def batch_events(batch_id: str, request: Request, s: Services = Depends(ge
 async def create_job(body: JobBody, request: Request, principal: Principal = Depends(require_scope("generate")),
                      s: Services = Depends(get_services)) -> JSONResponse:
     item = GenerationRequest.model_validate(body.model_dump(exclude={"webhook_url", "lane"}, exclude_unset=True))
-    job_id = await batches.submit(s, principal, [item], kind="job", caller=principal.acting_caller(item.caller),
+    job_id = await submission.submit(s, principal, [item], kind="job", caller=principal.acting_caller(item.caller),
                                   webhook_url=body.webhook_url, lane=body.lane,
                                   idempotency_key=request.headers.get("idempotency-key"))
     return JSONResponse({"id": job_id, "status": "queued", "lane": body.lane, "status_url": f"/v1/jobs/{job_id}"}, status_code=202,
@@ -104,7 +104,7 @@ async def get_job(job_id: str, request: Request, s: Services = Depends(get_servi
     view = await _visible(s, request, job_id)
     if view["kind"] != "job":
         raise errors.NotFound(f"no job {job_id!r}")
-    return batch_status.job_view(view)
+    return completion.job_view(view)
 
 
 async def _watch(s: Services, batch_id: str, view: dict[str, Any]) -> AsyncIterator[bytes]:
@@ -115,7 +115,7 @@ async def _watch(s: Services, batch_id: str, view: dict[str, Any]) -> AsyncItera
     quiet = 0.0
     while view["status"] != "completed":
         await s.clock.sleep(s.settings.progress_interval_s)
-        view = await batch_status.batch_view(s, batch_id)
+        view = await completion.batch_view(s, batch_id)
         changed = [i for i in view["items"] if seen.get(i["index"]) != i["status"]]
         for i in changed:
             seen[i["index"]] = i["status"]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import errors
-from ..economy import views as economy_views
+from ..queued.economy import views as economy_views
 from .deps import get_services, require_scope, require_token
 from ..clock import utc_day
 from ..models import MAX_MICROS, JsonInt

@@ -12,7 +12,7 @@ from ..auth.keys import Principal
 from ..models import EntityType, Status
 from ..services import Services
 from ..storage.listing import Filters, delete_generation, has_column, list_query
-from ..storage.results import to_result
+from ..delivery.results import to_result
 from ..storage.store import TERMINAL, Store
 from .deps import get_services, require_scope
 

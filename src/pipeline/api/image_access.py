@@ -19,7 +19,7 @@ from ..delivery.variants import get_variant
 from ..guarded import guarded
 from ..services import Services
 from ..storage import images
-from ..storage.results import image_url
+from ..delivery.results import image_url
 from ..storage.store import Store
 from .deps import current_principal, get_services, require_scope
 

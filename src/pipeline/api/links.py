@@ -11,7 +11,7 @@ from pydantic import Field
 from .. import errors
 from .deps import get_services, require_token
 from ..models import EntityRef, EntityType
-from ..storage.results import image_url
+from ..delivery.results import image_url
 from ..services import Services
 from ..storage.store import Store
 

@@ -17,7 +17,7 @@ from .. import errors
 from ..logs import event as log_event
 from ..models import Event
 from ..providers.base import ProviderResult
-from ..storage.results import to_result
+from ..delivery.results import to_result
 from ..storage.store import Attempt
 from . import outcome, reservation
 from .selection import Candidate

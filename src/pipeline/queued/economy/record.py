@@ -12,16 +12,16 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from .. import errors
-from ..catalog.batch import BatchOffer
-from ..clock import iso
-from ..models import GenerationRequest
-from ..providers.base import ProviderRequest, ProviderResult
-from ..services import Services
-from ..generation import outcome, reservation
-from ..storage import batches as batch_rows
-from ..storage.store import TERMINAL, Attempt, Store
-from . import rows
+from ... import errors
+from ...catalog.batch import BatchOffer
+from ...clock import iso
+from ...models import GenerationRequest
+from ...providers.base import ProviderRequest, ProviderResult
+from ...services import Services
+from ...generation import outcome, reservation
+from ...storage import batches as batch_rows
+from ...storage.store import TERMINAL, Attempt, Store
+from ...storage import economy_rows
 
 
 def preq_to_json(preq: ProviderRequest) -> dict[str, Any]:
@@ -74,7 +74,7 @@ async def succeed(s: Services, pb: dict[str, Any], item: dict[str, Any], body: G
     await reservation.settle_charge(s, request_id, charged, {"provider": pb["provider"], "model": result.model,
                                                             "lane": "economy", "images": count,
                                                             "standard_micros": standard})
-    await rows.close_item(s.db, request_id, state="settled", charged=charged, standard=standard, now=iso(s.clock.now()))
+    await economy_rows.close_item(s.db, request_id, state="settled", charged=charged, standard=standard, now=iso(s.clock.now()))
     await _finish_item(s, item, "succeeded", None)
 
 
@@ -86,5 +86,5 @@ async def fail(s: Services, item: dict[str, Any], exc: errors.ImageWorkerError) 
     await outcome.record_failure(s, Store(s.db, s.clock), outcome.Failure(str(item["request_id"]), status, error))
     await s.ledger.release(str(item["request_id"]), error["code"])
     if "request_id" in item and "custom_id" in item:
-        await rows.close_item(s.db, str(item["request_id"]), state="released", charged=0, standard=0, now=iso(s.clock.now()))
+        await economy_rows.close_item(s.db, str(item["request_id"]), state="released", charged=0, standard=0, now=iso(s.clock.now()))
     await _finish_item(s, item, status, error)

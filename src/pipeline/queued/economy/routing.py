@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .. import enrich, errors
-from ..catalog.batch import BatchOffer, offer_for
-from ..generation import planning, selection
-from ..models import GenerationRequest
-from ..services import Services
+from ... import enrich, errors
+from ...catalog.batch import BatchOffer, offer_for
+from ...generation import planning, selection
+from ...models import GenerationRequest
+from ...services import Services
 from .adapters import ADAPTERS
 
 Lane = Literal["standard", "economy", "economy_only"]
