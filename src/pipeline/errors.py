@@ -210,7 +210,7 @@ class BindingUnavailable(ImageWorkerError):
 
 
 class StorageUnavailable(BindingUnavailable):
-    """D1 or R2 failed (after the retries storage gets, storage_retry.py)."""
+    """D1 or R2 failed (after the retries storage gets, retry.durably)."""
 
     code = "storage_unavailable"
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from .clock import utc_day
 from .generation import outcome
-from .generation.storage_retry import STORE_GRACE_S
+from .retry import STORE_GRACE_S
 from .logs import event as log_event
 from .services import Services
 from .storage import images, sweeps

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterator
 
-from .. import errors
+from .. import errors, retry
 from ..models import Event, GenerationRequest
 from ..services import Services
 from ..storage.store import Store
-from . import attempts, idempotency, planning, record, storage_retry
+from . import attempts, idempotency, planning, record
 from .inputs import load_inputs
 from .request_row import create_row
 from .state import Admitted, GenerationState
@@ -111,8 +111,8 @@ class Generation:
             return created
 
         try:  # nothing is spent yet, but a transient D1 failure here need not fail the request
-            await storage_retry.durably(s.clock, s.clock.monotonic(), "D1 insert", insert, request_id=state.request_id,
-                                        policy=storage_retry.policy_for(s.settings.retry_base_delay_s), landed=landed)
+            await retry.durably(s.clock, s.clock.monotonic(), "D1 insert", insert, request_id=state.request_id,
+                                policy=retry.writes_policy(s.settings.retry_base_delay_s), landed=landed)
         except errors.ImageWorkerError as exc:  # the row may exist (the write landed): name it
             exc.details.setdefault("request_id", state.request_id)
             raise

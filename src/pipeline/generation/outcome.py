@@ -5,7 +5,7 @@ request from R2 (recovery.py) describe what happened in a `Success` or a `Failur
 call the same functions; they differ only in data (the price charged, the notes added).
 The policy for our own storage failing after a provider billed is the same everywhere:
 
-- each R2 put is retried (storage_retry.py); when R2 gives up after some images are
+- each R2 put is retried (retry.durably); when R2 gives up after some images are
   stored, the request succeeds with those (and a warning); with none, it fails saying how
   many paid images were lost (`put_images`);
 - the success batch is retried; one whose answer was lost (it landed) is not run twice;
@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import errors
+from .. import errors, retry
 from ..logs import event as log_event
 from ..models import GenerationRequest
 from ..providers.base import GeneratedImage, ProviderResult
@@ -29,7 +29,6 @@ from ..retry import RetryPolicy
 from ..services import Services
 from ..storage import images
 from ..storage.store import Attempt, ImageRow, Store
-from . import storage_retry
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ def failure_status(exc: BaseException) -> str:
 
 
 def retry_policy(s: Services) -> RetryPolicy:
-    return storage_retry.policy_for(s.settings.retry_base_delay_s)
+    return retry.writes_policy(s.settings.retry_base_delay_s)
 
 
 async def put_images(s: Services, generated: list[GeneratedImage], *, request_id: str, first_index: int,
@@ -91,9 +90,9 @@ async def put_images(s: Services, generated: list[GeneratedImage], *, request_id
     for n, image in enumerate(generated):
         row = images.image_row(image, request_id=request_id, index=first_index + n, provider=provider, model=model,
                                when=when)
-        try:  # the provider billed it: retried before it is given up (storage_retry.py)
-            await storage_retry.durably(s.clock, deadline, "R2 put", lambda: images.put_row(s.objects, image, row),
-                                        request_id=request_id, policy=retry_policy(s))
+        try:  # the provider billed it: retried before it is given up (retry.durably)
+            await retry.durably(s.clock, deadline, "R2 put", lambda: images.put_row(s.objects, image, row),
+                                request_id=request_id, policy=retry_policy(s))
         except errors.StorageUnavailable as exc:
             return Stored(rows, len(generated) - n, exc)
         rows.append(row)
@@ -131,7 +130,7 @@ async def record_success(s: Services, store: Store, success: Success, *, deadlin
         return True
 
     try:
-        await storage_retry.durably(s.clock, deadline, "D1 batch", lambda: store.succeed(
+        await retry.durably(s.clock, deadline, "D1 batch", lambda: store.succeed(
             success.request_id, images=success.images, attempt=success.attempt, provider=success.provider,
             model=success.model, size=success.size, actual_micros=success.charged_micros, warnings=success.warnings,
             links=success.links, approval_status=s.settings.approval_default, only_if_open=success.only_if_open,

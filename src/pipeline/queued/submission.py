@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 
-from .. import errors
+from .. import errors, retry
 from ..auth.keys import Principal
 from ..clock import iso
-from ..generation import admission, storage_retry
+from ..generation import admission
 from ..guarded import guarded
 from ..ids import new_id
 from ..logs import event as log_event
@@ -48,9 +48,9 @@ async def submit(
     now = iso(s.clock.now())
     routes = economy_routing.routes(s, items, lane)  # an economy_only refusal comes before anything is stored
     extra, messages = economy.plan(s, batch_id, routes, [item.n for item in items])
-    policy = storage_retry.policy_for(s.settings.retry_base_delay_s)
+    policy = retry.writes_policy(s.settings.retry_base_delay_s)
     # A D1 write whose answer was lost (it landed) is not written twice; a failed one is retried.
-    await storage_retry.durably(
+    await retry.durably(
         s.clock, s.clock.monotonic(), "D1 batch", lambda: batch_rows.create(
             s.db, batch_id, kind=kind, caller=caller or s.settings.default_caller, bodies=bodies, webhook_url=webhook_url,
             now=now, lane=lane, extra=extra, api_key_id=principal.key_id),
@@ -59,8 +59,8 @@ async def submit(
     try:
         # A send whose answer was lost and is sent again delivers an item twice: harmless,
         # the consumer is idempotent.
-        await storage_retry.durably(s.clock, s.clock.monotonic(), "queue send", lambda: queue.send_batch(outgoing),
-                                    request_id=batch_id, policy=policy)
+        await retry.durably(s.clock, s.clock.monotonic(), "queue send", lambda: queue.send_batch(outgoing),
+                            request_id=batch_id, policy=policy)
     except Exception as exc:  # noqa: BLE001 - whatever the binding raised, after its retries
         error = {"code": "queue_unavailable", "message": f"the queue refused the items ({type(exc).__name__})"}
         await batch_rows.fail_queued(s.db, batch_id, error, now)
