@@ -130,7 +130,7 @@ def limit_for(provider: str) -> int:
     return PROMPT_LIMITS.get(provider, DEFAULT_LIMIT)
 
 
-async def prepare(s: Services, req: GenerationRequest) -> Enrichment:
+async def enrichment_for(s: Services, req: GenerationRequest) -> Enrichment:
     """The request's context (inline, or the referenced entity's stored one) and whether it applies."""
     context = req.context.model_dump(exclude_none=True) if req.context is not None else None
     ref = req.context_ref

@@ -24,7 +24,7 @@ class StoredContext(NarrativeContext):
 
 @router.post("/prompts/preview", summary="The prompt each provider would be sent; generates nothing")
 async def preview(body: GenerationRequest, s: Services = Depends(get_services)) -> dict[str, Any]:
-    return enrich.preview(s, await enrich.prepare(s, body))
+    return enrich.preview(s, await enrich.enrichment_for(s, body))
 
 
 @router.put("/entities/{entity_type}/{entity_id}/context", summary="Store an entity's narrative context")

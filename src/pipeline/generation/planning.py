@@ -18,7 +18,7 @@ async def plan_request(s: Services, req: GenerationRequest, images: tuple[InputI
                        mask: InputImage | None = None, partial_images: int = 0) -> tuple[selection.Plan, enrich.Enrichment]:
     """The plan and the enrichment behind its prompts (the context is stored with the request)."""
     await price_overrides.refresh(s.registry.prices, s.db, s.clock)  # run-time price overrides
-    enrichment = await enrich.prepare(s, req)  # narrative context -> the prompt sent
+    enrichment = await enrich.enrichment_for(s, req)  # narrative context -> the prompt sent
     composed = req.model_copy(update={"prompt": enrichment.compose().text})
     plan = selection.plan(s.registry, s.settings, composed, images, mask, partial_images)
     return enrich.fit_plan(plan, enrichment), enrichment  # each candidate within its model's prompt limit
