@@ -7,9 +7,9 @@ ignored."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .limits import MAX_INLINE_BASE64_CHARS, MAX_INLINE_IMAGE_BYTES
 
@@ -27,7 +27,7 @@ RATIO_PATTERN = r"^[1-9][0-9]{0,2}:[1-9][0-9]{0,2}$"
 # Some character that is not white space, white space as JSON Schema (ECMA-262 `\s`) counts it,
 # so the schema and the server agree on what a blank prompt is.
 PROMPT_PATTERN = "[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
-def _whole(value: Any) -> Any:
+def whole_number(value: Any) -> Any:
     """JSON Schema's integers include 2213.0 (a number whose fraction is zero): it is read as
     2213. Anything else stays as given for the strict integer check: 2213.5, "2213" and true
     are still refused, and money stays an int. From 2**52 up a float has no room for a
@@ -35,10 +35,6 @@ def _whole(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**52:
         return int(value)
     return value
-
-
-# An integer field of the API (used with Field(strict=True)): what JSON Schema calls an integer.
-JsonInt = Annotated[int, BeforeValidator(_whole)]
 
 
 _SIZE = re.compile(SIZE_PATTERN)
@@ -141,10 +137,10 @@ class GenerationRequest(_Strict):
                              description="'WxH' or 'auto'; the nearest supported size is used")
     aspect_ratio: str | None = Field(default=None, json_schema_extra={"pattern": RATIO_PATTERN}, description="'W:H', e.g. '16:9'")
     quality: Quality | None = None
-    n: JsonInt = Field(default=1, ge=1, le=10, strict=True)  # strict: "2", 2.5 and true are not a count
+    n: int = Field(default=1, ge=1, le=10, strict=True)  # strict: "2", 2.5 and true are not a count
     background: Background | None = None
     output_format: OutputFormat | None = None
-    output_compression: JsonInt | None = Field(default=None, ge=0, le=100, strict=True)
+    output_compression: int | None = Field(default=None, ge=0, le=100, strict=True)
     moderation: Moderation | None = None
     complexity: Literal["low", "medium", "high"] | None = Field(
         default=None, description="planning effort, independent of quality (OpenAI GPT Image 2.x)")
@@ -152,7 +148,7 @@ class GenerationRequest(_Strict):
     person_generation: Literal["allow_all", "allow_adult", "dont_allow"] | None = Field(
         default=None, description="Gemini and Imagen: whether people may be drawn")
     caller: str | None = Field(default=None, max_length=128, description="app or user the request is made for")
-    max_cost_per_image_micros: JsonInt | None = Field(default=None, ge=0, le=MAX_MICROS, strict=True)
+    max_cost_per_image_micros: int | None = Field(default=None, ge=0, le=MAX_MICROS, strict=True)
     images: list[ImageInput] = Field(default_factory=list, max_length=16)
     mask: ImageInput | None = None
     links: list[EntityRef] = Field(default_factory=list, max_length=50)
@@ -164,6 +160,11 @@ class GenerationRequest(_Strict):
     context: NarrativeContext | None = Field(default=None, description="narrative context enriching the prompt")
     context_ref: ContextRef | None = Field(default=None, description="use this entity's stored context")
     enrich: bool = Field(default=True, strict=True, description="false: send the prompt as written, context or not")
+
+    @field_validator("n", "output_compression", "max_cost_per_image_micros", mode="before")
+    @classmethod
+    def _whole(cls, v: Any) -> Any:
+        return whole_number(v)  # a validator here, not in the field type, keeps the bounds in the document
 
     @field_validator("prompt")
     @classmethod

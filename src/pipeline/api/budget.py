@@ -7,13 +7,13 @@ from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .. import errors
 from ..queued.economy import views as economy_views
 from .deps import get_services, require_scope, require_token
 from ..clock import utc_day
-from ..models import MAX_MICROS, JsonInt
+from ..models import MAX_MICROS, whole_number
 from ..ledger.core import MIN_LEASE_S
 from ..services import Services
 from ..storage.store import Store
@@ -32,15 +32,22 @@ class BudgetChanges(BaseModel):
     # strict: a boolean or a string is not a money amount; MAX_MICROS keeps it exact in JSON
     # Only the two caps may be null ("no cap"); the ledger refuses null for the rest, so their
     # type is not nullable (the default None only means "not sent" and is dropped below).
-    daily_budget_micros: JsonInt = Field(default=None, ge=0, le=MAX_MICROS, strict=True)  # type: ignore[assignment]
-    caller_daily_budget_micros: dict[str, Annotated[JsonInt, Field(ge=0, le=MAX_MICROS, strict=True)]] = None  # type: ignore[assignment]
-    default_caller_daily_budget_micros: JsonInt | None = Field(default=None, ge=0, le=MAX_MICROS, strict=True)
-    max_cost_per_image_micros: JsonInt | None = Field(default=None, ge=0, le=MAX_MICROS, strict=True)
-    global_concurrency: JsonInt = Field(default=None, ge=1, le=10_000, strict=True)  # type: ignore[assignment]
-    provider_concurrency: dict[str, Annotated[JsonInt, Field(ge=1, le=10_000, strict=True)]] = None  # type: ignore[assignment]
+    daily_budget_micros: int = Field(default=None, ge=0, le=MAX_MICROS, strict=True)  # type: ignore[assignment]
+    caller_daily_budget_micros: dict[str, Annotated[int, Field(ge=0, le=MAX_MICROS, strict=True)]] = None  # type: ignore[assignment]
+    default_caller_daily_budget_micros: int | None = Field(default=None, ge=0, le=MAX_MICROS, strict=True)
+    max_cost_per_image_micros: int | None = Field(default=None, ge=0, le=MAX_MICROS, strict=True)
+    global_concurrency: int = Field(default=None, ge=1, le=10_000, strict=True)  # type: ignore[assignment]
+    provider_concurrency: dict[str, Annotated[int, Field(ge=1, le=10_000, strict=True)]] = None  # type: ignore[assignment]
     # at least MIN_LEASE_S: a lease shorter than a provider call would let two requests spend the same money
-    reservation_lease_s: JsonInt = Field(default=None, ge=MIN_LEASE_S, le=86_400, strict=True)  # type: ignore[assignment]
-    slot_lease_s: JsonInt = Field(default=None, ge=MIN_LEASE_S, le=86_400, strict=True)  # type: ignore[assignment]
+    reservation_lease_s: int = Field(default=None, ge=MIN_LEASE_S, le=86_400, strict=True)  # type: ignore[assignment]
+    slot_lease_s: int = Field(default=None, ge=MIN_LEASE_S, le=86_400, strict=True)  # type: ignore[assignment]
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _whole(cls, value: Any) -> Any:
+        """JSON Schema's integers include 2213.0 (models.whole_number), in the maps' values too.
+        A validator here, not in the field types, keeps their bounds in the OpenAPI document."""
+        return {k: whole_number(v) for k, v in value.items()} if isinstance(value, dict) else whole_number(value)
 
 
 @router.get("/budget", summary="Budgets, caps and concurrency limits in force, and today's spend")
