@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Mapping
 
 from pipeline.clock import SystemClock
-from pipeline.generation import batches
+from pipeline.queued import consumer
 from pipeline.ports import AiBinding, Clock, HttpClient, ImageTransformer
 from pipeline.services import Services, build_services
 
@@ -44,5 +44,5 @@ def build_local_services(
         images=images or PillowTransformer(),
     )
     # The queue consumer runs in-process, through the very function the Worker's queue handler calls.
-    queue.bind(lambda messages: batches.consume(services, messages))
+    queue.bind(lambda messages: consumer.consume(services, messages))
     return services

@@ -17,7 +17,7 @@ from pipeline.api.app import create_app
 from pipeline.api.route_table import body_limit, table_of
 from pipeline.clock import SystemClock
 from pipeline.errors import ImageWorkerError
-from pipeline.generation import batches
+from pipeline.queued import consumer
 from pipeline.ledger.service import LedgerService
 
 runtime.install_sdk_fixes()
@@ -96,10 +96,10 @@ class Default(WorkerEntrypoint):
         return runtime.to_js_result(result)
 
     async def queue(self, batch, env=None, ctx=None):
-        """The JOBS queue's consumer: batch items and async jobs (pipeline.generation.batches)."""
+        """The JOBS queue's consumer: batch items and async jobs (pipeline.queued.consumer)."""
         services = _services_for(self.env)
         messages = runtime.queue_messages(batch)
-        await runtime.within(self.env, ctx or self.ctx, lambda: batches.consume(services, messages))
+        await runtime.within(self.env, ctx or self.ctx, lambda: consumer.consume(services, messages))
 
     async def scheduled(self, controller, env=None, ctx=None):
         services = _services_for(self.env)

@@ -130,7 +130,7 @@ def limit_for(provider: str) -> int:
     return PROMPT_LIMITS.get(provider, DEFAULT_LIMIT)
 
 
-async def prepare(s: Services, req: GenerationRequest, caller: str) -> Enrichment:
+async def enrichment_for(s: Services, req: GenerationRequest, caller: str) -> Enrichment:
     """The request's context (inline, or the stored one of `caller`'s referenced entity: another
     caller's entity is never read) and whether it applies."""
     context = req.context.model_dump(exclude_none=True) if req.context is not None else None

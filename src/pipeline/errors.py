@@ -22,6 +22,7 @@ class ImageWorkerError(Exception):
         provider: str | None = None,
         retry_after_s: float | None = None,
         details: dict[str, Any] | None = None,
+        charged_micros: int | None = None,
     ) -> None:
         # Provider text reaches these messages: no secret may leave in them (redact.py).
         message = redact.scrub(message)
@@ -30,6 +31,10 @@ class ImageWorkerError(Exception):
         self.provider = provider
         self.retry_after_s = retry_after_s
         self.details = redact.scrub_details(details) if details else {}
+        # What the provider billed for the call that failed (its reported usage, or the estimate of
+        # a call that may have been billed: generation/calls.py). Code reads this field; the
+        # client reads the same figure in `details.charged_micros` (to_dict).
+        self.charged_micros = charged_micros
 
     def to_dict(self) -> dict[str, Any]:
         """The one error shape, for HTTP bodies, RPC results and D1 rows."""
@@ -38,8 +43,9 @@ class ImageWorkerError(Exception):
             body["provider"] = self.provider
         if self.retry_after_s is not None:
             body["retry_after_s"] = self.retry_after_s
-        if self.details:
-            body["details"] = self.details
+        details = self.details if self.charged_micros is None else {**self.details, "charged_micros": self.charged_micros}
+        if details:
+            body["details"] = details
         return body
 
 
@@ -219,7 +225,7 @@ class BindingUnavailable(ImageWorkerError):
 
 
 class StorageUnavailable(BindingUnavailable):
-    """D1 or R2 failed (after the retries storage gets, storage_retry.py)."""
+    """D1 or R2 failed (after the retries storage gets, retry.durably)."""
 
     code = "storage_unavailable"
 

@@ -10,11 +10,11 @@ from typing import Any
 
 from . import recovery, spend_reconciliation
 from .clock import iso, utc_day
-from .economy import lifecycle as economy
-from .generation import batch_recovery
+from .queued import rekick
+from .queued.economy import lifecycle as economy
 from .logs import event as log_event
 from .services import Services
-from .storage import images
+from .storage import images, sweeps
 from .storage.store import Store
 
 RECOVERY_PATIENCE_S = 86_400  # how long a request whose objects cannot be read now waits for the next runs
@@ -34,16 +34,7 @@ async def sweep_stale_requests(s: Services, older_than_s: int | None = None) -> 
     if older_than_s is None:
         older_than_s = max(s.settings.stale_request_s, int(s.settings.request_timeout_s) + 60)
     cutoff = iso(s.clock.now() - timedelta(seconds=older_than_s))
-    rows = await s.db.all(
-        "SELECT r.id, r.status, r.n, r.caller, r.provider, r.model, r.created_at, r.updated_at, r.links, r.warnings,"
-        " COALESCE(r.estimated_cost_micros, 0) AS estimate,"
-        " (SELECT COALESCE(SUM(u.cost_micros), 0) FROM usage_events u WHERE u.request_id = r.id) AS recorded"
-        " FROM generation_requests r WHERE r.status IN ('pending', 'running') AND r.updated_at <= ?"
-        # an economy generation waits for its provider batch (up to its window), not for an isolate
-        " AND NOT EXISTS (SELECT 1 FROM economy_items e WHERE e.request_id = r.id AND e.state = 'open')"
-        " ORDER BY r.updated_at LIMIT 100",
-        (cutoff,),
-    )
+    rows = await sweeps.stale_for_sweep(s.db, cutoff)
     swept = 0
     for row in rows:
         objects: recovery.Scan | None = None  # a pending request never called a provider: nothing to scan
@@ -72,8 +63,7 @@ async def sweep_stale_requests(s: Services, older_than_s: int | None = None) -> 
                                                                "provider": row["provider"], "model": row["model"]})
             if answer.get("already_settled") and answer.get("charged_micros") != charge:
                 # The request lived to settle (only D1 failed it): the ledger's charge is the exact one.
-                await s.db.run("UPDATE generation_requests SET actual_cost_micros = ? WHERE id = ?",
-                               (int(answer["charged_micros"]), row["id"]))
+                await sweeps.set_actual_cost(s.db, row["id"], int(answer["charged_micros"]))
         else:
             await s.ledger.release(row["id"], "abandoned")
         swept += 1
@@ -85,7 +75,7 @@ async def remove_unrecorded_objects(s: Services, row: dict[str, Any], present: l
     (storage/images.py), so no listing is needed; only keys no image row records go.
     `present`: the keys a scan of this request already found (recovery.scan), else each
     possible key is looked up."""
-    recorded = {r["r2_key"] for r in await s.db.all("SELECT r2_key FROM images WHERE request_id = ?", (row["id"],))}
+    recorded = await sweeps.recorded_keys(s.db, row["id"])
     if present is None:
         present = [key for _, key in images.possible_keys(row["id"], int(row["n"]), recovery.object_days(s, row))
                    if key not in recorded and await s.objects.get(key) is not None]
@@ -115,7 +105,7 @@ async def scheduled(s: Services, cron: str = "", scheduled_time_ms: int | None =
     store = Store(s.db, s.clock)
     swept = await sweep_stale_requests(s)
     rekicked = await economy.rekick(s) if s.queue is not None else 0  # provider batches whose message was lost
-    batches = await batch_recovery.rekick(s)  # batch items and jobs whose message was lost
+    batches = await rekick.rekick(s)  # batch items and jobs whose message was lost
     leases = await s.ledger.sweep()  # expiry, and pruning of closed rows past keep_days
     # Spend D1 recorded but the ledger never saw settled (a lost settle call) is charged now,
     # from where the last pass stopped (spend_reconciliation.py).

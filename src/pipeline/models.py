@@ -27,6 +27,16 @@ RATIO_PATTERN = r"^[1-9][0-9]{0,2}:[1-9][0-9]{0,2}$"
 # Some character that is not white space, white space as JSON Schema (ECMA-262 `\s`) counts it,
 # so the schema and the server agree on what a blank prompt is.
 PROMPT_PATTERN = "[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+def whole_number(value: Any) -> Any:
+    """JSON Schema's integers include 2213.0 (a number whose fraction is zero): it is read as
+    2213. Anything else stays as given for the strict integer check: 2213.5, "2213" and true
+    are still refused, and money stays an int. From 2**52 up a float has no room for a
+    fraction (what was written may have had one), so such a number must be written as an integer."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**52:
+        return int(value)
+    return value
+
+
 _SIZE = re.compile(SIZE_PATTERN)
 _RATIO = re.compile(RATIO_PATTERN)
 _TOO_MUCH_INLINE = (f"inline images may total {MAX_INLINE_IMAGE_BYTES // (1024 * 1024)} MiB; upload larger ones "
@@ -132,7 +142,7 @@ class GenerationRequest(_Strict):
                              description="'WxH' or 'auto'; the nearest supported size is used")
     aspect_ratio: str | None = Field(default=None, json_schema_extra={"pattern": RATIO_PATTERN}, description="'W:H', e.g. '16:9'")
     quality: Quality | None = None
-    n: int = Field(default=1, ge=1, le=10, strict=True)  # strict: "2", 2.0 and true are not a count
+    n: int = Field(default=1, ge=1, le=10, strict=True)  # strict: "2", 2.5 and true are not a count
     background: Background | None = None
     output_format: OutputFormat | None = None
     output_compression: int | None = Field(default=None, ge=0, le=100, strict=True)
@@ -156,6 +166,11 @@ class GenerationRequest(_Strict):
     context: NarrativeContext | None = Field(default=None, description="narrative context enriching the prompt")
     context_ref: ContextRef | None = Field(default=None, description="use this entity's stored context")
     enrich: bool = Field(default=True, strict=True, description="false: send the prompt as written, context or not")
+
+    @field_validator("n", "output_compression", "max_cost_per_image_micros", mode="before")
+    @classmethod
+    def _whole(cls, v: Any) -> Any:
+        return whole_number(v)  # a validator here, not in the field type, keeps the bounds in the document
 
     @field_validator("prompt")
     @classmethod

@@ -188,7 +188,7 @@ class InProcessBackground:
 
 
 class Queue(Protocol):
-    """A producer: JSON-able dicts in. The consumer (generation/batches.consume) gets
+    """A producer: JSON-able dicts in. The consumer (queued/consumer.consume) gets
     them back as plain dicts {id, body, attempts, ack, retry}; unacked ones come again."""
 
     async def send(self, body: dict[str, Any], delay_s: int = 0) -> None: ...

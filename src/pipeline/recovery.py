@@ -20,11 +20,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .clock import utc_day
-from .generation.storage_retry import STORE_GRACE_S
+from .generation import outcome
+from .retry import STORE_GRACE_S
 from .logs import event as log_event
 from .services import Services
-from .storage import images
-from .storage.store import Attempt, ImageRow, Store
+from .storage import images, sweeps
+from .storage.store import TERMINAL, Attempt, ImageRow, Store
 
 RECOVERED = "recorded by the maintenance job after a storage failure: the images are the ones the provider made"
 PUT_MARGIN_S = 180  # past the deadline and the storing grace: setup before the first call, clock skew
@@ -96,22 +97,18 @@ async def finish_from_objects(s: Services, row: dict[str, Any], objects: Scan) -
                                     "model": first.model, "images": len(found)})
     charge = int(answer["charged_micros"])  # the first settle's, when the request lived to settle
     store = Store(s.db, s.clock)
-    attempts = await s.db.first("SELECT COUNT(*) AS n FROM usage_events WHERE request_id = ? AND provider = ?",
-                                (request_id, first.provider))
+    attempts = await sweeps.count_attempts(s.db, request_id, first.provider)
     warnings = list(dict.fromkeys(_list(row.get("warnings")) + [RECOVERED] + _partial(len(found), int(row["n"]))))
-    await store.succeed(
-        request_id, images=found,
-        attempt=Attempt(request_id, first.provider, first.model, int(attempts["n"] if attempts else 0) + 1,
-                        "succeeded", images=len(found), cost_micros=max(0, charge - recorded),
-                        usage={"recovered": True}),
-        provider=first.provider, model=first.model, size=None, actual_micros=charge, warnings=warnings,
-        links=_list(row.get("links")), approval_status=s.settings.approval_default, only_if_open=True,
-    )
-    now = await s.db.first("SELECT status FROM generation_requests WHERE id = ?", (request_id,))
-    status = now["status"] if now else None
+    await outcome.record_success(s, store, outcome.Success(
+        request_id, first.provider, first.model, None, found,
+        Attempt(request_id, first.provider, first.model, attempts + 1, "succeeded", images=len(found),
+                cost_micros=max(0, charge - recorded), usage={"recovered": True}),
+        charged_micros=charge, warnings=warnings, links=_list(row.get("links")), only_if_open=True,
+    ), deadline=s.clock.monotonic())
+    status = await sweeps.status_of(s.db, request_id)
     log_event(logging.WARNING, "request_recovered", request_id=request_id, images=len(found), n=int(row["n"]),
               charged_micros=charge, status=status)
-    return status in ("succeeded", "failed", "refused")
+    return status in TERMINAL
 
 
 def _list(value: Any) -> list[Any]:

@@ -15,20 +15,24 @@ ISOLATE_IMAGE_MIB_DEFAULT = 12  # bench/run --isolate: the isolate's peak stays 
 # Every setting the Worker reads (vars and secrets). Only these are copied out of the
 # environment, so nothing else (and no unrelated secret) reaches the providers.
 KNOWN_KEYS = (
-    "API_TOKEN", "REQUIRE_API_TOKEN", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_TIMEOUT_S",
-    "GEMINI_API_KEY", "GEMINI_BASE_URL", "GEMINI_TIMEOUT_S", "IMAGEN_PERSON_GENERATION",
-    "PUBLIC_BASE_URL", "DEFAULT_PROVIDER", "AUTO_PROVIDER_ORDER", "DEFAULT_CALLER", "MAX_ATTEMPTS_PER_PROVIDER",
-    "RETRY_BASE_DELAY_S", "RETRY_MAX_DELAY_S", "REQUEST_TIMEOUT_S", "SLOT_WAIT_S", "STALE_REQUEST_S",
-    "PLACEHOLDER_ENABLED",
-    # issue 8: catalog tiers, Vertex AI (Imagen, Gemini on Vertex), extra provider instances
-    "MODEL_TIER", "VERTEX_SERVICE_ACCOUNT_JSON", "VERTEX_PROJECT", "VERTEX_LOCATION", "VERTEX_BASE_URL",
-    "VERTEX_TIMEOUT_S", "VERTEX_GEMINI", "PROVIDER_INSTANCES",
-    # issue 9: enrichment, approval, batches and jobs, webhooks, estimated progress
-    "ENRICHMENT_ENABLED", "APPROVAL_DEFAULT", "BATCH_CONCURRENCY", "WEBHOOK_SECRET", "WEBHOOK_MAX_ATTEMPTS",
-    "WEBHOOK_RETRY_BASE_S", "PROGRESS_INTERVAL_S", "WEBHOOK_ALLOW_LOCAL",
-    # issue 20: the economy lane (providers' batch APIs)
+    # access
+    "API_TOKEN", "REQUIRE_API_TOKEN", "DEFAULT_CALLER",
+    # providers: credentials, endpoints, timeouts, instances
+    "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_TIMEOUT_S",
+    "GEMINI_API_KEY", "GEMINI_BASE_URL", "GEMINI_TIMEOUT_S",
+    "VERTEX_SERVICE_ACCOUNT_JSON", "VERTEX_PROJECT", "VERTEX_LOCATION", "VERTEX_BASE_URL", "VERTEX_TIMEOUT_S",
+    "VERTEX_GEMINI", "IMAGEN_PERSON_GENERATION", "PROVIDER_INSTANCES", "PLACEHOLDER_ENABLED",
+    # choosing a provider and model
+    "DEFAULT_PROVIDER", "AUTO_PROVIDER_ORDER", "MODEL_TIER",
+    # retries, deadlines, waits
+    "MAX_ATTEMPTS_PER_PROVIDER", "RETRY_BASE_DELAY_S", "RETRY_MAX_DELAY_S", "REQUEST_TIMEOUT_S", "SLOT_WAIT_S",
+    "STALE_REQUEST_S", "PROGRESS_INTERVAL_S",
+    # prompts and results
+    "PUBLIC_BASE_URL", "ENRICHMENT_ENABLED", "APPROVAL_DEFAULT",
+    # queued work: batches and jobs, their webhooks, the economy lane
+    "BATCH_CONCURRENCY", "WEBHOOK_SECRET", "WEBHOOK_MAX_ATTEMPTS", "WEBHOOK_RETRY_BASE_S", "WEBHOOK_ALLOW_LOCAL",
     "ECONOMY_POLL_DELAYS_S", "ECONOMY_MAX_POLLS",
-    # issue 26: the isolate's budget of image bytes in flight (memory/byte_budget.py)
+    # memory: the isolate's budget of image bytes in flight (memory/byte_budget.py)
     "ISOLATE_IMAGE_MIB",
 ) + ACCESS_KEYS
 

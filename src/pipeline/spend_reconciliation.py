@@ -18,6 +18,7 @@ from typing import Any
 
 from .clock import iso
 from .services import Services
+from .storage import sweeps
 
 CURSOR = "reconcile_spend"
 PAGE_ROWS = 500
@@ -32,20 +33,14 @@ async def reconcile(s: Services, page_rows: int = PAGE_ROWS, max_pages: int = MA
     now = s.clock.now()
     keep_days = int((await s.ledger.get_config()).get("keep_days", 35))
     floor = now - timedelta(seconds=min(MAX_LOOKBACK_S, keep_days * 86_400 - PRUNE_MARGIN_S))
-    saved = await s.db.first("SELECT position, after_id FROM maintenance_cursors WHERE name = ?", (CURSOR,))
+    saved = await sweeps.cursor(s.db, CURSOR)
     position, after_id = (saved["position"], saved["after_id"]) if saved else (iso(floor), "")
     if position < iso(floor):
         position, after_id = iso(floor), ""
     reconciled = read = 0
     finished = False
     for _ in range(max_pages):
-        rows = await s.db.all(
-            "SELECT id AS request_id, actual_cost_micros AS actual_micros, caller, provider, model, n AS images,"
-            " api_key_id AS key_id, updated_at FROM generation_requests"
-            " WHERE status IN ('succeeded', 'failed') AND actual_cost_micros > 0"
-            " AND (updated_at > ? OR (updated_at = ? AND id > ?)) ORDER BY updated_at, id LIMIT ?",
-            (position, position, after_id, page_rows),
-        )
+        rows = await sweeps.costed_since(s.db, position, after_id, page_rows)
         if rows:
             answer = await s.ledger.reconcile([{k: v for k, v in r.items() if k != "updated_at"} for r in rows])
             reconciled += int(answer.get("reconciled", 0))
@@ -56,10 +51,5 @@ async def reconcile(s: Services, page_rows: int = PAGE_ROWS, max_pages: int = MA
             break
     if finished:  # caught up to now: the next pass starts a little before it
         position, after_id = iso(now - timedelta(seconds=OVERLAP_S)), ""
-    await s.db.run(
-        "INSERT INTO maintenance_cursors (name, position, after_id, updated_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (name) DO UPDATE SET position = excluded.position, after_id = excluded.after_id,"
-        " updated_at = excluded.updated_at",
-        (CURSOR, position, after_id, iso(now)),
-    )
+    await sweeps.save_cursor(s.db, CURSOR, position, after_id, iso(now))
     return {"reconciled": reconciled, "read": read, "caught_up": finished, "through": position}

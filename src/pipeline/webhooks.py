@@ -17,6 +17,7 @@ from typing import Any
 
 from . import errors, logs
 from .ports import Clock, HttpClient, HttpRequest
+from .retry import RetryPolicy
 
 # Answers worth retrying: the receiver is down, overloaded or slow. Any other 4xx
 # means the receiver will never take this body, so retrying would only repeat it.
@@ -54,8 +55,9 @@ async def deliver(
     """POST the payload until a 2xx, a permanent refusal, or `max_attempts`; sleeps
     base, 2×base, 4×base… (capped) between tries. Never raises for the receiver's sake."""
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    policy = RetryPolicy(tries=max_attempts, base_delay_s=base_delay_s, max_delay_s=MAX_DELAY_S, jitter=False)
     status: int | None = None
-    for attempt in range(1, max_attempts + 1):
+    for attempt in range(1, policy.tries + 1):
         headers = {
             "content-type": "application/json",
             "webhook-id": event_id,
@@ -74,6 +76,6 @@ async def deliver(
         if status is not None and status not in RETRY_STATUSES:
             logs.event(logging.WARNING, "webhook_refused", id=event_id, attempt=attempt, status=status)
             return Delivery(False, attempt, status)
-        if attempt < max_attempts:
-            await clock.sleep(min(MAX_DELAY_S, base_delay_s * 2 ** (attempt - 1)))
+        if policy.allows(attempt):
+            await clock.sleep(policy.delay(attempt))
     return Delivery(False, max_attempts, status)

@@ -68,17 +68,22 @@ async def test_bad_uploads_are_refused_before_any_provider_is_called(make_servic
 
 async def test_strict_types_blank_prompts_and_impossible_dates(make_services, client_for):
     client = client_for(make_services({"API_TOKEN": "tok-admin"}))
-    for body in ({"prompt": "   \n\t"}, {"prompt": "x", "n": "2"}, {"prompt": "x", "n": 2.0}, {"prompt": "x", "n": True},
+    for body in ({"prompt": "   \n\t"}, {"prompt": "x", "n": "2"}, {"prompt": "x", "n": 2.5}, {"prompt": "x", "n": True},
                  {"prompt": "x", "max_cost_per_image_micros": True}, {"prompt": "x", "max_cost_per_image_micros": 2**60},
                  {"prompt": "x", "output_compression": 50.5}):
         response = await client.post("/v1/generations", json=body, headers=ADMIN)
         assert response.status_code == 422, (body, response.text)
         assert response.json()["error"]["code"] == "invalid_request"
     for body in ({"daily_budget_micros": True}, {"daily_budget_micros": "5"}, {"daily_budget_micros": 1.5},
-                 {"daily_budget_micros": 2**53}, {"caller_daily_budget_micros": {"a": False}}):
+                 {"daily_budget_micros": 2**53}, {"daily_budget_micros": float(2**52)},
+                 {"caller_daily_budget_micros": {"a": False}}):
         response = await client.put("/v1/budget", json=body, headers=ADMIN)
         assert response.status_code == 422, (body, response.text)
     assert (await client.put("/v1/budget", json={"daily_budget_micros": 2**53 - 1}, headers=ADMIN)).status_code == 200
+    # JSON Schema's integers include 2213.0 (schemathesis sends such numbers): read as the integer
+    whole = await client.put("/v1/budget", json={"daily_budget_micros": 2213.0}, headers=ADMIN)
+    assert whole.status_code == 200 and whole.json()["config"]["daily_budget_micros"] == 2213, whole.text
+    assert isinstance(whole.json()["config"]["daily_budget_micros"], int)
     bad_day = await client.get("/v1/usage?from=2026-02-30&to=2026-03-01", headers=ADMIN)
     assert bad_day.status_code == 422 and bad_day.json()["error"]["details"]["field"] == "from"
 

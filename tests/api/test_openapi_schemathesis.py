@@ -18,7 +18,7 @@ from tests.fakes.app_server import start_server
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "schemathesis-admin-token"
 MAX_EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "30")
-SEEDS = (11, 23, 47)
+SEEDS = (11, 23, 42)  # 42 found integers written as 2213.0 refused, and reads no link reached
 TIMEOUT_S = 420  # a hung run fails here instead of holding CI
 
 

@@ -1,4 +1,4 @@
-"""The cron's safety net for batches and jobs (generation/batch_recovery.py): an item whose
+"""The cron's safety net for batches and jobs (queued/rekick.py): an item whose
 queue message was lost is sent again after an hour, given up after a day, and a completed
 batch whose webhook never ran gets it."""
 

@@ -8,6 +8,7 @@ import json
 
 from local.queue import InProcessQueue
 from pipeline.generation.generation import Generation
+from pipeline.generation.state import Admitted
 from pipeline.models import GenerationRequest
 from pipeline.providers.placeholder import render_png
 from pipeline.storage import batches as rows
@@ -89,16 +90,16 @@ async def test_redelivery_after_a_crash_does_not_pay_twice(make_services, client
         then the isolate dies before the item is recorded or the message acked."""
         for m in messages:
             item = await rows.item(services.db, m["body"]["batch_id"], m["body"]["idx"])
-            generation = Generation(services, GenerationRequest.model_validate(json.loads(item["body"])))
+            generation = Generation(services, Admitted.new(services, GenerationRequest.model_validate(json.loads(item["body"]))))
             await rows.start_item(services.db, batch_id, 0, generation.request_id, "2026-01-01T00:00:00.000Z")
             await generation.result()
         services.queue.bind(real_consumer)
         raise RuntimeError("isolate killed")
 
-    from pipeline.generation import batches
+    from pipeline.queued import consumer
 
     def real_consumer(messages):
-        return batches.consume(services, messages)
+        return consumer.consume(services, messages)
 
     services.queue.bind(dies_after_generating)
     await services.queue.run()

@@ -8,6 +8,7 @@ import pytest
 
 from local.queue import InProcessQueue
 from pipeline.providers.placeholder import render_png
+from tests.clocks import clock_at
 from tests.fakes.batch_apis import GeminiBatchFake, OpenAIBatchFake, batch_price, openai_bill
 from tests.fakes.fixtures import load
 from tests.fakes.server import Reply
@@ -118,9 +119,10 @@ async def test_a_crash_between_submit_and_result_never_submits_twice(make_servic
     batch_id = response.json()["id"]
 
     # the submit message dies right after the provider accepted the batch, before our row saw its id
-    from pipeline.economy import lifecycle, rows
+    from pipeline.queued.economy import lifecycle
+    from pipeline.storage import economy_rows
 
-    real_move = rows.move
+    real_move = economy_rows.move
     crashed = []
 
     async def crash_once(db, pb_id, *, to, frm, now, **fields):
@@ -129,11 +131,11 @@ async def test_a_crash_between_submit_and_result_never_submits_twice(make_servic
             raise RuntimeError("isolate died")
         return await real_move(db, pb_id, to=to, frm=frm, now=now, **fields)
 
-    lifecycle.rows.move = crash_once  # type: ignore[assignment]
+    lifecycle.economy_rows.move = crash_once  # type: ignore[assignment]
     try:
         await services.queue.run()
     finally:
-        lifecycle.rows.move = real_move  # type: ignore[assignment]
+        lifecycle.economy_rows.move = real_move  # type: ignore[assignment]
     view = (await client.get(f"/v1/batches/{batch_id}")).json()
     assert crashed and fake.created == 1  # the redelivery found the batch by our reference
     assert view["counts"] == {"succeeded": 3}
@@ -183,3 +185,50 @@ async def test_an_async_job_in_the_economy_lane(make_services, client_for, fake_
     await services.queue.run()
     job = (await client.get(f"/v1/jobs/{answer.json()['id']}")).json()
     assert job["status"] == "succeeded" and job["lane"] == "economy" and job["result"]["images"]
+
+
+async def test_storage_failing_after_the_provider_billed_keeps_the_images_and_charges_once(
+        make_services, client_for, fake_server):
+    """The economy lane's R2 and D1 failures follow every lane's policy (generation/outcome.py):
+    each put is retried; a success batch D1 gives up on leaves the images in R2 (nothing deleted)
+    and the item open, and a later delivery records it, charged once."""
+    server = fake_server()
+    fake = OpenAIBatchFake(server, PNG)
+    clock = clock_at(instant_sleep=True)  # the redelivery's wait (economy RETRY_S) passes on the clock
+    services = make_services({"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": server.url, **FAST}, clock=clock,
+                             queue=InProcessQueue(paused=True, max_retries=10, clock=clock))
+    client = client_for(services)
+    objects, db = services.objects, services.db
+    real_put, real_delete, real_batch = objects.put, objects.delete, db.batch
+    puts_failed, batches_failed, deleted = [], [], []
+
+    async def flaky_put(key, body, content_type, metadata=None):
+        if key.startswith("images/") and len(puts_failed) < 2:
+            puts_failed.append(key)
+            raise ConnectionError("R2 hiccup")
+        await real_put(key, body, content_type, metadata)
+
+    async def record_delete(key):
+        deleted.append(key)
+        await real_delete(key)
+
+    async def d1_down_for_successes(statements):
+        if statements and statements[0][0].startswith("INSERT INTO images") and len(batches_failed) < 4:
+            batches_failed.append(statements[0][1][1])  # the request id
+            raise ConnectionError("D1 hiccup")
+        await real_batch(statements)
+
+    objects.put, objects.delete, db.batch = flaky_put, record_delete, d1_down_for_successes
+    try:
+        view = await _run(services, client, {"items": _items(3), "lane": "economy"})
+    finally:
+        objects.put, objects.delete, db.batch = real_put, real_delete, real_batch
+
+    assert len(puts_failed) == 2 and len(batches_failed) == 4  # retried, then D1 gave up once
+    assert deleted == []  # what the provider billed was never thrown away
+    assert view["counts"] == {"succeeded": 3}, view
+    for item in view["items"]:
+        image = item["result"]["images"][0]
+        assert (await client.get(f"/v1/images/{image['id']}")).status_code == 200
+    budget = (await client.get("/v1/budget")).json()["today"]
+    assert budget["spent_today_micros"] == fake.billed_micros and budget["reserved_now_micros"] == 0

@@ -13,7 +13,7 @@ import httpx
 from pipeline import errors
 from pipeline.api import rpc
 from pipeline.api.app import create_app
-from pipeline.generation import storage_retry
+from pipeline import retry
 from tests.clocks import clock_at
 from tests.fakes.faults import Fault, FaultPlan, faulty
 
@@ -63,8 +63,8 @@ async def test_a_storage_write_is_retried_and_a_landed_one_is_not_run_twice():
         if len(calls) < 3:
             raise errors.StorageUnavailable("R2 failed")
 
-    await storage_retry.durably(clock, clock.monotonic() + 5, "R2 put", flaky, request_id="gen_x",
-                                policy=storage_retry.policy_for(0.001))
+    await retry.durably(clock, clock.monotonic() + 5, "R2 put", flaky, request_id="gen_x",
+                        policy=retry.writes_policy(0.001))
     assert len(calls) == 3
 
     writes = []
@@ -76,8 +76,8 @@ async def test_a_storage_write_is_retried_and_a_landed_one_is_not_run_twice():
     async def landed() -> bool:
         return True
 
-    await storage_retry.durably(clock, clock.monotonic() + 5, "D1 batch", lost, request_id="gen_x",
-                                policy=storage_retry.policy_for(0.001), landed=landed)
+    await retry.durably(clock, clock.monotonic() + 5, "D1 batch", lost, request_id="gen_x",
+                        policy=retry.writes_policy(0.001), landed=landed)
     assert len(writes) == 1
 
     always = []
@@ -87,13 +87,13 @@ async def test_a_storage_write_is_retried_and_a_landed_one_is_not_run_twice():
         raise RuntimeError("D1 down")
 
     try:
-        await storage_retry.durably(clock, clock.monotonic() + 5, "D1 batch", down, request_id="gen_x",
-                                    policy=storage_retry.policy_for(0.001))
+        await retry.durably(clock, clock.monotonic() + 5, "D1 batch", down, request_id="gen_x",
+                            policy=retry.writes_policy(0.001))
     except errors.StorageUnavailable as exc:
         assert exc.status == 503 and exc.retryable and exc.retry_after_s
     else:
         raise AssertionError("a binding that stays down must be given up")
-    assert len(always) == storage_retry.RetryPolicy().tries
+    assert len(always) == retry.BINDING_WRITES.tries
 
 
 # Every generation door, and every queued door, meets each of our own failures with the same

@@ -33,7 +33,7 @@ import httpx
 from local.http import HttpxClient
 from pipeline import maintenance
 from pipeline.api.app import create_app
-from pipeline.generation import batches
+from pipeline.queued import consumer
 from pipeline.providers.placeholder import render_png
 from tests.clocks import clock_at
 from tests.fakes.faults import KINDS, Fault, FaultPlan, FaultyHttp, faulty
@@ -69,7 +69,7 @@ async def _run_flow(flow: str, make_services: Any, provider: Provider, plan: Fau
     raw = make_services({**ENV, "OPENAI_BASE_URL": provider.server.url}, http=FaultyHttp(HttpxClient(), plan), clock=clock)
     await raw.ledger.put_config({"daily_budget_micros": 10_000_000})
     s = faulty(raw, plan)
-    raw.queue.bind(lambda messages: batches.consume(s, messages))  # the consumer sees the faulty ports too
+    raw.queue.bind(lambda messages: consumer.consume(s, messages))  # the consumer sees the faulty ports too
     billed_before = provider.billed
     body = {"prompt": f"{flow} under faults", "quality": "low"}
     headers = {"Idempotency-Key": f"k-{flow}"}

@@ -16,7 +16,7 @@ import pytest
 from local.http import HttpxClient
 from pipeline import maintenance
 from pipeline.api.app import create_app
-from pipeline.generation import batches
+from pipeline.queued import consumer
 from pipeline.providers.placeholder import render_png
 from tests.clocks import clock_at
 from tests.fakes.faults import Fault, FaultPlan, FaultyHttp, faulty
@@ -45,7 +45,7 @@ async def _run(flow: str, make_services: Any, fake_server: Any, fault: Fault | N
     raw = make_services({**ENV, "OPENAI_BASE_URL": server.url}, http=FaultyHttp(HttpxClient(), plan), clock=clock)
     await raw.ledger.put_config({"daily_budget_micros": 10_000_000})
     s = faulty(raw, plan)
-    raw.queue.bind(lambda messages: batches.consume(s, messages))
+    raw.queue.bind(lambda messages: consumer.consume(s, messages))
     path = "/v1/jobs" if flow == "job" else "/v1/batches"
     body: dict[str, Any] = {"prompt": "the lighthouse", "quality": "low"}
     payload = body if flow == "job" else {"items": [body]}

@@ -6,13 +6,13 @@ when a later one fails. Providers make one call each time they are asked."""
 from __future__ import annotations
 
 import threading
-import time
 
 from local.workers_ai import FakeWorkersAI
 from pipeline import limits
 from pipeline.catalog import default_model
 from pipeline.catalog import gemini as gemini_catalog
 from pipeline.generation.generation import Generation
+from pipeline.generation.state import Admitted
 from pipeline.models import GenerationRequest
 from pipeline.providers.placeholder import render_png
 from tests.clocks import TODAY
@@ -24,7 +24,6 @@ MODEL = default_model(gemini_catalog.CATALOG, TODAY)
 GEMINI = f"/v1beta/models/{MODEL}:generateContent"
 PNG = render_png(b"calls", 32, 32)
 ONE_IMAGE_MICROS = 17 + 33_600  # a short prompt's tokens + 1120 image tokens at $30/1M
-DELAY_S = 0.6
 QUIET = {"PLACEHOLDER_ENABLED": "false", "MAX_ATTEMPTS_PER_PROVIDER": "1"}
 
 
@@ -32,52 +31,74 @@ def gemini_services(make_services, server):
     return make_services({**QUIET, "GEMINI_API_KEY": "AIza-test", "GEMINI_BASE_URL": server.url})
 
 
-class SlowGemini:
-    """Answers every call after DELAY_S and notes when each call arrived."""
+class GatedGemini:
+    """Holds every call until `together` calls have arrived, then answers them all: calls made
+    one after another never get that far (the first waits for the others, which are never
+    sent, until WAIT_S passes and it answers 503). No test time is measured, so no clock is."""
 
-    def __init__(self) -> None:
-        self.arrived: list[float] = []
-        self._lock = threading.Lock()
+    WAIT_S = 10.0  # only ever spent by a failing test
+
+    def __init__(self, together: int) -> None:
+        self.together = together
+        self.arrived = 0
+        self.waited_out = 0
+        self._all_here = threading.Condition()
 
     def __call__(self, _req: Received) -> Reply:
-        with self._lock:
-            self.arrived.append(time.monotonic())
-        return Reply(200, load("gemini", "success", IMAGE=PNG), delay_s=DELAY_S)
+        with self._all_here:
+            self.arrived += 1
+            self._all_here.notify_all()
+            if not self._all_here.wait_for(lambda: self.arrived >= self.together, timeout=self.WAIT_S):
+                self.waited_out += 1
+                return Reply(503, {"error": {"code": 503, "message": "not all calls came", "status": "UNAVAILABLE"}})
+        return Reply(200, load("gemini", "success", IMAGE=PNG))
 
 
-async def timed(services, **body) -> tuple[float, dict]:
-    started = time.monotonic()
-    result = await Generation(services, GenerationRequest(provider="gemini", **body)).result()
-    return time.monotonic() - started, result
-
-
-async def test_gemini_makes_n_calls_together_in_about_one_calls_time(make_services, fake_server):
+async def test_gemini_makes_n_calls_together(make_services, fake_server):
+    """All three calls are sent before the first is answered (parallel_calls in the catalog)."""
     server = fake_server()
-    slow = SlowGemini()
-    server.route("POST", GEMINI, slow)
+    gate = GatedGemini(together=3)
+    server.route("POST", GEMINI, gate)
     services = gemini_services(make_services, server)
 
-    one_s, one = await timed(services, prompt="one lighthouse")
-    assert len(one["images"]) == 1 and len(slow.arrived) == 1
-    slow.arrived.clear()
-    three_s, three = await timed(services, prompt="three lighthouses", n=3)
+    three = await Generation(services, Admitted.new(services, GenerationRequest(
+        provider="gemini", prompt="three lighthouses", n=3))).result()
 
-    assert len(three["images"]) == 3 and len(slow.arrived) == 3
-    assert max(slow.arrived) - min(slow.arrived) < DELAY_S  # all three sent before the first was answered
-    assert three_s < one_s + DELAY_S  # one after another would take three calls' time (3 x 0.6 s)
+    assert gate.waited_out == 0 and gate.arrived == 3
+    assert len(three["images"]) == 3
     assert three["actual_cost_micros"] == 3 * ONE_IMAGE_MICROS
-    print(f"\nwall time: n=1 {one_s * 1000:.0f} ms, n=3 {three_s * 1000:.0f} ms (each answer delayed {DELAY_S * 1000:.0f} ms)")
+
+
+class OneAtATime:
+    """Holds each call for HOLD_S or until another call arrives beside it, and counts the calls
+    that did: calls run together always overlap a held one; calls one after another never do."""
+
+    HOLD_S = 0.3
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.overlapped = 0
+        self._changed = threading.Condition()
+
+    def __call__(self, _req: Received) -> Reply:
+        with self._changed:
+            self.in_flight += 1
+            self._changed.notify_all()
+            if self._changed.wait_for(lambda: self.in_flight > 1, timeout=self.HOLD_S):
+                self.overlapped += 1
+            self.in_flight -= 1
+        return Reply(200, load("gemini", "success", IMAGE=PNG))
 
 
 async def test_large_images_run_one_call_at_a_time(make_services, fake_server):
     """Three 2K images together would pass what one request may hold (limits.py)."""
     server = fake_server()
-    slow = SlowGemini()
-    server.route("POST", GEMINI, slow)
+    gate = OneAtATime()
+    server.route("POST", GEMINI, gate)
     services = gemini_services(make_services, server)
-    result = await Generation(services, GenerationRequest(provider="gemini", prompt="big", size="2048x2048", n=2)).result()
+    result = await Generation(services, Admitted.new(services, GenerationRequest(provider="gemini", prompt="big", size="2048x2048", n=2))).result()
     assert len(result["images"]) == 2
-    assert slow.arrived[1] - slow.arrived[0] >= DELAY_S * 0.9  # the second was sent after the first came back
+    assert gate.overlapped == 0  # the second was sent after the first came back
 
 
 def test_calls_at_once_honour_the_provider_and_the_memory_limit():
@@ -93,7 +114,7 @@ async def test_calls_that_finished_are_kept_when_others_fail(make_services, fake
     server.sequence("POST", GEMINI, [Reply(200, load("gemini", "success", IMAGE=PNG)), Reply(200, load("gemini", "success", IMAGE=PNG)),
                                      Reply(503, load("gemini", "unavailable"))])
     services = gemini_services(make_services, server)
-    result = await Generation(services, GenerationRequest(provider="gemini", prompt="four please", n=4)).result()
+    result = await Generation(services, Admitted.new(services, GenerationRequest(provider="gemini", prompt="four please", n=4))).result()
     assert result["status"] == "succeeded" and len(result["images"]) == 2
     assert result["actual_cost_micros"] == 2 * ONE_IMAGE_MICROS  # a 503 is answered before any work: not billed
     assert "2 of 4 images made; gemini failed on the rest (provider_unavailable)" in result["warnings"]
@@ -110,8 +131,8 @@ async def test_imagen_splits_n_by_its_images_per_call(make_services, fake_server
          "mimeType": "image/png"}] * req.json()["parameters"]["sampleCount"]}))
     services = make_services({**QUIET, "VERTEX_SERVICE_ACCOUNT_JSON": creds, "VERTEX_LOCATION": "europe-west4",
                               "VERTEX_BASE_URL": server.url})
-    result = await Generation(services, GenerationRequest(provider="imagen", prompt="five foxes", n=5,
-                                                          model="imagen-4.0-generate-001")).result()
+    result = await Generation(services, Admitted.new(services, GenerationRequest(provider="imagen", prompt="five foxes", n=5,
+                                                          model="imagen-4.0-generate-001"))).result()
     assert [r.json()["parameters"]["sampleCount"] for r in server.received if r.path == predict] == [4, 1]
     assert len(result["images"]) == 5 and result["actual_cost_micros"] == 5 * 40_000
 
@@ -119,6 +140,6 @@ async def test_imagen_splits_n_by_its_images_per_call(make_services, fake_server
 async def test_workers_ai_makes_one_binding_call_per_image(make_services):
     ai = FakeWorkersAI()
     services = make_services({**QUIET}, ai=ai)
-    result = await Generation(services, GenerationRequest(provider="workers-ai", prompt="two lizards", n=2)).result()
+    result = await Generation(services, Admitted.new(services, GenerationRequest(provider="workers-ai", prompt="two lizards", n=2))).result()
     assert len(ai.calls) == 2 and len(result["images"]) == 2
     assert result["actual_cost_micros"] == 2 * (212 + 424) == result["estimated_cost_micros"]  # 4 tiles x 53 + 4 steps x 106, per image

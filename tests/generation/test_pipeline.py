@@ -11,6 +11,7 @@ from pipeline import maintenance
 from pipeline.api import rpc
 from pipeline.models import GenerationRequest
 from pipeline.generation.generation import Generation
+from pipeline.generation.state import Admitted
 from pipeline.providers import openai as openai_mod
 from pipeline.providers.base import ProviderContext
 from pipeline.providers.registry import FACTORIES, ProviderRegistry
@@ -131,7 +132,7 @@ async def test_inline_edit_input_must_be_an_image(make_services, client_for):
 
 async def test_a_cancelled_stream_leaves_the_row_terminal_and_the_money_free(make_services):
     services = make_services()
-    generation = Generation(services, GenerationRequest(prompt="going away"))
+    generation = Generation(services, Admitted.new(services, GenerationRequest(prompt="going away")))
     events = generation.events()
     first = await events.__anext__()
     assert first.type == "accepted"

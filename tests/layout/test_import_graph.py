@@ -5,6 +5,7 @@ follow the code from the routes down without meeting a module twice."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -74,3 +75,35 @@ def test_a_cycle_is_found_when_there_is_one():
 
 def test_src_pipeline_has_no_import_cycles():
     assert find_cycle(import_graph()) is None
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The same graph between the packages (and top-level modules) of src/pipeline:
+    `pipeline.queued.economy.record` counts as `pipeline.queued`."""
+    def top(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    packages: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        packages.setdefault(top(module), set()).update(top(t) for t in targets if top(t) != top(module))
+    return packages
+
+
+def test_packages_are_layered_without_cycles():
+    """A cycle between packages is invisible module by module (generation/batches.py imported the
+    economy lane, which imports generation): queued work sits above generation/, result views and
+    URLs in delivery/ above storage/."""
+    packages = package_graph(import_graph())
+    assert find_cycle(packages) is None
+    assert "pipeline.queued" not in packages["pipeline.generation"]
+    assert "pipeline.generation" in packages["pipeline.queued"]
+
+
+def test_every_sql_statement_is_in_storage():
+    """D1 is reached through storage/ only (the ledger's own SQLite is the Durable Object's:
+    ledger/; runtime/ and local/ implement the Database port itself)."""
+    sql = re.compile(r"""["'](SELECT|INSERT|UPDATE|DELETE|WITH)\s""")
+    allowed = {"storage", "ledger", "runtime"}
+    found = [str(p.relative_to(CORE)) for p in CORE.rglob("*.py")
+             if p.relative_to(CORE).parts[0] not in allowed and sql.search(p.read_text())]
+    assert found == []

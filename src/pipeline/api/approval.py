@@ -16,7 +16,7 @@ from ..models import LABEL_PATTERN, EntityType
 from ..services import Services
 from ..storage import approvals
 from ..delivery.variants import delete_variants
-from ..storage.results import image_url
+from ..delivery.results import image_url
 from .deps import get_services, require_scope
 from .params import CallerQuery, EntityIdPath, IdPath, RolePath
 

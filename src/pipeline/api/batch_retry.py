@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from .. import errors
 from ..auth import ownership
 from ..auth.keys import Principal
-from ..generation import batch_status, batches
+from ..queued import completion, submission
 from ..models import GenerationRequest
 from ..services import Services
 from ..storage import batches as rows
@@ -34,7 +34,7 @@ async def retry_failed(
     s: Services = Depends(get_services),
 ) -> JSONResponse:
     await ownership.batch(s.db, principal, batch_id)
-    view = await batch_status.batch_view(s, batch_id)
+    view = await completion.batch_view(s, batch_id)
     failed = [i for i in view["items"] if i["status"] in ("failed", "refused")
               and (include_refused or (i["error"] or {}).get("code") != "provider_refused")]
     if not failed:
@@ -47,7 +47,7 @@ async def retry_failed(
         body.pop("idempotency_key", None)
         items.append(GenerationRequest.model_validate(body).model_copy(update={"caller": body.get("caller") or caller}))
     lane = "standard" if view.get("lane") == "standard" else "economy"  # its lane, never refused as economy_only
-    new_id = await batches.submit(s, principal, items, kind="batch", caller=caller, webhook_url=None, lane=lane)
+    new_id = await submission.submit(s, principal, items, kind="batch", caller=caller, webhook_url=None, lane=lane)
     return JSONResponse({"id": new_id, "status": "queued", "total": len(items), "retry_of": batch_id,
                          "retried": [i["index"] for i in failed], "status_url": f"/v1/batches/{new_id}",
                          "events_url": f"/v1/batches/{new_id}/events"},

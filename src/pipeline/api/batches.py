@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import errors, webhook_targets
-from ..generation import batch_status, batches
+from ..queued import completion, submission
 from ..models import GenerationRequest
-from ..economy.routing import Lane
+from ..queued.economy.routing import Lane
 from ..services import Services
 from ..auth import ownership
 from ..auth.keys import Principal
@@ -44,7 +44,7 @@ LaneField = Field(default="standard", description=(
 
 class BatchBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    items: list[GenerationRequest] = Field(min_length=1, max_length=batches.MAX_ITEMS)
+    items: list[GenerationRequest] = Field(min_length=1, max_length=submission.MAX_ITEMS)
     lane: Lane = LaneField
     caller: str | None = Field(default=None, max_length=128)
     webhook_url: str | None = Field(default=None, max_length=2000, description=WEBHOOK_DOC.format(what="batch"))
@@ -60,8 +60,8 @@ async def create_batch(body: BatchBody, request: Request, principal: Principal =
                        s: Services = Depends(get_services)) -> JSONResponse:
     caller = principal.acting_caller(body.caller)
     items = [item.model_copy(update={"caller": item.caller or caller}) for item in body.items]
-    batch_id = await batches.submit(s, principal, items, kind="batch", caller=caller,
-                                    webhook_url=_webhook(s, request, body.webhook_url),
+    batch_id = await submission.submit(s, principal, items, kind="batch", caller=caller,
+                                       webhook_url=_webhook(s, request, body.webhook_url),
                                     lane=body.lane, idempotency_key=request.headers.get("idempotency-key"))
     return JSONResponse({"id": batch_id, "status": "queued", "total": len(body.items), "lane": body.lane, "status_url": f"/v1/batches/{batch_id}",
                          "events_url": f"/v1/batches/{batch_id}/events"}, status_code=202,
@@ -76,7 +76,7 @@ async def get_batch(batch_id: IdPath, request: Request, s: Services = Depends(ge
 async def _visible(s: Services, request: Request, batch_id: str, kind: str = "batch") -> dict[str, Any]:
     """The batch, if this key may see its caller's data (else the same 404 as an unknown id)."""
     await ownership.batch(s.db, await current_principal(request), batch_id, kind)
-    return await batch_status.batch_view(s, batch_id)
+    return await completion.batch_view(s, batch_id)
 
 
 @router.get("/batches/{batch_id}/events", summary="The batch's progress as Server-Sent Events")
@@ -90,8 +90,8 @@ async def batch_events(batch_id: IdPath, request: Request, s: Services = Depends
 async def create_job(body: JobBody, request: Request, principal: Principal = Depends(require_scope("generate")),
                      s: Services = Depends(get_services)) -> JSONResponse:
     item = GenerationRequest.model_validate(body.model_dump(exclude={"webhook_url", "lane"}, exclude_unset=True))
-    job_id = await batches.submit(s, principal, [item], kind="job", caller=principal.acting_caller(item.caller),
-                                  webhook_url=_webhook(s, request, body.webhook_url), lane=body.lane,
+    job_id = await submission.submit(s, principal, [item], kind="job", caller=principal.acting_caller(item.caller),
+                                     webhook_url=_webhook(s, request, body.webhook_url), lane=body.lane,
                                   idempotency_key=request.headers.get("idempotency-key"))
     return JSONResponse({"id": job_id, "status": "queued", "lane": body.lane, "status_url": f"/v1/jobs/{job_id}"}, status_code=202,
                         headers={"Location": f"/v1/jobs/{job_id}"})
@@ -100,7 +100,7 @@ async def create_job(body: JobBody, request: Request, principal: Principal = Dep
 @router.get("/jobs/{job_id}", summary="An async job: its status, then the generation's result or error")
 async def get_job(job_id: IdPath, request: Request, s: Services = Depends(get_services)) -> dict[str, Any]:
     view = await _visible(s, request, job_id, "job")
-    return batch_status.job_view(view)
+    return completion.job_view(view)
 
 
 async def _watch(s: Services, batch_id: str, view: dict[str, Any]) -> AsyncIterator[bytes]:
@@ -111,7 +111,7 @@ async def _watch(s: Services, batch_id: str, view: dict[str, Any]) -> AsyncItera
     quiet = 0.0
     while view["status"] != "completed":
         await s.clock.sleep(s.settings.progress_interval_s)
-        view = await batch_status.batch_view(s, batch_id)
+        view = await completion.batch_view(s, batch_id)
         changed = [i for i in view["items"] if seen.get(i["index"]) != i["status"]]
         for i in changed:
             seen[i["index"]] = i["status"]

@@ -7,15 +7,15 @@ from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .. import errors
 from ..auth import ownership
 from ..auth.keys import Principal
-from ..economy import views as economy_views
+from ..queued.economy import views as economy_views
 from .deps import get_services, require_scope, require_token
 from ..clock import utc_day
-from ..models import MAX_MICROS
+from ..models import MAX_MICROS, whole_number
 from ..ledger.core import MIN_LEASE_S
 from ..services import Services
 from ..storage.store import Store
@@ -43,6 +43,13 @@ class BudgetChanges(BaseModel):
     # at least MIN_LEASE_S: a lease shorter than a provider call would let two requests spend the same money
     reservation_lease_s: int = Field(default=None, ge=MIN_LEASE_S, le=86_400, strict=True)  # type: ignore[assignment]
     slot_lease_s: int = Field(default=None, ge=MIN_LEASE_S, le=86_400, strict=True)  # type: ignore[assignment]
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _whole(cls, value: Any) -> Any:
+        """JSON Schema's integers include 2213.0 (models.whole_number), in the maps' values too.
+        A validator here, not in the field types, keeps their bounds in the OpenAPI document."""
+        return {k: whole_number(v) for k, v in value.items()} if isinstance(value, dict) else whole_number(value)
 
 
 @router.get("/budget", summary="Budgets, caps and concurrency limits in force, and today's spend"

@@ -12,12 +12,13 @@ from ..errors import ImageWorkerError
 from ..models import GenerationRequest
 from ..providers.base import InputImage
 from ..services import Services
+from ..storage import price_overrides
 
 
 async def providers_view(s: Services, *, probe: bool = False) -> dict[str, Any]:
     """`GET /v1/providers`: every configured provider with capabilities, passive
     health (this isolate's recent calls) and, when asked, an active probe."""
-    await s.registry.prices.refresh(s.db, s.clock)
+    await price_overrides.refresh(s.registry.prices, s.db, s.clock)
     names = s.registry.names()
     probes: list[Any] = [None] * len(names)
     if probe:
@@ -61,7 +62,7 @@ async def estimates(s: Services, req: GenerationRequest) -> dict[str, Any]:
     """`POST /v1/estimate`: the estimate from every provider able to serve `req`,
     and which one auto mode would pick. Nothing is reserved or called."""
     # Only the count of input images matters for a price; their bytes are not fetched.
-    await s.registry.prices.refresh(s.db, s.clock)
+    await price_overrides.refresh(s.registry.prices, s.db, s.clock)
     images = tuple(InputImage(b"", "image/png") for _ in req.images)
     mask = InputImage(b"", "image/png") if req.mask is not None else None
     found, unavailable = [], {}

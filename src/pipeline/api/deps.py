@@ -83,6 +83,11 @@ async def current_principal(request: Request) -> Principal:
     return state.principal
 
 
+# Each scope-checking dependency -> the scope it asks of a request with a given method: the
+# route table (route_table.py) reads the scopes of every route from here, by the function.
+SCOPE_CHECKS: dict[Callable[..., Any], Callable[[str], str]] = {}
+
+
 def require_scope(scope: str) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency: the caller's principal, if its key has `scope` (403 otherwise)."""
 
@@ -91,13 +96,20 @@ def require_scope(scope: str) -> Callable[[Request], Awaitable[Principal]]:
         principal.require(scope)
         return principal
 
-    check.__name__ = f"require_{scope}"
+    SCOPE_CHECKS[check] = lambda _method: scope
     return check
 
 
-# Kept for routers written before keys had scopes: reading needs `read`, anything else
-# `generate`. Routes that change money, prices, keys or approvals use require_scope("admin").
+def _by_method(method: str) -> str:
+    return "read" if method in ("GET", "HEAD") else "generate"
+
+
+# For whole routers: reading needs `read`, anything else `generate`. Routes that change money,
+# prices, keys or approvals add require_scope("admin").
 async def require_token(request: Request) -> Principal:
     principal = await current_principal(request)
-    principal.require("read" if request.method in ("GET", "HEAD") else "generate")
+    principal.require(_by_method(request.method))
     return principal
+
+
+SCOPE_CHECKS[require_token] = _by_method

@@ -13,7 +13,7 @@ from ..auth.keys import Principal
 from ..models import EntityType, Status
 from ..services import Services
 from ..storage.listing import Filters, delete_generation, has_column, list_query
-from ..storage.results import to_result
+from ..delivery.results import to_result
 from ..storage.store import TERMINAL, Store
 from .deps import get_services, require_scope
 from .params import IdPath
@@ -64,8 +64,7 @@ async def list_generations(
         entity_type=entity_type, entity_id=entity_id, approval=approval, day_from=first, day_to=last,
     )
     sql, params = list_query(filters, before, limit + 1)
-    store = Store(s.db, s.clock)
-    rows = await store._with_details(await s.db.all(sql, params))  # noqa: SLF001 - the store's own join
+    rows = await Store(s.db, s.clock).query_requests(sql, params)
     items = [to_result(row, s.settings.public_base_url) for row in rows[:limit]]
     return {"items": items, "next_before": items[-1]["id"] if len(rows) > limit else None}
 

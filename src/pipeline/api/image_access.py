@@ -19,7 +19,7 @@ from ..delivery.variants import get_variant
 from ..guarded import guarded
 from ..services import Services
 from ..storage import images, owners
-from ..storage.results import image_url
+from ..delivery.results import image_url
 from .deps import current_principal, get_services, require_scope
 from .params import IdPath
 

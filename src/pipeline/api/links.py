@@ -16,7 +16,7 @@ from ..auth.keys import Principal
 from .deps import get_services, require_scope
 from .params import CallerQuery, EntityIdPath
 from ..models import LABEL_PATTERN, EntityRef, EntityType
-from ..storage.results import image_url
+from ..delivery.results import image_url
 from ..services import Services
 from ..storage.store import Store
 

@@ -103,6 +103,53 @@ def _hoist_defs(op: dict[str, Any], schemas: dict[str, Any]) -> None:
             schemas.setdefault(name, schema)
 
 
+# OpenAPI links: what an operation creates, and the operations that read it by the id in
+# its answer (`$response.body#/...`). A client (and schemathesis's stateful phase) follows
+# them from a created object to its reads, instead of guessing ids that answer 404.
+_GEN = "$response.body#/id"
+_IMAGE = "$response.body#/images/0/id"
+LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, str]]] = {
+    ("post", "/v1/generations", "201"): {
+        "GetGeneration": ("get", "/v1/generations/{request_id}", _GEN),
+        "DeleteGeneration": ("delete", "/v1/generations/{request_id}", _GEN),
+        "GetImage": ("get", "/v1/images/{image_id}", _IMAGE),
+        "SignedUrl": ("get", "/v1/images/{image_id}/signed-url", _IMAGE),
+        "ApproveImage": ("post", "/v1/images/{image_id}/approve", _IMAGE),
+        "RejectImage": ("post", "/v1/images/{image_id}/reject", _IMAGE),
+    },
+    ("post", "/v1/keys", "201"): {
+        "GetKey": ("get", "/v1/keys/{key_id}", _GEN),
+        "RevokeKey": ("delete", "/v1/keys/{key_id}", _GEN),
+    },
+    ("post", "/v1/batches", "202"): {
+        "GetBatch": ("get", "/v1/batches/{batch_id}", _GEN),
+        "BatchEvents": ("get", "/v1/batches/{batch_id}/events", _GEN),
+        "RetryBatch": ("post", "/v1/batches/{batch_id}/retry", _GEN),
+    },
+    ("post", "/v1/jobs", "202"): {"GetJob": ("get", "/v1/jobs/{job_id}", _GEN)},
+    ("post", "/v1/uploads", "201"): {
+        "GetUpload": ("get", "/v1/uploads/{upload_id}", _GEN),
+        "GetUploadContent": ("get", "/v1/uploads/{upload_id}/content", _GEN),
+    },
+}
+
+
+def _add_links(doc: dict[str, Any]) -> None:
+    """Each link names its target by operationId and fills the target's one path parameter."""
+    paths = doc.get("paths", {})
+    for (method, path, status), links in LINKS.items():
+        response = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if response is None:
+            continue
+        found = response.setdefault("links", {})
+        for name, (to_method, to_path, value) in links.items():
+            target = paths.get(to_path, {}).get(to_method)
+            if target is None:
+                continue
+            param = next(p["name"] for p in target.get("parameters", []) if p.get("in") == "path")
+            found[name] = {"operationId": target["operationId"], "parameters": {param: value}}
+
+
 def complete(doc: dict[str, Any]) -> dict[str, Any]:
     components = doc.setdefault("components", {})
     components.setdefault("securitySchemes", {})["bearer"] = BEARER
@@ -112,6 +159,7 @@ def complete(doc: dict[str, Any]) -> dict[str, Any]:
             if isinstance(op, dict) and "responses" in op:
                 _complete_operation(method, path, op)
                 _hoist_defs(op, components.setdefault("schemas", {}))
+    _add_links(doc)
     return doc
 
 

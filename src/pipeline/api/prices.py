@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import catalog
-from ..catalog import overrides
 from ..models import LABEL_PATTERN
+from ..storage import price_overrides
 from ..services import Services
 from .deps import get_services, require_scope, require_token
 
@@ -39,7 +39,7 @@ class PriceReset(BaseModel):
 
 @router.get("/prices", summary="Every catalog model's price in force, its catalog price, source and date")
 async def get_prices(s: Services = Depends(get_services)) -> dict[str, Any]:
-    await s.registry.prices.refresh(s.db, s.clock, force=True)
+    await price_overrides.refresh(s.registry.prices, s.db, s.clock, force=True)
     out = []
     day = s.clock.now().date()
     for kind, cat in catalog.CATALOGS.items():
@@ -56,14 +56,14 @@ async def get_prices(s: Services = Depends(get_services)) -> dict[str, Any]:
 
 @router.get("/prices/history", summary="Recorded overrides, newest first")
 async def price_history(model: str | None = Query(default=None, min_length=1, max_length=128, pattern=LABEL_PATTERN), s: Services = Depends(get_services)) -> dict[str, Any]:
-    return {"history": await overrides.history(s.db, model)}
+    return {"history": await price_overrides.history(s.db, model)}
 
 
 @router.put("/prices/{model:path}", dependencies=[Depends(require_scope("admin"))], summary="Override a model's rates now, without a deploy (recorded)")
 async def put_price(body: PriceChange, model: str = _MODEL, s: Services = Depends(get_services)) -> dict[str, Any]:
-    return await overrides.set_override(s.db, s.clock, s.registry.prices, model, body.rates, body.reason, body.set_by)
+    return await price_overrides.set_override(s.db, s.clock, s.registry.prices, model, body.rates, body.reason, body.set_by)
 
 
 @router.delete("/prices/{model:path}", dependencies=[Depends(require_scope("admin"))], summary="Back to the catalog's price (recorded)")
 async def delete_price(body: PriceReset, model: str = _MODEL, s: Services = Depends(get_services)) -> dict[str, Any]:
-    return await overrides.set_override(s.db, s.clock, s.registry.prices, model, None, body.reason, body.set_by)
+    return await price_overrides.set_override(s.db, s.clock, s.registry.prices, model, None, body.reason, body.set_by)

@@ -28,7 +28,7 @@ class StoredContext(NarrativeContext):
 @router.post("/prompts/preview", summary="The prompt each provider would be sent; generates nothing")
 async def preview(body: GenerationRequest, principal: Principal = Depends(require_scope("generate")),
                   s: Services = Depends(get_services)) -> dict[str, Any]:
-    return enrich.preview(s, await enrich.prepare(s, body, principal.acting_caller(body.caller)))
+    return enrich.preview(s, await enrich.enrichment_for(s, body, principal.acting_caller(body.caller)))
 
 
 @router.put("/entities/{entity_type}/{entity_id}/context", summary="Store an entity's narrative context")

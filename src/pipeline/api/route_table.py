@@ -13,8 +13,7 @@ from typing import Any, Iterable
 from starlette.routing import compile_path
 
 from . import body_limits
-
-_KNOWN_SCOPES = ("read", "generate", "admin")
+from .deps import SCOPE_CHECKS
 
 
 @dataclass(frozen=True)
@@ -29,16 +28,13 @@ class RouteInfo:
 
 
 def required_scopes(dependant: Any, method: str) -> list[str]:
-    """Every scope a route's dependencies (its router's included) will ask for. deps.py
-    names each check: `require_scope(s)` is `require_<s>`; `require_token` asks `read` of
-    a GET and `generate` of anything else."""
+    """Every scope a route's dependencies (its router's included) will ask for, as each
+    check says of itself (deps.SCOPE_CHECKS)."""
     found: list[str] = []
     for sub in getattr(dependant, "dependencies", None) or ():
-        name = getattr(sub.call, "__name__", "")
-        if name == "require_token":
-            found.append("read" if method in ("GET", "HEAD") else "generate")
-        elif name.startswith("require_") and name[len("require_"):] in _KNOWN_SCOPES:
-            found.append(name[len("require_"):])
+        scope_for = SCOPE_CHECKS.get(sub.call)
+        if scope_for is not None:
+            found.append(scope_for(method))
         found += required_scopes(sub, method)
     return list(dict.fromkeys(found))
 

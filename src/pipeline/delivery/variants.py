@@ -13,6 +13,7 @@ from typing import Any
 from .. import errors
 from ..ports import Database, ObjectStore
 from ..services import Services
+from ..storage import variant_rows
 from . import spec as specs
 
 
@@ -39,17 +40,10 @@ def _check_input(row: dict[str, Any]) -> None:
             details={"field": "width"})
 
 
-async def _count(db: Database, day: str) -> None:
-    await db.run(
-        "INSERT INTO image_transformations (day, count) VALUES (?, 1)"
-        " ON CONFLICT (day) DO UPDATE SET count = count + 1", (day,))
-
-
 async def get_variant(s: Services, row: dict[str, Any], rendition: specs.Rendition) -> Variant:
     """The stored variant, or make it now (once) and store it. `row` is the image's D1 row,
     already cleared for access by the caller (api/image_access.py)."""
-    stored_row = await s.db.first(
-        "SELECT * FROM image_variants WHERE image_id = ? AND variant = ?", (row["id"], rendition.name))
+    stored_row = await variant_rows.find(s.db, row["id"], rendition.name)
     if stored_row is not None:
         obj = await s.objects.get(stored_row["r2_key"])
         if obj is not None:
@@ -72,7 +66,7 @@ async def _make(s: Services, row: dict[str, Any], rendition: specs.Rendition) ->
     if len(original.body) > specs.MAX_INPUT_BYTES:
         raise errors.InvalidRequest(f"image {row['id']} is over {specs.MAX_INPUT_BYTES} bytes: no variants of it")
     now = s.clock.now()
-    await _count(s.db, now.strftime("%Y-%m-%d"))
+    await variant_rows.count_transformation(s.db, now.strftime("%Y-%m-%d"))
     body = await s.images.transform(original.body, rendition.transform(), rendition.output())
     del original
     digest = hashlib.sha256(body).hexdigest()
@@ -80,16 +74,11 @@ async def _make(s: Services, row: dict[str, Any], rendition: specs.Rendition) ->
     await s.objects.put(key, body, rendition.content_type,
                         {"image_id": row["id"], "variant": rendition.name, "sha256": digest})
     try:
-        await s.db.run(
-            "INSERT INTO image_variants (image_id, variant, r2_key, content_type, byte_size, sha256, width, height, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (image_id, variant) DO UPDATE SET"
-            " r2_key = excluded.r2_key, content_type = excluded.content_type, byte_size = excluded.byte_size,"
-            " sha256 = excluded.sha256, width = excluded.width, height = excluded.height",
-            (row["id"], rendition.name, key, rendition.content_type, len(body), digest,
-             rendition.width, rendition.height, now.isoformat()))
+        await variant_rows.record(s.db, row["id"], rendition.name, key, rendition.content_type, len(body), digest,
+                                  rendition.width, rendition.height, now.isoformat())
     except Exception:
         await s.objects.delete(key)  # no variant object without its row
-        if await s.db.first("SELECT 1 AS x FROM images WHERE id = ?", (row["id"],)) is None:
+        if not await variant_rows.image_exists(s.db, row["id"]):
             # The original was deleted meanwhile (foreign key): no variant outlives it.
             raise errors.NotFound(f"no image {row['id']!r}") from None
         raise
@@ -100,11 +89,10 @@ async def delete_variants(db: Database, objects: ObjectStore, image_ids: list[st
     """Remove the variants of these images (objects, then rows); returns the keys removed."""
     keys: list[str] = []
     for image_id in image_ids:
-        rows = await db.all("SELECT r2_key FROM image_variants WHERE image_id = ?", (image_id,))
-        for r in rows:
-            await objects.delete(r["r2_key"])
-            keys.append(r["r2_key"])
-        await db.run("DELETE FROM image_variants WHERE image_id = ?", (image_id,))
+        for key in await variant_rows.keys_of(db, image_id):
+            await objects.delete(key)
+            keys.append(key)
+        await variant_rows.delete_rows(db, image_id)
     return keys
 
 
@@ -116,11 +104,7 @@ MICROS_PER_1000_TRANSFORMATIONS = 500_000  # $0.50
 async def transformation_usage(db: Database, day_from: str, day_to: str) -> dict[str, Any]:
     """Transformations per day in [day_from, day_to], with the month-to-date count that the
     free allowance applies to (Cloudflare counts over a rolling 30 days: this is an estimate)."""
-    rows = await db.all("SELECT day, count FROM image_transformations WHERE day BETWEEN ? AND ? ORDER BY day",
-                        (day_from, day_to))
-    month = await db.first("SELECT COALESCE(SUM(count), 0) AS n FROM image_transformations WHERE day BETWEEN ? AND ?",
-                           (day_to[:8] + "01", day_to))
-    month_n = int((month or {}).get("n") or 0)
+    rows, month_n = await variant_rows.transformations(db, day_from, day_to)
     billable = max(0, month_n - FREE_TRANSFORMATIONS_PER_MONTH)
     return {
         "total": sum(int(r["count"]) for r in rows),

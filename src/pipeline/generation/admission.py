@@ -28,6 +28,7 @@ from ..guarded import guarded
 from ..services import Services
 from ..storage.keys import KeyStore
 from .generation import Generation
+from .state import Admitted
 
 MAX_IDEMPOTENCY_KEY = 128
 
@@ -50,13 +51,21 @@ def checked_idempotency_key(header: str | None) -> str | None:
     return header
 
 
+def admitted(s: Services, principal: Principal, req: GenerationRequest, *,
+             idempotency_header: str | None = None) -> Admitted:
+    """What every lane runs: the request as this principal may make it, a fresh request id,
+    the caller it acts as, the key that asked and that key's daily budget."""
+    return Admitted.new(s, admitted_request(principal, req, idempotency_header), api_key_id=principal.key_id,
+                        key_budget_micros=principal.daily_budget_micros if principal.key_id else None)
+
+
 def admit(s: Services, principal: Principal, req: GenerationRequest, *, idempotency_header: str | None = None,
           partial_images: int = 0, progress: bool = False) -> Generation:
     """A generation for this principal, ready to run (`result()` or `events()`)."""
     # Its bindings' failures are typed errors (guarded.py): 503 storage/ledger/queue_unavailable with the request id.
-    return Generation(guarded(s), admitted_request(principal, req, idempotency_header), partial_images=partial_images,
-                      api_key_id=principal.key_id,
-                      key_budget_micros=principal.daily_budget_micros if principal.key_id else None, progress=progress)
+    s = guarded(s)
+    return Generation(s, admitted(s, principal, req, idempotency_header=idempotency_header),
+                      partial_images=partial_images, progress=progress)
 
 
 async def queued_principal(s: Services, key_id: str | None, caller: str) -> Principal:

@@ -11,13 +11,14 @@ Money rules kept here (docs/budget.md):
 from __future__ import annotations
 
 import logging
-import random
 from typing import AsyncIterator
 
 from .. import errors
 from ..logs import event as log_event
 from ..models import Event
 from ..providers.base import ProviderResult
+from ..retry import RetryPolicy
+from ..settings import Settings
 from ..storage.store import Attempt
 from . import calls, progress, record, reservation
 from .selection import Candidate, Plan
@@ -87,10 +88,10 @@ async def _after_failure(state: GenerationState, candidate: Candidate, attempt: 
     outcome = "refused" if isinstance(exc, errors.ProviderRefused) else "failed"
     await state.store.record_attempt(
         Attempt(state.request_id, candidate.name, candidate.preq.model, attempt, outcome, latency_ms=latency,
-                error_code=exc.code, cost_micros=int(exc.details.get("charged_micros", 0)))
+                error_code=exc.code, cost_micros=exc.charged_micros or 0)
     )
     log_event(logging.WARNING, "attempt_failed", request_id=state.request_id, provider=candidate.name,
-              attempt=attempt, code=exc.code, latency_ms=latency, charged_micros=exc.details.get("charged_micros", 0))
+              attempt=attempt, code=exc.code, latency_ms=latency, charged_micros=exc.charged_micros or 0)
     delay = retry_delay(state, exc, attempt)
     if delay is None or s.clock.monotonic() + delay >= deadline:
         return None
@@ -116,12 +117,18 @@ def _with_progress(state: GenerationState, candidate: Candidate, attempt: int,
 def retry_delay(state: GenerationState, exc: errors.ImageWorkerError, attempt: int) -> float | None:
     """Seconds to wait before retrying the same provider, or None to stop retrying it."""
     settings = state.s.settings
-    if not exc.retryable or attempt >= settings.max_attempts_per_provider:
+    if not exc.retryable or not attempt_policy(settings).allows(attempt):
         return None
     if isinstance(exc, errors.BindingUnavailable):
         return None  # our own binding failed, after the provider answered: calling it again would pay twice
     if exc.retry_after_s is not None:
         # A long Retry-After means "not now": better served by the next provider.
         return exc.retry_after_s if exc.retry_after_s <= settings.retry_max_delay_s else None
-    backoff = settings.retry_base_delay_s * (2 ** (attempt - 1))
-    return min(settings.retry_max_delay_s, backoff * (0.5 + random.random() / 2))
+    return attempt_policy(settings).delay(attempt)
+
+
+def attempt_policy(settings: Settings) -> RetryPolicy:
+    """Retries of the same provider: MAX_ATTEMPTS_PER_PROVIDER tries, RETRY_BASE_DELAY_S doubling,
+    capped at RETRY_MAX_DELAY_S, jittered."""
+    return RetryPolicy(tries=settings.max_attempts_per_provider, base_delay_s=settings.retry_base_delay_s,
+                       max_delay_s=settings.retry_max_delay_s)

@@ -7,7 +7,7 @@ where the provider allows it (`parallel_calls`, from its catalog). Finished
 calls are kept (and paid for) when a later one fails. The images of each call
 (or group of calls run together) are stored as soon as they end and their bytes
 let go. A call that ends in a way the provider may still bill is charged at the
-usage it reported (also with a failure: `details["charged_micros"]`), else at its
+usage it reported (also with a failure: the error's `charged_micros`), else at its
 estimate (`POSSIBLY_BILLED`)."""
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def _paid(state: GenerationState, candidate: Candidate, sub: ProviderRequest, re
         charged = result.cost_micros if result is not None else 0
         state.charge(charged)  # whatever it reported billing, even for no image
         raise errors.ProviderBadResponse(f"{candidate.name} returned no images", provider=candidate.name,
-                                         details={"charged_micros": charged} if charged else None)
+                                         charged_micros=charged or None)
     state.charge(result.cost_micros)
     state.s.registry.durations.record(candidate.name, sub.model, state.ms_since(began))
     return result
@@ -186,11 +186,11 @@ async def _call(state: GenerationState, candidate: Candidate, sub: ProviderReque
         if sent and POSSIBLY_BILLED.get(error_code(exc), False):
             # The usage a provider reported with the failure (e.g. Gemini's usageMetadata on an
             # answer without an image) is what it billed; else the call's estimate.
-            reported = exc.details.get("charged_micros") if isinstance(exc, errors.ImageWorkerError) else None
-            charge = reported if isinstance(reported, int) and reported >= 0 else candidate.provider.estimate(sub).cost_micros
+            reported = exc.charged_micros if isinstance(exc, errors.ImageWorkerError) else None
+            charge = reported if reported is not None and reported >= 0 else candidate.provider.estimate(sub).cost_micros
             state.charge(charge)
             if isinstance(exc, errors.ImageWorkerError):
-                exc.details["charged_micros"] = charge
+                exc.charged_micros = charge
             log_event(logging.WARNING, "charged_uncertain", request_id=state.request_id, provider=candidate.name,
                       code=error_code(exc), micros=charge)
         raise

@@ -16,33 +16,36 @@ one object (state.py); each step is a function over it."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any, AsyncIterator
 
-from .. import enrich, errors
+from .. import errors, retry
 from ..models import Event, GenerationRequest
 from ..services import Services
 from ..storage.store import Store
-from . import attempts, calls, idempotency, record, selection, storage_retry
+from . import attempts, calls, idempotency, planning, record
 from .inputs import load_inputs
-from .state import GenerationState
+from .request_row import create_row
+from .state import Admitted, GenerationState
 
 
 class Generation:
     """Runs one request. Use `events()` for streaming or `result()` for a plain call."""
 
-    def __init__(self, services: Services, req: GenerationRequest, *, partial_images: int = 0,
-                 api_key_id: str | None = None, key_budget_micros: int | None = None, progress: bool = False) -> None:
-        """Doors do not build one: admission.py does, with the key that asked and its budget."""
-        self.state = GenerationState.new(services, req, partial_images)
-        self.state.api_key_id, self.state.key_budget_micros, self.state.progress = api_key_id, key_budget_micros, progress
+    def __init__(self, services: Services, admitted: Admitted, *, partial_images: int = 0,
+                 progress: bool = False) -> None:
+        """Doors do not build one: admission.py does, from what it admitted."""
+        self.state = GenerationState.new(services, admitted, partial_images)
+        self.state.progress = progress
 
-    # --- what the doors read and set ---------------------------------------------
+    # --- what the doors read ---------------------------------------------------
 
     @property
     def s(self) -> Services:
         return self.state.s
+
+    @property
+    def admitted(self) -> Admitted:
+        return self.state.admitted
 
     @property
     def req(self) -> GenerationRequest:
@@ -105,32 +108,14 @@ class Generation:
                 return
             retry_of = existing["id"] if existing is not None else None
         source_images, mask = await load_inputs(s, req, state.caller, hold=state.hold)
-        await s.registry.prices.refresh(s.db, s.clock)  # run-time price overrides (catalog/overrides.py)
-        enrichment = await enrich.prepare(s, req, state.caller)  # narrative context -> the prompt sent
-        plan = selection.plan(s.registry, s.settings, req.model_copy(update={"prompt": enrichment.compose().text}),
-                              source_images, mask, state.partial_images)
-        plan = enrich.fit_plan(plan, enrichment)  # each candidate within its model's prompt limit
+        plan, enrichment = await planning.plan_request(s, req, source_images, mask, state.partial_images)
         created = False
 
         async def insert() -> None:
             nonlocal created
-            created = await state.store.create_request(
-                state.request_id,
-                caller=state.caller,
-                kind="edit" if req.is_edit else "generate",
-                prompt=req.prompt,
-                params=req.model_dump(exclude={"prompt", "images", "mask", "links"}, exclude_none=True)
-                | {"input_images": len(source_images), "mask": mask is not None}
-                | ({"retry_of": retry_of} if retry_of else {}),
-                requested_provider=None if req.wants_auto else req.provider,
-                n=req.n,
-                links=[link.model_dump() for link in req.links],
-                idempotency_key=key,
-                request_hash=self.request_hash,
-                api_key_id=state.api_key_id,
-                context=enrichment.context,
-                sent_prompt=plan.primary.preq.prompt,
-            )
+            created = await create_row(state.store, state.admitted, state.request_id, plan, enrichment,
+                                       input_images=len(source_images), mask=mask is not None,
+                                       extra={"retry_of": retry_of} if retry_of else None)
 
         async def landed() -> bool:  # the insert's answer was lost: did our row land?
             nonlocal created
@@ -138,8 +123,8 @@ class Generation:
             return created
 
         try:  # nothing is spent yet, but a transient D1 failure here need not fail the request
-            await storage_retry.durably(s.clock, s.clock.monotonic(), "D1 insert", insert, request_id=state.request_id,
-                                        policy=storage_retry.policy_for(s.settings.retry_base_delay_s), landed=landed)
+            await retry.durably(s.clock, s.clock.monotonic(), "D1 insert", insert, request_id=state.request_id,
+                                policy=retry.writes_policy(s.settings.retry_base_delay_s), landed=landed)
         except errors.ImageWorkerError as exc:  # the row may exist (the write landed): name it
             exc.details.setdefault("request_id", state.request_id)
             raise
@@ -169,18 +154,13 @@ class Generation:
 
     # --- idempotency -----------------------------------------------------------
 
-    @property
-    def request_hash(self) -> str:
-        canonical = self.req.model_dump(mode="json", exclude={"idempotency_key"})
-        return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
     async def _retry_instead(self, existing: dict[str, Any]) -> bool:
         """A key whose request failed retryably (or was abandoned) gets a new attempt,
         linked to the first, instead of replaying that failure forever."""
-        if existing["request_hash"] != self.request_hash or not idempotency.retries(existing):
+        if existing["request_hash"] != self.admitted.request_hash or not idempotency.retries(existing):
             return False
-        return await idempotency.free_key(self.s.db, existing["id"], self.request_id, self.caller,
-                                          self.req.idempotency_key or "")
+        return await self.store.free_idempotency_key(existing["id"], self.request_id, self.caller,
+                                                     self.req.idempotency_key or "")
 
     async def _replay(self, existing: dict[str, Any]) -> AsyncIterator[Event]:
         """The first request with this idempotency key, instead of a second charge."""
@@ -188,7 +168,7 @@ class Generation:
         state.request_id = existing["id"]
         state.replayed = True
         details = {"request_id": existing["id"], "idempotent_replay": True}
-        if existing["request_hash"] != self.request_hash:
+        if existing["request_hash"] != self.admitted.request_hash:
             raise errors.Conflict("this idempotency key was already used for a different request", details=details)
         if existing["status"] in ("pending", "running"):
             raise errors.Conflict("the request with this idempotency key is still in progress", details=details)

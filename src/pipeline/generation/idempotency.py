@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from .. import errors
-from ..ports import Database
 
 
 def retries(existing: dict[str, Any]) -> bool:
@@ -23,14 +22,3 @@ def retries(existing: dict[str, Any]) -> bool:
     if existing["status"] not in ("failed", "refused"):
         return False
     return errors.from_dict({"code": existing.get("error_code") or "internal_error"}).status >= 500
-
-
-async def free_key(db: Database, old_id: str, new_id: str, caller: str, key: str) -> bool:
-    """Move the key off the failed request (recording which request retried it), so the
-    new request can take it. False when another retry got there first."""
-    changed = await db.run(
-        "UPDATE generation_requests SET idempotency_key = NULL, params = json_set(params, '$.retried_by', ?)"
-        " WHERE id = ? AND caller = ? AND idempotency_key = ? AND status IN ('failed', 'refused')",
-        (new_id, old_id, caller, key),
-    )
-    return changed > 0

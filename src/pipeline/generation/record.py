@@ -3,7 +3,9 @@
 Order matters for "nothing orphaned": the R2 objects are written first, then
 the D1 batch that records them. If the isolate dies in between, the objects'
 keys are derived from the request id (storage/images.py), so the maintenance
-job removes them when it marks the request abandoned (maintenance.py)."""
+job removes them when it marks the request abandoned (maintenance.py). The
+writes themselves, and what happens when storage gives up, are every lane's
+(outcome.py); this module is what a generation's state adds to them."""
 
 from __future__ import annotations
 
@@ -15,36 +17,29 @@ from .. import errors
 from ..logs import event as log_event
 from ..models import Event
 from ..providers.base import ProviderResult
-from ..storage import images
-from ..storage.results import to_result
+from ..delivery.results import to_result
 from ..storage.store import Attempt
-from . import reservation, storage_retry
+from . import outcome, reservation
 from .selection import Candidate
 from .state import GenerationState
 
 
 async def store_images(state: GenerationState, candidate: Candidate, result: ProviderResult) -> None:
-    """One finished call's images to R2, one at a time (its bytes are let go after). When R2
-    gives up on one after others of the request were stored, the request keeps those and
-    succeeds with fewer (like a call that fails after others finished: calls.py), with a
-    warning; with none stored it fails, saying how many paid images were lost."""
-    when = state.s.clock.now()
-    policy = storage_retry.policy_for(state.s.settings.retry_base_delay_s)
-    for n, image in enumerate(result.images):
-        row = images.image_row(image, request_id=state.request_id, index=len(state.stored), provider=candidate.name,
-                               model=result.model, when=when)
-        try:  # the provider billed it: retried before it is given up (storage_retry.py)
-            await storage_retry.durably(state.s.clock, state.deadline, "R2 put",
-                                        lambda: images.put_row(state.s.objects, image, row),
-                                        request_id=state.request_id, policy=policy)
-        except errors.StorageUnavailable as exc:
-            if state.stored:  # some paid images are kept: succeed with them, say what was lost
-                result.warnings.append(f"{len(result.images) - n} image(s) billed by the provider could not be"
-                                       f" stored and were lost ({exc.code})")
-                return
-            exc.details["billed_images_lost"] = len(result.images) - n
-            raise
-        state.stored.append(row)
+    """One finished call's images to R2 (outcome.py), their bytes let go after. When R2 gives
+    up on one after others of the request were stored, the request keeps those and succeeds
+    with fewer (like a call that fails after others finished: calls.py), with a warning; with
+    none stored it fails, saying how many paid images were lost."""
+    kept = await outcome.put_images(state.s, result.images, request_id=state.request_id, first_index=len(state.stored),
+                                    provider=candidate.name, model=result.model, deadline=state.deadline)
+    state.stored.extend(kept.rows)
+    if kept.error is None:
+        return
+    if state.stored:  # some paid images are kept: succeed with them, say what was lost
+        result.warnings.append(outcome.lost_warning(kept.lost, kept.error.code))
+        return
+    state.lost_images = kept.lost
+    kept.error.details["billed_images_lost"] = kept.lost  # what the client reads
+    raise kept.error
 
 
 async def store_success(state: GenerationState, candidate: Candidate, attempt: int, results: list[ProviderResult],
@@ -55,30 +50,17 @@ async def store_success(state: GenerationState, candidate: Candidate, attempt: i
     for more in results[1:]:
         result = result.merge(more)
     rows = state.stored  # written to R2 as each call ended (calls.py)
+    success = outcome.Success(
+        state.request_id, candidate.name, result.model, result.size or candidate.preq.size, rows,
+        Attempt(state.request_id, candidate.name, result.model, attempt, "succeeded", images=len(rows),
+                filtered=result.filtered, cost_micros=result.cost_micros, usage=result.usage, latency_ms=latency_ms),
+        charged_micros=state.spent_micros,  # this attempt and any earlier billed ones
+        warnings=outcome.warnings_of(candidate.preq.warnings, result, candidate.name),
+        links=outcome.links_of(state.req))
     try:
-        warnings = list(dict.fromkeys(list(candidate.preq.warnings) + result.warnings))
-        if result.filtered:
-            warnings.append(f"{result.filtered} image(s) withheld by {candidate.name}'s safety filter")
-        await storage_retry.durably(state.s.clock, state.deadline, "D1 batch", lambda: state.store.succeed(
-            state.request_id,
-            images=rows,
-            attempt=Attempt(
-                state.request_id, candidate.name, result.model, attempt, "succeeded", images=len(rows),
-                filtered=result.filtered, cost_micros=result.cost_micros, usage=result.usage, latency_ms=latency_ms,
-            ),
-            provider=candidate.name,
-            model=result.model,
-            size=result.size or candidate.preq.size,
-            actual_micros=state.spent_micros,  # this attempt and any earlier billed ones
-            warnings=warnings,
-            links=[link.model_dump() for link in state.req.links],
-            approval_status=state.s.settings.approval_default,
-        ), request_id=state.request_id, policy=storage_retry.policy_for(state.s.settings.retry_base_delay_s),
-            landed=lambda: _recorded(state))
-    except errors.StorageUnavailable as exc:
-        # The images are in R2 with their rows in metadata: the row stays `running` and the
-        # cron records them (recovery.py), even if D1 answers again in time to mark it failed.
-        exc.details["images_kept_for_recovery"] = len(rows)
+        await outcome.record_success(state.s, state.store, success, deadline=state.deadline)
+    except errors.StorageUnavailable:  # the images stay in R2 for the cron (outcome.py)
+        state.kept_for_recovery = True
         raise
     state.finished = True
     if result.cost_micros > candidate.estimate.cost_micros:
@@ -100,44 +82,27 @@ async def finish_unsuccessfully(state: GenerationState, exc: BaseException) -> N
         error = {"code": "cancelled", "message": "the caller went away before the generation finished"}
     else:
         error = {"code": "internal_error", "message": f"unexpected {type(exc).__name__}"}
-    status = "refused" if isinstance(exc, (errors.BudgetExceeded, errors.CapacityTimeout)) else "failed"
     try:
         if not state.finished:
-            await _record_failure(state, status, error)
+            await _record_failure(state, outcome.failure_status(exc), error)
     finally:
         await reservation.close_failed(state, error["code"])
 
 
 async def _record_failure(state: GenerationState, status: str, error: dict[str, Any]) -> None:
-    """The row terminal, charged what was spent. Images stored but never recorded are deleted
-    only once the row is terminal here (nothing may point at them); if D1 cannot be written
-    they stay, and the cron's sweep removes them, or records them when the request is one
+    """The row terminal, charged what was spent (outcome.py). If D1 cannot be written the
+    images stay, and the cron's sweep removes them, or records them when the request is one
     whose success batch gave up (its images are intact: recovery.py)."""
-    kept = int(error.get("details", {}).get("images_kept_for_recovery", 0))
-    if kept and state.stored:
-        log_event(logging.ERROR, "success_unrecorded", request_id=state.request_id, images=kept,
-                  spent_micros=state.spent_micros)
+    if state.kept_for_recovery and state.stored:
         return  # not failed, not deleted: the stale-request sweep finishes it from R2
-    lost = int(error.get("details", {}).get("billed_images_lost", 0))
-    warnings = [f"{lost} image(s) billed by the provider could not be stored and were lost"] if lost else None
+    lost = state.lost_images
+    failure = outcome.Failure(state.request_id, status, error, charged_micros=state.spent_micros,
+                              warnings=[outcome.lost_warning(lost)] if lost else None)
     try:
-        changed = await state.store.finish_unsuccessfully(state.request_id, status=status, error=error,
-                                                          actual_micros=state.spent_micros, warnings=warnings)
-    except errors.ImageWorkerError as failure:  # D1 is down: the cron finishes the row
+        await outcome.record_failure(state.s, state.store, failure, state.stored)
+    except errors.ImageWorkerError as failed:  # D1 is down: the cron finishes the row
         log_event(logging.ERROR, "failure_unrecorded", request_id=state.request_id, code=error["code"],
-                  spent_micros=state.spent_micros, error=failure.code)
-        return
-    if changed and state.stored:
-        await images.delete_images(state.s.objects, state.stored)
-
-
-async def _recorded(state: GenerationState) -> bool:
-    """Whether the success batch landed although its answer was lost."""
-    row = await state.store.get_request(state.request_id)
-    if row is None or row["status"] != "succeeded":
-        return False
-    state.store.forget(state.request_id)  # the answer is D1's row, not what this Store last wrote
-    return True
+                  spent_micros=state.spent_micros, error=failed.code)
 
 
 async def load_result(state: GenerationState) -> dict[str, Any]:

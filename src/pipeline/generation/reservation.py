@@ -9,27 +9,44 @@ from typing import Any
 
 from .. import errors
 from ..logs import event as log_event
+from ..retry import RetryPolicy
+from ..services import Services
 from .selection import Candidate
-from .state import GenerationState
+from .state import Admitted, GenerationState
 
 HOLD_MARGIN_S = 120  # storing and settling after the deadline; the lease covers both
+SETTLE_RETRY = RetryPolicy(tries=3, base_delay_s=0.2, max_delay_s=0.8, jitter=False)  # 0.2 s, then 0.4 s
 
 
-def reserve_request(state: GenerationState, candidate: Candidate, wait_s: float) -> dict[str, Any]:
-    """The ledger's reserve request for one attempt: its own estimate plus what earlier
-    attempts already cost, the per-request cap, the lease, and the slot it waits for."""
-    own = candidate.estimate.cost_micros
-    cap = state.req.max_cost_per_image_micros
+def reserve_request(admitted: Admitted, request_id: str, candidate: Candidate, *, estimate_micros: int,
+                    attempt_estimate_micros: int, hold_s: float, slot_wait_s: float | None = None,
+                    lane: str | None = None) -> dict[str, Any]:
+    """The ledger's reserve request, for every lane: the estimate to hold (with what earlier
+    attempts already cost) and this attempt's own, the per-request cap, the key and its budget,
+    the lease, and (standard lane) the concurrency slot it waits for."""
+    cap = admitted.req.max_cost_per_image_micros
     n = candidate.preq.n
-    settings = state.s.settings
-    return {
-        "request_id": state.request_id, "caller": state.caller, "provider": candidate.name,
-        "model": candidate.preq.model, "images": n, "estimate_micros": state.spent_micros + own,
-        "attempt_estimate_micros": own, "cap_micros": cap * n if cap is not None else None,
-        "hold_s": settings.request_timeout_s + HOLD_MARGIN_S,
-        "key_id": state.api_key_id, "key_budget_micros": state.key_budget_micros,
-        "slot": {"provider": candidate.name, "wait_s": wait_s},
+    body: dict[str, Any] = {
+        "request_id": request_id, "caller": admitted.caller, "provider": candidate.name,
+        "model": candidate.preq.model, "images": n, "estimate_micros": estimate_micros,
+        "attempt_estimate_micros": attempt_estimate_micros, "cap_micros": cap * n if cap is not None else None,
+        "hold_s": hold_s, "key_id": admitted.api_key_id, "key_budget_micros": admitted.key_budget_micros,
     }
+    if slot_wait_s is not None:
+        body["slot"] = {"provider": candidate.name, "wait_s": slot_wait_s}
+    if lane is not None:
+        body["lane"] = lane
+    return body
+
+
+def refusal(answer: dict[str, Any], provider: str) -> errors.BudgetExceeded | None:
+    """The ledger's refusal of a reservation as the typed error, or None when it was granted."""
+    if answer.get("ok"):
+        return None
+    return errors.BudgetExceeded(
+        answer.get("message") or "the budget does not allow this request",
+        details={"reason": answer.get("reason"), "remaining": answer.get("remaining"), "provider": provider},
+    )
 
 
 async def reserve_and_slot(state: GenerationState, candidate: Candidate, deadline: float) -> None:
@@ -39,18 +56,20 @@ async def reserve_and_slot(state: GenerationState, candidate: Candidate, deadlin
     remaining = deadline - s.clock.monotonic()
     if remaining <= 0:
         raise errors.ProviderTimeout("the request ran out of time", provider=candidate.name)
+    own = candidate.estimate.cost_micros
+    body = reserve_request(state.admitted, state.request_id, candidate, estimate_micros=state.spent_micros + own,
+                           attempt_estimate_micros=own, hold_s=s.settings.request_timeout_s + HOLD_MARGIN_S,
+                           slot_wait_s=min(s.settings.slot_wait_s, remaining))
     try:
-        answer = await s.ledger.reserve(reserve_request(state, candidate, min(s.settings.slot_wait_s, remaining)))
+        answer = await s.ledger.reserve(body)
     except BaseException:
         # The call may have landed and only its answer been lost: a hold and a slot may exist.
         # Closing the request releases them at once (release is idempotent), not at lease expiry.
         state.reserved = True
         raise
-    if not answer.get("ok"):
-        raise errors.BudgetExceeded(
-            answer.get("message") or "the budget does not allow this request",
-            details={"reason": answer.get("reason"), "remaining": answer.get("remaining"), "provider": candidate.name},
-        )
+    refused = refusal(answer, candidate.name)
+    if refused is not None:
+        raise refused
     state.reserved = True
     slot = answer.get("slot") or {}
     if slot.get("ok") and slot.get("confirm"):  # handed over while we queued: claim it for good
@@ -67,24 +86,29 @@ async def release_slot(state: GenerationState, provider: str) -> None:
 
 
 async def settle(state: GenerationState, details: dict[str, Any]) -> None:
-    """Charge what was spent and give the slot back, in one ledger call. Settling is
-    idempotent, so a failed call is retried; the cron reconciles one that never lands."""
+    """Charge what was spent and give the slot back, in one ledger call (`settle_charge`)."""
     if not state.reserved:
         return
     state.reserved = False
-    actual = state.spent_micros
-    for attempt in range(3):
+    await settle_charge(state.s, state.request_id, state.spent_micros, details)
+
+
+async def settle_charge(s: Services, request_id: str, micros: int, details: dict[str, Any]) -> None:
+    """Settle a request's reservation at `micros`, for every lane. Settling is idempotent, so a
+    failed call is retried; one that never lands is charged by the cron's reconciliation from
+    D1's record (spend_reconciliation.py): the images exist and D1 has the cost, so failing the
+    caller now would help no one."""
+    policy = SETTLE_RETRY
+    for attempt in range(1, policy.tries + 1):
         try:
-            await state.s.ledger.settle(state.request_id, actual, details)
+            await s.ledger.settle(request_id, micros, details)
             return
         except Exception as exc:  # noqa: BLE001 - the ledger is reached over RPC on Cloudflare
-            log_event(logging.ERROR, "settle_failed", request_id=state.request_id, attempt=attempt + 1,
-                      micros=actual, error=type(exc).__name__)
-            if attempt == 2:
-                # The images exist and D1 has the cost: failing the caller now would help
-                # no one. The cron's reconciliation charges it from D1.
+            log_event(logging.ERROR, "settle_failed", request_id=request_id, attempt=attempt, micros=micros,
+                      error=type(exc).__name__)
+            if attempt == policy.tries:
                 return
-            await state.s.clock.sleep(0.2 * 2**attempt)
+            await s.clock.sleep(policy.delay(attempt))
 
 
 async def close_failed(state: GenerationState, code: str) -> None:

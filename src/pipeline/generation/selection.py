@@ -105,7 +105,7 @@ def plan(
     cap = req.max_cost_per_image_micros
     over_cap: list[str] = []
 
-    def admit(c: Candidate) -> None:
+    def keep(c: Candidate) -> None:
         if cap is not None and c.estimate.cost_micros > cap * c.preq.n:
             over_cap.append(c.name)
             skipped[c.name] = f"estimate {c.estimate.cost_micros} micros for {c.preq.n} image(s) is over the cap of {cap} per image"
@@ -118,7 +118,7 @@ def plan(
         if provider is None:
             configured = ", ".join(registry.names()) or "none"
             raise InvalidRequest(f"provider {explicit!r} is not configured; configured: {configured}", details={"field": "provider"})
-        admit(_candidate(provider, req, images, mask, partial_images))  # raises UnsupportedByProvider when it cannot
+        keep(_candidate(provider, req, images, mask, partial_images))  # raises UnsupportedByProvider when it cannot
     # Explicit requests fall back only when asked; a model name belongs to the explicit provider.
     allow_fallback = req.fallback is not False if auto else bool(req.fallback)
     others = req if auto else req.model_copy(update={"model": None})
@@ -131,7 +131,7 @@ def plan(
             skipped[name] = why
             continue
         try:
-            admit(_candidate(provider, others, images, mask, partial_images))
+            keep(_candidate(provider, others, images, mask, partial_images))
         except UnsupportedByProvider as exc:
             skipped[name] = exc.message
     if not candidates and over_cap:

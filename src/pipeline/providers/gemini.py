@@ -130,11 +130,12 @@ class GeminiProvider(GoogleApiProvider):
                             if isinstance(p, dict) and p.get("text") and p.get("thought") is not True)[:300]
             cls = FINISH_REASONS.get(reason, errors.ProviderBadResponse)
             details: dict[str, Any] = {"reason": reason}
+            charged = None
             if meta and not issubclass(cls, errors.ProviderRefused):  # a refusal is never charged (docs/budget.md)
                 # The usage it reported is what was billed: charged instead of the call's estimate.
-                details["charged_micros"], details["cost_basis"], _ = self.actual_cost(preq, meta, 0)
+                charged, details["cost_basis"], _ = self.actual_cost(preq, meta, 0)
             raise cls(f"{self.name} returned no image (finishReason {reason})" + (f": {text}" if text else ""),
-                      provider=self.name, details=details)
+                      provider=self.name, details=details, charged_micros=charged)
         w, h = sizes.parse(preq.size)
         # One call asks for one image; a model that sends more is billed for them, we keep one.
         kept = images[: preq.n]

@@ -96,7 +96,7 @@ async def record_webhook(db: Database, batch_id: str, *, delivered: bool, attemp
     )
 
 
-# --- the cron's safety net (generation/batch_recovery.py) ------------------------
+# --- the cron's safety net (queued/rekick.py) ------------------------
 
 
 async def overdue(db: Database, cutoff: str, limit: int) -> list[dict[str, Any]]:

@@ -258,6 +258,20 @@ class Store:
         sql = "SELECT * FROM generation_requests" + (" WHERE " + " AND ".join(where) if where else "")
         return await self._with_details(await self.db.all(sql + " ORDER BY id DESC LIMIT ?", (*params, limit)))
 
+    async def query_requests(self, sql: str, params: list[Any] | tuple[Any, ...]) -> list[dict[str, Any]]:
+        """Request rows from a query built in storage (listing.list_query), with their details."""
+        return await self._with_details(await self.db.all(sql, params))
+
+    async def free_idempotency_key(self, old_id: str, new_id: str, caller: str, key: str) -> bool:
+        """Move the key off a failed request (recording which request retried it); False when
+        another retry got there first."""
+        changed = await self.db.run(
+            "UPDATE generation_requests SET idempotency_key = NULL, params = json_set(params, '$.retried_by', ?)"
+            " WHERE id = ? AND caller = ? AND idempotency_key = ? AND status IN ('failed', 'refused')",
+            (new_id, old_id, caller, key),
+        )
+        return changed > 0
+
     async def _with_details(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Attach images and attempts to request rows: two queries for any number of rows
         (at most 100, D1's limit on bound parameters)."""

@@ -18,19 +18,20 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from .. import errors, logs
-from ..catalog.batch import OFFERS, BatchOffer
-from ..clock import iso, utc_day
-from ..generation import admission
-from ..generation.batch_status import finish_batch  # the batch's completion and webhook, as for standard items
-from ..generation.generation import Generation
-from ..ids import new_id
-from ..models import GenerationRequest
-from ..providers.batch_base import TERMINAL, BatchAdapter, BatchStatus
-from ..services import Services
-from ..storage import batches as batch_rows
-from ..storage.store import Store
-from . import record, rows
+from ... import errors, logs
+from ...catalog.batch import OFFERS, BatchOffer
+from ...clock import iso, utc_day
+from ...generation import admission, reservation
+from ..completion import finish_batch  # the batch's completion and webhook, as for standard items
+from ...generation.request_row import create_row
+from ...ids import new_id
+from ...models import GenerationRequest
+from ...providers.batch_base import TERMINAL, BatchAdapter, BatchStatus
+from ...services import Services
+from ...storage import batches as batch_rows
+from ...storage.store import Store
+from ...storage import economy_rows
+from . import record
 from .adapters import adapter_for
 from .routing import Route, plan_item
 
@@ -56,7 +57,7 @@ def _now(s: Services) -> str:
 # --- at submission (the HTTP request) ----------------------------------------------
 
 
-def plan(s: Services, batch_id: str, routes: list[Route], sizes: list[int]) -> tuple[list[rows.Statement], list[dict[str, Any]]]:
+def plan(s: Services, batch_id: str, routes: list[Route], sizes: list[int]) -> tuple[list[economy_rows.Statement], list[dict[str, Any]]]:
     """Group the economy items into provider batches (one provider and model each, at most
     the offer's images); the statements to store with the batch and the queue messages."""
     groups: list[tuple[str, str, str, list[int]]] = []
@@ -74,7 +75,7 @@ def plan(s: Services, batch_id: str, routes: list[Route], sizes: list[int]) -> t
         members.append(idx)
         open_group[key] = (members, images + sizes[idx])
     warnings = {i: r.warning for i, r in enumerate(routes) if r.warning}
-    statements = rows.plan_statements(batch_id, groups, warnings, iso(now))
+    statements = economy_rows.plan_statements(batch_id, groups, warnings, iso(now))
     messages = [{"type": "item", "batch_id": batch_id, "idx": i} for i, r in enumerate(routes) if r.lane != "economy"]
     messages += [{"type": "economy_submit", "pb": g[0]} for g in groups]
     return statements, messages
@@ -92,7 +93,7 @@ def _offer(pb: dict[str, Any], s: Services) -> tuple[BatchAdapter, BatchOffer]:
 
 
 async def on_submit(s: Services, body: dict[str, Any], attempts: int) -> float | None:
-    pb = await rows.provider_batch(s.db, str(body["pb"]))
+    pb = await economy_rows.provider_batch(s.db, str(body["pb"]))
     if pb is None or pb["state"] == "done":
         return None
     if pb["state"] in ("submitted", "collecting"):
@@ -103,21 +104,21 @@ async def on_submit(s: Services, body: dict[str, Any], attempts: int) -> float |
     except errors.ImageWorkerError as exc:
         await _fail_group(s, pb, exc)
         return None
-    lines = await _prepare(s, pb, adapter, offer)
+    lines = await _submit_lines(s, pb, adapter, offer)
     if not lines:
         await _done(s, pb)
         return None
     was = pb["state"]
-    await rows.move(s.db, pb["id"], to="submitting", frm=("planned",), now=_now(s))
+    await economy_rows.move(s.db, pb["id"], to="submitting", frm=("planned",), now=_now(s))
     state = {"input_file_id": pb["input_file_id"]}
     try:
         provider_id = await adapter.find(pb["id"]) if was == "submitting" else None
         if provider_id is None:
-            await rows.claim_call(s.db, pb["id"], 10**9)
+            await economy_rows.claim_call(s.db, pb["id"], 10**9)
             provider_id = await adapter.submit(pb["id"], pb["model"], lines, state)
     except errors.ImageWorkerError as exc:
         if state.get("input_file_id") != pb["input_file_id"]:
-            await rows.update(s.db, pb["id"], _now(s), input_file_id=state["input_file_id"])
+            await economy_rows.update(s.db, pb["id"], _now(s), input_file_id=state["input_file_id"])
         _log("economy_submit_failed", pb=pb["id"], code=exc.code, deliveries=attempts)
         if exc.retryable and attempts < SUBMIT_GIVE_UP:
             return _retry(attempts)  # the next delivery looks the batch up before creating another
@@ -126,21 +127,21 @@ async def on_submit(s: Services, body: dict[str, Any], attempts: int) -> float |
         await _fail_group(s, pb, exc)
         return None
     now = s.clock.now()
-    await rows.move(s.db, pb["id"], to="submitted", frm=("submitting",), now=iso(now), provider_batch_id=provider_id,
+    await economy_rows.move(s.db, pb["id"], to="submitted", frm=("submitting",), now=iso(now), provider_batch_id=provider_id,
                     input_file_id=state.get("input_file_id"), submitted_at=iso(now))
     _log("economy_submitted", pb=pb["id"], provider=pb["provider"], provider_batch_id=provider_id, items=len(lines))
-    pb = await rows.provider_batch(s.db, pb["id"])
+    pb = await economy_rows.provider_batch(s.db, pb["id"])
     assert pb is not None
     await _schedule(s, pb, 0)
     return None
 
 
-async def _prepare(s: Services, pb: dict[str, Any], adapter: BatchAdapter, offer: BatchOffer) -> list[dict[str, Any]]:
+async def _submit_lines(s: Services, pb: dict[str, Any], adapter: BatchAdapter, offer: BatchOffer) -> list[dict[str, Any]]:
     """Each item's generation row, reservation and wire line (again on a redelivery: each
     step is idempotent by the item's request id); items refused or failed here drop out."""
-    existing = {int(e["idx"]): e for e in await rows.items(s.db, pb["id"])}
+    existing = {int(e["idx"]): e for e in await economy_rows.items(s.db, pb["id"])}
     lines = []
-    for item in await rows.group_items(s.db, pb["id"]):
+    for item in await economy_rows.group_items(s.db, pb["id"]):
         idx = int(item["idx"])
         if idx in existing:
             if existing[idx]["state"] == "open":
@@ -148,13 +149,13 @@ async def _prepare(s: Services, pb: dict[str, Any], adapter: BatchAdapter, offer
             continue
         if item["status"] in batch_rows.TERMINAL:
             continue
-        line = await _prepare_item(s, pb, item, adapter, offer)
+        line = await _item_line(s, pb, item, adapter, offer)
         if line is not None:
             lines.append(line)
     return lines
 
 
-async def _prepare_item(s: Services, pb: dict[str, Any], item: dict[str, Any], adapter: BatchAdapter,
+async def _item_line(s: Services, pb: dict[str, Any], item: dict[str, Any], adapter: BatchAdapter,
                         offer: BatchOffer) -> dict[str, Any] | None:
     req = GenerationRequest.model_validate(json.loads(item["body"]))
     try:  # the one admission path, as the key that queued the batch (its id is on the batch's row)
@@ -163,30 +164,24 @@ async def _prepare_item(s: Services, pb: dict[str, Any], item: dict[str, Any], a
         await batch_rows.finish_item(s.db, pb["batch_id"], int(item["idx"]), status="refused", request_id=None,
                                      error=exc.to_dict(), now=_now(s))
         return None
-    # only for its id, caller, key and request hash: the economy lane runs no attempts
-    generation = admission.admit(s, principal, req)
+    admitted = admission.admitted(s, principal, req)
     now = _now(s)
-    request_id = await rows.claim_request_id(s.db, pb["batch_id"], int(item["idx"]), generation.request_id, now)
+    request_id = await economy_rows.claim_request_id(s.db, pb["batch_id"], int(item["idx"]), admitted.request_id, now)
     item = {**item, "request_id": request_id}
     store = Store(s.db, s.clock)
     try:
-        plan, enrichment = await plan_item(s, req, pb["provider"], pb["model"])
-    except errors.ImageWorkerError as exc:
-        await _fail_unplanned(s, item, generation, req, exc)
+        plan, enrichment = await plan_item(s, admitted.req, pb["provider"], pb["model"])
+    except errors.ImageWorkerError as exc:  # no generation row yet, nothing reserved: the item ends with the error
+        await batch_rows.finish_item(s.db, pb["batch_id"], int(item["idx"]), status="failed", request_id=None,
+                                     error=exc.to_dict(), now=now)
         return None
     candidate = plan.primary
     estimate = offer.batch_micros(candidate.estimate.cost_micros)
     if await store.get_request(request_id) is None:
-        created = await store.create_request(
-            request_id, caller=generation.caller, kind="generate", prompt=req.prompt,
-            params=req.model_dump(exclude={"prompt", "images", "mask", "links"}, exclude_none=True)
-            | {"input_images": 0, "mask": False, "lane": "economy", "provider_batch": pb["id"]},
-            requested_provider=None if req.wants_auto else req.provider, n=req.n,
-            links=[link.model_dump() for link in req.links], idempotency_key=req.idempotency_key,
-            request_hash=generation.request_hash, api_key_id=generation.api_key_id, context=enrichment.context,
-            sent_prompt=candidate.preq.prompt)
+        created = await create_row(store, admitted, request_id, plan, enrichment,
+                                   extra={"lane": "economy", "provider_batch": pb["id"]})
         if not created:  # the key belongs to an earlier generation: this item is that one, as in the standard lane
-            found = await store.find_by_idempotency_key(generation.caller, req.idempotency_key or "")
+            found = await store.find_by_idempotency_key(admitted.caller, admitted.req.idempotency_key or "")
             status = found["status"] if found and found["status"] in batch_rows.TERMINAL else "failed"
             await batch_rows.finish_item(s.db, pb["batch_id"], int(item["idx"]), status=status,
                                          request_id=found["id"] if found else None, now=now,
@@ -195,48 +190,36 @@ async def _prepare_item(s: Services, pb: dict[str, Any], item: dict[str, Any], a
             return None
     await store.mark_running(request_id, provider=pb["provider"], model=candidate.preq.model, size=candidate.preq.size,
                              quality=candidate.preq.quality, estimate_micros=estimate, warnings=list(candidate.preq.warnings))
-    cap = req.max_cost_per_image_micros
-    answer = await s.ledger.reserve({
-        "request_id": request_id, "caller": generation.caller, "provider": pb["provider"], "model": candidate.preq.model,
-        "images": candidate.preq.n, "estimate_micros": estimate, "attempt_estimate_micros": estimate,
-        "cap_micros": cap * candidate.preq.n if cap is not None else None, "lane": "economy",
-        "key_id": generation.api_key_id, "key_budget_micros": generation.state.key_budget_micros,
-        "hold_s": offer.gives_up_s + HOLD_MARGIN_S,  # the provider may take this long: so may the hold
-    })
-    if not answer.get("ok"):
-        exc = errors.BudgetExceeded(answer.get("message") or "the budget does not allow this request",
-                                    details={"reason": answer.get("reason"), "provider": pb["provider"]})
-        await record.fail(s, item, exc)
+    answer = await s.ledger.reserve(reservation.reserve_request(
+        admitted, request_id, candidate, estimate_micros=estimate, attempt_estimate_micros=estimate,
+        hold_s=offer.gives_up_s + HOLD_MARGIN_S,  # the provider may take this long: so may the hold
+        lane="economy"))
+    refused = reservation.refusal(answer, pb["provider"])
+    if refused is not None:
+        await record.fail(s, item, refused)
         return None
     custom_id = f"item-{int(item['idx'])}"
     day = (answer.get("remaining") or {}).get("day") or utc_day(s.clock.now())
-    await rows.add_item(s.db, request_id=request_id, pb_id=pb["id"], batch_id=pb["batch_id"], idx=int(item["idx"]),
+    await economy_rows.add_item(s.db, request_id=request_id, pb_id=pb["id"], batch_id=pb["batch_id"], idx=int(item["idx"]),
                         custom_id=custom_id, preq=record.preq_to_json(candidate.preq), day=day, reserved=estimate, now=now)
     await batch_rows.start_item(s.db, pb["batch_id"], int(item["idx"]), request_id, now)
     return adapter.line(custom_id, candidate.preq)
 
 
-async def _fail_unplanned(s: Services, item: dict[str, Any], generation: Generation, req: GenerationRequest,
-                          exc: errors.ImageWorkerError) -> None:
-    """No generation row yet (nothing was reserved): the item ends with the error."""
-    await batch_rows.finish_item(s.db, item["batch_id"], int(item["idx"]), status="failed", request_id=None,
-                                 error=exc.to_dict(), now=_now(s))
-
-
 async def _fail_group(s: Services, pb: dict[str, Any], exc: errors.ImageWorkerError) -> None:
     """The provider batch could not be created: nothing was billed, every hold is released."""
-    for item in await rows.items(s.db, pb["id"], "open"):
+    for item in await economy_rows.items(s.db, pb["id"], "open"):
         await record.fail(s, item, exc)
-    for item in await rows.group_items(s.db, pb["id"]):
+    for item in await economy_rows.group_items(s.db, pb["id"]):
         if item["status"] not in batch_rows.TERMINAL:
             await batch_rows.finish_item(s.db, item["batch_id"], int(item["idx"]), status="failed",
                                          request_id=item["request_id"], error=exc.to_dict(), now=_now(s))
-    await rows.update(s.db, pb["id"], _now(s), error=json.dumps(exc.to_dict()))
+    await economy_rows.update(s.db, pb["id"], _now(s), error=json.dumps(exc.to_dict()))
     await _done(s, pb)
 
 
 async def _done(s: Services, pb: dict[str, Any]) -> None:
-    await rows.move(s.db, pb["id"], to="done", frm=("planned", "submitting", "submitted", "collecting"), now=_now(s),
+    await economy_rows.move(s.db, pb["id"], to="done", frm=("planned", "submitting", "submitted", "collecting"), now=_now(s),
                     done_at=_now(s))
     await finish_batch(s, pb["batch_id"])
 
@@ -253,11 +236,11 @@ async def _schedule(s: Services, pb: dict[str, Any], seq: int) -> None:
     assert s.queue is not None
     delay = _delay(s, seq)
     await s.queue.send({"type": "economy_poll", "pb": pb["id"], "seq": seq}, delay_s=delay)
-    await rows.update(s.db, pb["id"], _now(s), next_poll_at=iso(s.clock.now() + timedelta(seconds=delay)))
+    await economy_rows.update(s.db, pb["id"], _now(s), next_poll_at=iso(s.clock.now() + timedelta(seconds=delay)))
 
 
 async def on_poll(s: Services, body: dict[str, Any], attempts: int) -> float | None:
-    pb = await rows.provider_batch(s.db, str(body["pb"]))
+    pb = await economy_rows.provider_batch(s.db, str(body["pb"]))
     seq = int(body.get("seq") or 0)
     if pb is None or pb["state"] in ("done", "planned", "submitting"):
         return None
@@ -265,7 +248,7 @@ async def on_poll(s: Services, body: dict[str, Any], attempts: int) -> float | N
         return None  # a duplicate of a poll already done: its chain ends here
     adapter, offer = _offer(pb, s)
     max_polls = s.settings.economy_max_polls
-    if not await rows.claim_call(s.db, pb["id"], max_polls + CALL_MARGIN):
+    if not await economy_rows.claim_call(s.db, pb["id"], max_polls + CALL_MARGIN):
         await _give_up(s, pb, "the provider batch used up its calls")
         return None
     try:
@@ -273,18 +256,18 @@ async def on_poll(s: Services, body: dict[str, Any], attempts: int) -> float | N
     except errors.ImageWorkerError as exc:
         _log("economy_poll_failed", pb=pb["id"], code=exc.code, deliveries=attempts)
         return _retry(attempts)
-    await rows.update(s.db, pb["id"], _now(s), provider_status=status.provider_status, counts=json.dumps(status.counts))
+    await economy_rows.update(s.db, pb["id"], _now(s), provider_status=status.provider_status, counts=json.dumps(status.counts))
     if status.state not in TERMINAL and pb["state"] == "submitted":
         if seq + 1 >= max_polls:  # past the bound: stop the provider and keep what it finished
-            await rows.claim_call(s.db, pb["id"], max_polls + CALL_MARGIN)
+            await economy_rows.claim_call(s.db, pb["id"], max_polls + CALL_MARGIN)
             await adapter.cancel(pb["provider_batch_id"])
             _log("economy_cancelled", pb=pb["id"], polls=seq + 1)
         next_at = iso(s.clock.now() + timedelta(seconds=_delay(s, seq + 1)))
-        if seq + 1 < max_polls + CALL_MARGIN // 2 and await rows.advance_polls(s.db, pb["id"], seq, next_at, _now(s)):
+        if seq + 1 < max_polls + CALL_MARGIN // 2 and await economy_rows.advance_polls(s.db, pb["id"], seq, next_at, _now(s)):
             assert s.queue is not None
             await s.queue.send({"type": "economy_poll", "pb": pb["id"], "seq": seq + 1}, delay_s=_delay(s, seq + 1))
         return None
-    await rows.move(s.db, pb["id"], to="collecting", frm=("submitted",), now=_now(s))
+    await economy_rows.move(s.db, pb["id"], to="collecting", frm=("submitted",), now=_now(s))
     try:
         await collect(s, pb, adapter, offer, status)
     except errors.ImageWorkerError as exc:
@@ -295,9 +278,9 @@ async def on_poll(s: Services, body: dict[str, Any], attempts: int) -> float | N
 
 async def collect(s: Services, pb: dict[str, Any], adapter: BatchAdapter, offer: BatchOffer, status: BatchStatus) -> None:
     """Every result line once; what has no line was not done and is released."""
-    pb = await rows.provider_batch(s.db, pb["id"]) or pb
-    open_items = {e["custom_id"]: e for e in await rows.items(s.db, pb["id"], "open")}
-    bodies = {int(i["idx"]): i["body"] for i in await rows.group_items(s.db, pb["id"])}
+    pb = await economy_rows.provider_batch(s.db, pb["id"]) or pb
+    open_items = {e["custom_id"]: e for e in await economy_rows.items(s.db, pb["id"], "open")}
+    bodies = {int(i["idx"]): i["body"] for i in await economy_rows.group_items(s.db, pb["id"])}
     preqs = {cid: record.preq_from_json(json.loads(e["preq"])) for cid, e in open_items.items()}
     succeeded = failed = 0
     async for outcome in adapter.results(pb["provider_batch_id"], status, preqs):
@@ -321,7 +304,7 @@ async def collect(s: Services, pb: dict[str, Any], adapter: BatchAdapter, offer:
 
 
 async def _give_up(s: Services, pb: dict[str, Any], why: str) -> None:
-    for item in await rows.items(s.db, pb["id"], "open"):
+    for item in await economy_rows.items(s.db, pb["id"], "open"):
         await record.fail(s, item, errors.BatchUnfinished(why, provider=pb["provider"]))
     await _done(s, pb)
 
@@ -329,11 +312,11 @@ async def _give_up(s: Services, pb: dict[str, Any], why: str) -> None:
 async def rekick(s: Services, overdue_s: int = 3600) -> int:
     """The cron's safety net: a provider batch whose next message never came gets one."""
     assert s.queue is not None
-    found = await rows.stalled(s.db, iso(s.clock.now() - timedelta(seconds=overdue_s)))
+    found = await economy_rows.stalled(s.db, iso(s.clock.now() - timedelta(seconds=overdue_s)))
     for pb in found:
         if pb["state"] in ("planned", "submitting"):
             await s.queue.send({"type": "economy_submit", "pb": pb["id"]})
         else:
             await s.queue.send({"type": "economy_poll", "pb": pb["id"], "seq": int(pb["polls"])})
-        await rows.update(s.db, pb["id"], _now(s), next_poll_at=_now(s))
+        await economy_rows.update(s.db, pb["id"], _now(s), next_poll_at=_now(s))
     return len(found)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..providers.base import ImageProvider
-from ..providers.batch_base import BatchAdapter
-from ..providers.gemini_batch import GeminiBatch
-from ..providers.openai_batch import OpenAIBatch
+from ...providers.base import ImageProvider
+from ...providers.batch_base import BatchAdapter
+from ...providers.gemini_batch import GeminiBatch
+from ...providers.openai_batch import OpenAIBatch
 
 ADAPTERS: dict[str, Callable[[ImageProvider], BatchAdapter]] = {
     "openai": OpenAIBatch,  # type: ignore[dict-item]

@@ -1,4 +1,4 @@
-"""D1 rows of the economy lane: provider batches and economy items (migration 0007).
+"""D1 rows of the economy lane: provider batches and economy items (migration 0009).
 
 A provider batch moves planned → submitting → submitted → collecting → done and
 never back; an economy item open → settled | released. Every write is guarded by

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..services import Services
-from . import rows
+from ...services import Services
+from ...storage import economy_rows
 
 
 async def provider_batches(s: Services, batch_id: str) -> list[dict[str, Any]]:
@@ -17,7 +17,7 @@ async def provider_batches(s: Services, batch_id: str) -> list[dict[str, Any]]:
          "counts": json.loads(pb["counts"]) if pb["counts"] else None, "polls": pb["polls"],
          "submitted_at": pb["submitted_at"], "next_poll_at": pb["next_poll_at"] if pb["state"] != "done" else None,
          "done_at": pb["done_at"], "error": json.loads(pb["error"]) if pb["error"] else None}
-        for pb in await rows.provider_batches(s.db, batch_id)
+        for pb in await economy_rows.provider_batches(s.db, batch_id)
     ]
 
 
@@ -25,7 +25,7 @@ async def lanes(s: Services, day_from: str, day_to: str, ledger_days: list[dict[
     """Spend per lane over the days, and what the economy lane saved: the same usage at the
     standard price minus what it was charged. Standard spend is the ledger's spend less the
     economy lane's (both count against the day the money was reserved)."""
-    economy = {r["day"]: r for r in await rows.lane_totals(s.db, day_from, day_to)}
+    economy = {r["day"]: r for r in await economy_rows.lane_totals(s.db, day_from, day_to)}
     spent = {d["day"]: int(d["totals"]["spent_micros"]) for d in ledger_days}
     days = []
     for day in sorted(set(economy) | set(spent)):

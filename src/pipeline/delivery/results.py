@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..delivery.urls import image_url, thumbnail_url
+from .urls import image_url, thumbnail_url
 from ..models import GenerationResult
 
 __all__ = ["image_url", "thumbnail_url", "to_result"]

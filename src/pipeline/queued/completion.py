@@ -1,5 +1,5 @@
 """A batch's (or job's) view, and its completion: when the last item ends, the batch is
-completed and its webhook called once. Both lanes call it (generation/batches.py for
+completed and its webhook called once. Both lanes call it (consumer.py for
 standard items, economy/lifecycle.py for provider-batch results)."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from typing import Any
 
 from .. import errors, webhooks
 from ..clock import iso
-from ..economy import views as economy_views
+from .economy import views as economy_views
 from ..logs import event as log_event
 from ..services import Services
-from ..storage import batches as rows
-from ..storage.results import to_result
+from ..storage import batches as batch_rows
+from ..delivery.results import to_result
 from ..storage.store import Store
 
 
@@ -25,9 +25,9 @@ def _log(event: str, **fields: Any) -> None:
 async def finish_batch(s: Services, batch_id: str) -> bool:
     """When the last item ends: the batch is completed, and its webhook called (once).
     True for the one call that completed it."""
-    if not await rows.try_complete(s.db, batch_id, iso(s.clock.now())):
+    if not await batch_rows.try_complete(s.db, batch_id, iso(s.clock.now())):
         return False
-    batch = await rows.get(s.db, batch_id)
+    batch = await batch_rows.get(s.db, batch_id)
     _log("batch_completed", batch_id=batch_id)
     if batch is not None:
         await deliver_webhook(s, batch)
@@ -36,7 +36,7 @@ async def finish_batch(s: Services, batch_id: str) -> bool:
 
 async def deliver_webhook(s: Services, batch: dict[str, Any]) -> None:
     """Call a completed batch's webhook (if it has one) and record how that went. A failure
-    before the record is caught up by the cron (batch_recovery.py); the event id lets a
+    before the record is caught up by the cron (rekick.py); the event id lets a
     receiver drop the rare repeat."""
     if not batch["webhook_url"] or not s.settings.webhook_secret:
         return
@@ -47,7 +47,7 @@ async def deliver_webhook(s: Services, batch: dict[str, Any]) -> None:
         secret=s.settings.webhook_secret, event_id=f"{batch_id}.completed",
         max_attempts=s.settings.webhook_max_attempts, base_delay_s=s.settings.webhook_retry_base_s,
     )
-    await rows.record_webhook(s.db, batch_id, delivered=delivery.delivered, attempts=delivery.attempts,
+    await batch_rows.record_webhook(s.db, batch_id, delivered=delivery.delivered, attempts=delivery.attempts,
                               now=iso(s.clock.now()))
 
 
@@ -55,11 +55,11 @@ async def deliver_webhook(s: Services, batch: dict[str, Any]) -> None:
 
 
 async def batch_view(s: Services, batch_id: str) -> dict[str, Any]:
-    batch = await rows.get(s.db, batch_id)
+    batch = await batch_rows.get(s.db, batch_id)
     if batch is None:
         raise errors.NotFound(f"no batch {batch_id!r}")
-    items = await rows.items(s.db, batch_id)
-    done = [i["request_id"] for i in items if i["request_id"] and i["status"] in rows.TERMINAL]
+    items = await batch_rows.items(s.db, batch_id)
+    done = [i["request_id"] for i in items if i["request_id"] and i["status"] in batch_rows.TERMINAL]
     results = {r["id"]: to_result(r, s.settings.public_base_url) for r in await Store(s.db, s.clock).get_requests(done)}
     counts: dict[str, int] = {}
     for i in items:

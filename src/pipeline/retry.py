@@ -1,45 +1,59 @@
-"""Storage is retried before a paid result is given up.
+"""Retrying: the one policy type, and the one loop for writes to our own bindings.
 
-After a provider has answered (and billed), its images go to R2 and its record to D1.
-Either can fail transiently on Cloudflare; a failure there must not throw away what
-was paid for while a retry could keep it. `durably` retries one write to one of our
-bindings with exponential backoff and jitter, a few times, within the request's deadline
-plus the grace the ledger lease already allows for storing (attempts.HOLD_MARGIN_S); what
-still fails is raised as that binding's typed error (`storage_unavailable` for D1 and R2)
-for the caller to record. Batch submission sends its queue messages through it too."""
+`RetryPolicy`: how many tries, and how long to wait before each retry; exponential from a
+base, capped, with jitter (50-100% of each delay) so that many isolates retrying the same
+outage do not retry in step. Used by a generation's attempts (generation/attempts.py),
+`durably` below, settling a reservation (generation/reservation.py) and webhook deliveries
+(webhooks.py); each names its own numbers, none writes its own loop arithmetic.
+
+`durably`: after a provider has answered (and billed), its images go to R2 and its record
+to D1; either can fail transiently on Cloudflare, and a failure there must not throw away
+what was paid for while a retry could keep it. It retries one write to one of our bindings
+(an R2 put, a D1 batch or insert, a queue send) a few times, within the request's deadline
+plus the grace the ledger lease already allows for storing (generation/reservation.py
+HOLD_MARGIN_S); what still fails is raised as that binding's typed error
+(`storage_unavailable` for D1 and R2) for the caller to record."""
 
 from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Awaitable, Callable
 
-from .. import errors
-from ..ports import Clock
-from ..logs import event as log_event
-
-STORE_GRACE_S = 60.0  # past the request's deadline; inside the lease's HOLD_MARGIN_S (120 s)
+from . import errors
+from .logs import event as log_event
+from .ports import Clock
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     tries: int = 4  # the first try and three retries
-    base_delay_s: float = 0.25  # then 2x, 4x (with jitter: 50-100% of each)
+    base_delay_s: float = 0.25  # then 2x, 4x, ...
     max_delay_s: float = 2.0
+    jitter: bool = True  # 50-100% of each delay
 
     def delay(self, retry: int) -> float:
         """Seconds before retry number `retry` (1-based)."""
-        return min(self.max_delay_s, self.base_delay_s * 2 ** (retry - 1)) * (0.5 + random.random() / 2)
+        delay = min(self.max_delay_s, self.base_delay_s * 2 ** (retry - 1))
+        return delay * (0.5 + random.random() / 2) if self.jitter else delay
+
+    def allows(self, tries_done: int) -> bool:
+        """Whether another try is allowed after `tries_done` tries."""
+        return tries_done < self.tries
 
 
-def policy_for(base_delay_s: float) -> RetryPolicy:
-    """The storage policy, its backoff scaled by the deployment's retry base (RETRY_BASE_DELAY_S)."""
-    return RetryPolicy(base_delay_s=min(base_delay_s, RetryPolicy.base_delay_s))
+BINDING_WRITES = RetryPolicy(tries=4, base_delay_s=0.25, max_delay_s=2.0)  # 0.25 s, then 2x, 4x (jittered)
+STORE_GRACE_S = 60.0  # past the request's deadline; inside the lease's HOLD_MARGIN_S (120 s)
+
+
+def writes_policy(base_delay_s: float) -> RetryPolicy:
+    """The policy of `durably`, its backoff scaled by the deployment's retry base (RETRY_BASE_DELAY_S)."""
+    return replace(BINDING_WRITES, base_delay_s=min(base_delay_s, BINDING_WRITES.base_delay_s))
 
 
 async def durably(clock: Clock, deadline: float, what: str, write: Callable[[], Awaitable[None]], *,
-                  request_id: str, policy: RetryPolicy = RetryPolicy(),
+                  request_id: str, policy: RetryPolicy = BINDING_WRITES,
                   landed: Callable[[], Awaitable[bool]] | None = None) -> None:
     """Run `write` (an R2 put under its own key, a D1 batch, a queue send); retry a failure of
     the binding with backoff while tries and time remain; raise its typed error after

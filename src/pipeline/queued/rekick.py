@@ -23,9 +23,9 @@ from typing import Any
 from ..clock import iso
 from ..logs import event as log_event
 from ..services import Services
-from ..storage import batches as rows
+from ..storage import batches as batch_rows
 from ..storage.store import Store
-from .batch_status import deliver_webhook, finish_batch
+from .completion import deliver_webhook, finish_batch
 
 OVERDUE_S = 3600  # past the queue's whole redelivery schedule (max_retries 10 at 10 s .. 300 s: ~35 min)
 GIVE_UP_S = 24 * 3600
@@ -38,10 +38,10 @@ async def rekick(s: Services, overdue_s: int = OVERDUE_S) -> dict[str, int]:
     now = s.clock.now()
     cutoff = iso(now - timedelta(seconds=overdue_s))
     counts = {"resent": 0, "abandoned": 0, "completed": 0, "webhooks": 0}
-    for batch in await rows.overdue(s.db, cutoff, PAGE):
+    for batch in await batch_rows.overdue(s.db, cutoff, PAGE):
         give_up = batch["created_at"] <= iso(now - timedelta(seconds=GIVE_UP_S))
         resend = []
-        for item in await rows.unfinished_standard_items(s.db, batch["id"]):
+        for item in await batch_rows.unfinished_standard_items(s.db, batch["id"]):
             if give_up:
                 counts["abandoned"] += await _abandon(s, batch["id"], item)
             elif s.queue is not None:
@@ -49,9 +49,9 @@ async def rekick(s: Services, overdue_s: int = OVERDUE_S) -> dict[str, int]:
         if resend and s.queue is not None:  # one call, as submission sends them (at most MAX_ITEMS a batch)
             await s.queue.send_batch(resend)
             counts["resent"] += len(resend)
-        await rows.touch(s.db, batch["id"], iso(now))  # the next look comes an overdue later
+        await batch_rows.touch(s.db, batch["id"], iso(now))  # the next look comes an overdue later
         counts["completed"] += await finish_batch(s, batch["id"])
-    for batch in await rows.webhooks_due(s.db, cutoff, PAGE):
+    for batch in await batch_rows.webhooks_due(s.db, cutoff, PAGE):
         if s.settings.webhook_secret:
             await deliver_webhook(s, batch)
             counts["webhooks"] += 1
@@ -63,8 +63,8 @@ async def rekick(s: Services, overdue_s: int = OVERDUE_S) -> dict[str, int]:
 async def _abandon(s: Services, batch_id: str, item: dict[str, Any]) -> int:
     """End an item given up on: its generation's outcome if that is terminal, else failed."""
     row = await Store(s.db, s.clock).get_request(item["request_id"]) if item["request_id"] else None
-    status = row["status"] if row and row["status"] in rows.TERMINAL else "failed"
+    status = row["status"] if row and row["status"] in batch_rows.TERMINAL else "failed"
     error = None if status == "succeeded" else ABANDONED
-    done = await rows.finish_item(s.db, batch_id, item["idx"], status=status, request_id=item["request_id"],
+    done = await batch_rows.finish_item(s.db, batch_id, item["idx"], status=status, request_id=item["request_id"],
                                   error=error, now=iso(s.clock.now()))
     return int(done)

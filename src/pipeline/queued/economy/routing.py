@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .. import enrich, errors
-from ..catalog.batch import BatchOffer, offer_for
-from ..generation import selection
-from ..models import GenerationRequest
-from ..providers.base import InputImage
-from ..services import Services
+from ... import enrich, errors
+from ...catalog.batch import BatchOffer, offer_for
+from ...generation import planning, selection
+from ...models import GenerationRequest
+from ...services import Services
 from .adapters import ADAPTERS
 
 Lane = Literal["standard", "economy", "economy_only"]
@@ -35,12 +34,6 @@ def _operation(req: GenerationRequest) -> str:
     return "edit" if req.is_edit else "generate"
 
 
-def _stand_ins(req: GenerationRequest) -> tuple[tuple[InputImage, ...], InputImage | None]:
-    """Only the count of input images matters to routing and prices: no bytes are fetched."""
-    images = tuple(InputImage(b"", "image/png") for _ in req.images)
-    return images, InputImage(b"", "image/png") if req.mask is not None else None
-
-
 def economy_candidate(s: Services, plan: selection.Plan, op: str) -> tuple[selection.Candidate | None, BatchOffer | None, str]:
     """The first candidate a batch API serves, or (None, None, why none)."""
     reasons = []
@@ -53,10 +46,10 @@ def economy_candidate(s: Services, plan: selection.Plan, op: str) -> tuple[selec
 
 
 def route(s: Services, req: GenerationRequest) -> Route:
-    """The lane of one economy item (at submission: nothing is fetched or reserved)."""
-    images, mask = _stand_ins(req)
+    """The lane of one economy item (at submission: nothing is fetched or reserved). Planned
+    without its inputs: batch APIs serve no edits, so an edit is routed by its operation."""
     try:
-        plan = selection.plan(s.registry, s.settings, req, images, mask)
+        plan = selection.plan(s.registry, s.settings, req)
     except errors.ImageWorkerError as exc:
         return Route("standard", warning=f"economy lane unavailable: {exc.message}")
     candidate, offer, why = economy_candidate(s, plan, _operation(req))
@@ -79,13 +72,9 @@ def routes(s: Services, items: list[GenerationRequest], lane: str) -> list[Route
 
 
 async def plan_item(s: Services, req: GenerationRequest, provider: str, model: str) -> tuple[selection.Plan, enrich.Enrichment]:
-    """The item's plan pinned to its provider batch's provider and model, prompt composed."""
-    enrichment = await enrich.prepare(s, req, req.caller or s.settings.default_caller)
-    pinned = req.model_copy(update={"prompt": enrichment.compose().text, "provider": provider, "model": model,
-                                    "fallback": False})
-    images, mask = _stand_ins(req)
-    plan = enrich.fit_plan(selection.plan(s.registry, s.settings, pinned, images, mask), enrichment)
-    return plan, enrichment
+    """The item's plan (planning.py, as every lane's) pinned to its provider batch's provider and model."""
+    pinned = req.model_copy(update={"provider": provider, "model": model, "fallback": False})
+    return await planning.plan_request(s, pinned)
 
 
 async def estimate(s: Services, req: GenerationRequest, answer: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,26 @@
+"""A request's plan, for every lane: run-time prices, the narrative context composed into
+the prompt (enrich.py), the ordered candidates (selection.py), each fitted to its own
+provider's prompt limit. The standard lane plans with the input images it loaded; the
+economy lane plans at submission and at its provider batch's submit with none (batch APIs
+serve no edits: catalog/batch.py, so an edit is routed by its operation, not its inputs)."""
+
+from __future__ import annotations
+
+from .. import enrich
+from ..models import GenerationRequest
+from ..providers.base import InputImage
+from ..services import Services
+from ..storage import price_overrides
+from . import selection
+
+
+async def plan_request(s: Services, req: GenerationRequest, images: tuple[InputImage, ...] = (),
+                       mask: InputImage | None = None, partial_images: int = 0) -> tuple[selection.Plan, enrich.Enrichment]:
+    """The plan and the enrichment behind its prompts (the context is stored with the request)."""
+    await price_overrides.refresh(s.registry.prices, s.db, s.clock)  # run-time price overrides
+    # Narrative context -> the prompt sent; a referenced entity is the request's own caller's
+    # (admission set `caller` on every lane's request).
+    enrichment = await enrich.enrichment_for(s, req, req.caller or s.settings.default_caller)
+    composed = req.model_copy(update={"prompt": enrichment.compose().text})
+    plan = selection.plan(s.registry, s.settings, composed, images, mask, partial_images)
+    return enrich.fit_plan(plan, enrichment), enrichment  # each candidate within its model's prompt limit
