@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import errors
-from ..auth import ownership
+from .. import ownership
 from ..auth.keys import Principal
 from ..clock import iso
 from ..models import LABEL_PATTERN, EntityType

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from .. import errors
-from ..auth import ownership
+from .. import ownership
 from ..auth.keys import Principal
 from ..queued import completion, submission
 from ..models import GenerationRequest

@@ -14,7 +14,7 @@ from ..queued import completion, submission
 from ..models import GenerationRequest
 from ..queued.economy.routing import Lane
 from ..services import Services
-from ..auth import ownership
+from .. import ownership
 from ..auth.keys import Principal
 from .deps import current_principal, get_services, require_scope, require_token
 from .params import IdPath

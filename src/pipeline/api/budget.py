@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .. import errors
-from ..auth import ownership
+from .. import ownership
 from ..auth.keys import Principal
 from ..queued.economy import views as economy_views
 from .deps import get_services, require_scope, require_token

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from .. import errors
-from ..auth import ownership
+from .. import ownership
 from ..auth.keys import Principal
 from ..models import EntityType, Status
 from ..services import Services

@@ -11,8 +11,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from .. import errors
-from ..auth import ownership, signing
+from .. import errors, ownership
+from ..auth import signing
 from ..auth.keys import Principal
 from ..delivery import spec as specs
 from ..delivery.variants import get_variant

@@ -1,6 +1,6 @@
 """Links between stored images and the app's entities (characters, locations, scenes).
 An entity is its caller's; a link joins one of the caller's images to one of its entities
-(auth/ownership.py decides whose both are)."""
+(ownership.py decides whose both are)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from .. import errors
-from ..auth import ownership
+from .. import ownership
 from ..auth.keys import Principal
 from .deps import get_services, require_scope
 from .params import CallerQuery, EntityIdPath

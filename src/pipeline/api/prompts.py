@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from .. import enrich, errors
-from ..auth import ownership
+from .. import ownership
 from ..auth.keys import Principal
 from ..clock import iso
 from ..models import ContextKind, EntityType, GenerationRequest, NarrativeContext

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import Field
 
 from .. import errors
-from ..auth import ownership
+from .. import ownership
 from ..auth.keys import Principal
 from ..delivery.results import to_result
 from ..generation.admission import admit

@@ -1,6 +1,6 @@
 """Uploads: `POST /v1/uploads` stores a source image for edits, too large to send inline;
 `GET /v1/uploads/{id}` (its record) and `GET /v1/uploads/{id}/content` (its bytes) read
-it back, for its caller only (or an admin, or the service binding: auth/ownership.py).
+it back, for its caller only (or an admin, or the service binding: ownership.py).
 
 The body is the image's bytes (Content-Type image/png, image/jpeg or image/webp);
 its type is judged by its bytes, not the header. At most `limits.MAX_UPLOAD_BYTES`:
@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from .. import errors, inspect_image, limits
 from ..services import Services
 from ..storage.uploads import put_upload
-from ..auth import ownership
+from .. import ownership
 from ..auth.keys import Principal
 from .deps import get_services, require_scope
 from .params import IdPath

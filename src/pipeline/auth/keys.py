@@ -85,7 +85,7 @@ class Principal:
         return self.is_admin or self.is_service or "review" in self.scopes
 
     def sees(self, caller: str) -> bool:
-        """May this principal read that caller's data? (auth/ownership.py decides per object.)"""
+        """May this principal read that caller's data? (ownership.py decides per object.)"""
         return self.sees_everyone or caller == self.caller
 
 

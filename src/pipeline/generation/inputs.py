@@ -11,7 +11,7 @@ import binascii
 from typing import Any
 
 from .. import errors, inspect_image, limits
-from ..auth import ownership
+from .. import ownership
 from ..memory.byte_budget import Hold
 from ..models import GenerationRequest, ImageInput
 from ..providers.base import InputImage

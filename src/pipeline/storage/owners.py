@@ -1,4 +1,4 @@
-"""The D1 reads that ownership decisions need (auth/ownership.py): each object with
+"""The D1 reads that ownership decisions need (ownership.py): each object with
 the caller it belongs to, and nothing else fetched before the decision is made."""
 
 from __future__ import annotations

@@ -304,7 +304,7 @@ class Store:
 
     async def link(self, caller: str, image_id: str, entity_type: str, entity_id: str, role: str) -> bool:
         """Link an image to one of `caller`'s entities; False when the link already existed.
-        The image must be `caller`'s (auth/ownership.py checks it first)."""
+        The image must be `caller`'s (ownership.py checks it first)."""
         changed = await self.db.run(
             "INSERT OR IGNORE INTO entity_links (caller, entity_type, entity_id, image_id, role, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",

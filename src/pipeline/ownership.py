@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from .. import errors
-from ..ports import Database
-from ..storage import owners
-from .keys import Principal
+from . import errors
+from .ports import Database
+from .storage import owners
+from .auth.keys import Principal
 
 EntityChange = Literal["links", "context", "primary"]
 
