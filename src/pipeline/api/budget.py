@@ -48,7 +48,7 @@ async def get_budget(s: Services = Depends(get_services)) -> dict[str, Any]:
     config = await s.ledger.get_config()
     today = utc_day(s.clock.now())
     usage = await s.ledger.usage(today, today)
-    return {"config": config, "today": usage["budget"]}
+    return {"config": config, "today": usage.budget}
 
 
 @router.put("/budget", dependencies=[Depends(require_scope("admin"))],
@@ -88,7 +88,7 @@ async def get_usage(
     recorded = await Store(s.db, s.clock).daily_usage(day_from, day_to)
     # `recorded`: D1's per-attempt record, rolled up by the cron (at most ~5 minutes old).
     ledger = await s.ledger.usage(day_from, day_to)
-    lanes = await economy_views.lanes(s, day_from, day_to, ledger.get("days") or [])
+    lanes = await economy_views.lanes(s, day_from, day_to, ledger.days)
     transformations = await transformation_usage(s.db, day_from, day_to)
-    return {"from": day_from, "to": day_to, **ledger, "recorded": recorded, "lanes": lanes,
+    return {"from": day_from, "to": day_to, "days": ledger.days, "budget": ledger.budget, "recorded": recorded, "lanes": lanes,
             "image_transformations": transformations}

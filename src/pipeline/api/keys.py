@@ -129,7 +129,7 @@ async def get_key(key_id: str, _: Principal = admin, s: Services = Depends(get_s
 async def with_today(s: Services, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The keys with their spend today: one ledger call for the page."""
     today = utc_day(s.clock.now())
-    budget = (await s.ledger.usage(today, today))["budget"]
+    budget = (await s.ledger.usage(today, today)).budget
     spent = budget.get("keys") or {}
     out = []
     for row in rows:

@@ -25,6 +25,7 @@ from ..generation import admission
 from ..generation.batch_status import finish_batch  # the batch's completion and webhook, as for standard items
 from ..generation.generation import Generation
 from ..ids import new_id
+from ..ledger.messages import ReserveRequest
 from ..models import GenerationRequest
 from ..providers.batch_base import TERMINAL, BatchAdapter, BatchStatus
 from ..services import Services
@@ -196,20 +197,20 @@ async def _prepare_item(s: Services, pb: dict[str, Any], item: dict[str, Any], a
     await store.mark_running(request_id, provider=pb["provider"], model=candidate.preq.model, size=candidate.preq.size,
                              quality=candidate.preq.quality, estimate_micros=estimate, warnings=list(candidate.preq.warnings))
     cap = req.max_cost_per_image_micros
-    answer = await s.ledger.reserve({
-        "request_id": request_id, "caller": generation.caller, "provider": pb["provider"], "model": candidate.preq.model,
-        "images": candidate.preq.n, "estimate_micros": estimate, "attempt_estimate_micros": estimate,
-        "cap_micros": cap * candidate.preq.n if cap is not None else None, "lane": "economy",
-        "key_id": generation.api_key_id, "key_budget_micros": generation.state.key_budget_micros,
-        "hold_s": offer.gives_up_s + HOLD_MARGIN_S,  # the provider may take this long: so may the hold
-    })
-    if not answer.get("ok"):
-        exc = errors.BudgetExceeded(answer.get("message") or "the budget does not allow this request",
-                                    details={"reason": answer.get("reason"), "provider": pb["provider"]})
+    answer = await s.ledger.reserve(ReserveRequest(
+        request_id=request_id, caller=generation.caller, provider=pb["provider"], model=candidate.preq.model,
+        images=candidate.preq.n, estimate_micros=estimate, attempt_estimate_micros=estimate,
+        cap_micros=cap * candidate.preq.n if cap is not None else None, lane="economy",
+        key_id=generation.api_key_id, key_budget_micros=generation.state.key_budget_micros,
+        hold_s=offer.gives_up_s + HOLD_MARGIN_S,  # the provider may take this long: so may the hold
+    ))
+    if not answer.ok:
+        exc = errors.BudgetExceeded(answer.message or "the budget does not allow this request",
+                                    details={"reason": answer.reason, "provider": pb["provider"]})
         await record.fail(s, item, exc)
         return None
     custom_id = f"item-{int(item['idx'])}"
-    day = (answer.get("remaining") or {}).get("day") or utc_day(s.clock.now())
+    day = answer.remaining.day if answer.remaining else utc_day(s.clock.now())
     await rows.add_item(s.db, request_id=request_id, pb_id=pb["id"], batch_id=pb["batch_id"], idx=int(item["idx"]),
                         custom_id=custom_id, preq=record.preq_to_json(candidate.preq), day=day, reserved=estimate, now=now)
     await batch_rows.start_item(s.db, pb["batch_id"], int(item["idx"]), request_id, now)

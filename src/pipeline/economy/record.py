@@ -15,6 +15,7 @@ from typing import Any
 from .. import errors
 from ..catalog.batch import BatchOffer
 from ..clock import iso
+from ..ledger.messages import ReleaseRequest, SettleRequest
 from ..models import GenerationRequest
 from ..providers.base import ProviderRequest, ProviderResult
 from ..services import Services
@@ -70,8 +71,8 @@ async def succeed(s: Services, pb: dict[str, Any], item: dict[str, Any], body: G
         except BaseException:
             await images.delete_images(s.objects, stored)
             raise
-    await s.ledger.settle(request_id, charged, {"provider": pb["provider"], "model": result.model, "lane": "economy",
-                                                "images": count, "standard_micros": standard})
+    await s.ledger.settle(SettleRequest(request_id, charged, provider=pb["provider"], model=result.model, images=count,
+                                        note={"lane": "economy", "standard_micros": standard}))
     await rows.close_item(s.db, request_id, state="settled", charged=charged, standard=standard, now=iso(s.clock.now()))
     await _finish_item(s, item, "succeeded", None)
 
@@ -81,7 +82,7 @@ async def fail(s: Services, item: dict[str, Any], exc: errors.ImageWorkerError) 
     status = "refused" if isinstance(exc, (errors.ProviderRefused, errors.BudgetExceeded)) else "failed"
     error = exc.to_dict()
     await Store(s.db, s.clock).finish_unsuccessfully(str(item["request_id"]), status=status, error=error)
-    await s.ledger.release(str(item["request_id"]), error["code"])
+    await s.ledger.release(ReleaseRequest(str(item["request_id"]), error["code"]))
     if "request_id" in item and "custom_id" in item:
         await rows.close_item(s.db, str(item["request_id"]), state="released", charged=0, standard=0, now=iso(s.clock.now()))
     await _finish_item(s, item, status, error)

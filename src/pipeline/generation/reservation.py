@@ -7,7 +7,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from dataclasses import asdict
+
 from .. import errors
+from ..ledger.messages import ReleaseRequest, ReserveRequest, SettleRequest, SlotRelease, SlotRequest
 from ..logs import event as log_event
 from .selection import Candidate
 from .state import GenerationState
@@ -15,21 +18,21 @@ from .state import GenerationState
 HOLD_MARGIN_S = 120  # storing and settling after the deadline; the lease covers both
 
 
-def reserve_request(state: GenerationState, candidate: Candidate, wait_s: float) -> dict[str, Any]:
+def reserve_request(state: GenerationState, candidate: Candidate, wait_s: float) -> ReserveRequest:
     """The ledger's reserve request for one attempt: its own estimate plus what earlier
     attempts already cost, the per-request cap, the lease, and the slot it waits for."""
     own = candidate.estimate.cost_micros
     cap = state.req.max_cost_per_image_micros
     n = candidate.preq.n
     settings = state.s.settings
-    return {
-        "request_id": state.request_id, "caller": state.caller, "provider": candidate.name,
-        "model": candidate.preq.model, "images": n, "estimate_micros": state.spent_micros + own,
-        "attempt_estimate_micros": own, "cap_micros": cap * n if cap is not None else None,
-        "hold_s": settings.request_timeout_s + HOLD_MARGIN_S,
-        "key_id": state.api_key_id, "key_budget_micros": state.key_budget_micros,
-        "slot": {"provider": candidate.name, "wait_s": wait_s},
-    }
+    return ReserveRequest(
+        request_id=state.request_id, caller=state.caller, provider=candidate.name,
+        model=candidate.preq.model, images=n, estimate_micros=state.spent_micros + own,
+        attempt_estimate_micros=own, cap_micros=cap * n if cap is not None else None,
+        hold_s=settings.request_timeout_s + HOLD_MARGIN_S,
+        key_id=state.api_key_id, key_budget_micros=state.key_budget_micros,
+        slot=SlotRequest(candidate.name, wait_s),
+    )
 
 
 async def reserve_and_slot(state: GenerationState, candidate: Candidate, deadline: float) -> None:
@@ -46,36 +49,38 @@ async def reserve_and_slot(state: GenerationState, candidate: Candidate, deadlin
         # Closing the request releases them at once (release is idempotent), not at lease expiry.
         state.reserved = True
         raise
-    if not answer.get("ok"):
+    if not answer.ok:
         raise errors.BudgetExceeded(
-            answer.get("message") or "the budget does not allow this request",
-            details={"reason": answer.get("reason"), "remaining": answer.get("remaining"), "provider": candidate.name},
+            answer.message or "the budget does not allow this request",
+            details={"reason": answer.reason, "remaining": asdict(answer.remaining) if answer.remaining else None,
+                     "provider": candidate.name},
         )
     state.reserved = True
-    slot = answer.get("slot") or {}
-    if slot.get("ok") and slot.get("confirm"):  # handed over while we queued: claim it for good
+    slot = answer.slot
+    if slot is not None and slot.ok and slot.confirm:  # handed over while we queued: claim it for good
         slot = await s.ledger.acquire_slot(state.request_id, candidate.name, 0)
-    if not slot.get("ok"):
-        raise errors.CapacityTimeout(slot.get("message") or f"no {candidate.name} slot came free in time",
+    if slot is None or not slot.ok:
+        raise errors.CapacityTimeout(slot.message if slot and slot.message else f"no {candidate.name} slot came free in time",
                                      provider=candidate.name)
 
 
 async def release_slot(state: GenerationState, provider: str) -> None:
     """Give a provider's concurrency slot back while the reservation stays open
     (before a retry's sleep, before a fallback): nobody waits on us meanwhile."""
-    await state.s.ledger.release_slot(state.request_id, provider)
+    await state.s.ledger.release_slot(SlotRelease(state.request_id, provider))
 
 
 async def settle(state: GenerationState, details: dict[str, Any]) -> None:
     """Charge what was spent and give the slot back, in one ledger call. Settling is
-    idempotent, so a failed call is retried; the cron reconciles one that never lands."""
+    idempotent, so a failed call is retried; the cron reconciles one that never lands.
+    `details` (provider, model, images; or why it failed) go to the ledger's event log."""
     if not state.reserved:
         return
     state.reserved = False
     actual = state.spent_micros
     for attempt in range(3):
         try:
-            await state.s.ledger.settle(state.request_id, actual, details)
+            await state.s.ledger.settle(SettleRequest(state.request_id, actual, note=details))
             return
         except Exception as exc:  # noqa: BLE001 - the ledger is reached over RPC on Cloudflare
             log_event(logging.ERROR, "settle_failed", request_id=state.request_id, attempt=attempt + 1,
@@ -97,6 +102,6 @@ async def close_failed(state: GenerationState, code: str) -> None:
     else:
         state.reserved = False
         try:
-            await state.s.ledger.release(state.request_id, code)
+            await state.s.ledger.release(ReleaseRequest(state.request_id, code))
         except errors.ImageWorkerError as failure:  # unreachable: the lease expires, the cron sweeps it
             log_event(logging.ERROR, "release_failed", request_id=state.request_id, error=failure.code)
