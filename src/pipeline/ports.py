@@ -13,7 +13,7 @@ from datetime import datetime
 import asyncio
 from typing import Any, AsyncContextManager, AsyncIterator, Protocol, Sequence
 
-from .ledger.messages import (ReconcileAnswer, ReleaseAnswer, ReleaseRequest, ReserveAnswer, ReserveRequest,
+from .ledger.messages import (ProviderState, ReconcileAnswer, ReleaseAnswer, ReleaseRequest, ReserveAnswer, ReserveRequest,
                               SettleAnswer, SettleRequest, SlotAnswer, SlotRelease, SlotReleased, Spend, SweepAnswer,
                               UsageReport)
 
@@ -168,6 +168,8 @@ class Ledger(Protocol):
 
     async def sweep(self) -> SweepAnswer: ...
 
+    async def breakers(self) -> tuple[ProviderState, ...]: ...
+
 
 class ForwardingLedger:
     """A Ledger that hands every method, by name, to `forward` (the wrappers of the port:
@@ -205,6 +207,9 @@ class ForwardingLedger:
 
     async def sweep(self) -> SweepAnswer:
         return await self.forward("sweep")
+
+    async def breakers(self) -> tuple[ProviderState, ...]:
+        return await self.forward("breakers")
 
 
 # --- Background work ------------------------------------------------------------

@@ -14,6 +14,7 @@ from ..economy import views as economy_views
 from .deps import get_services, require_scope, require_token
 from ..clock import utc_day
 from ..models import MAX_MICROS
+from ..ledger.breaker import MIN_COOLDOWN_S
 from ..ledger.core import MIN_LEASE_S
 from ..services import Services
 from ..storage.store import Store
@@ -41,6 +42,12 @@ class BudgetChanges(BaseModel):
     # at least MIN_LEASE_S: a lease shorter than a provider call would let two requests spend the same money
     reservation_lease_s: int = Field(default=None, ge=MIN_LEASE_S, le=86_400, strict=True)  # type: ignore[assignment]
     slot_lease_s: int = Field(default=None, ge=MIN_LEASE_S, le=86_400, strict=True)  # type: ignore[assignment]
+    # the provider breakers (docs/providers.md): when a provider's circuit opens, and for how long
+    breaker_window_s: int = Field(default=None, ge=1, le=3_600, strict=True)  # type: ignore[assignment]
+    breaker_min_calls: int = Field(default=None, ge=1, le=10_000, strict=True)  # type: ignore[assignment]
+    breaker_failures: int = Field(default=None, ge=1, le=10_000, strict=True)  # type: ignore[assignment]
+    breaker_failure_percent: int = Field(default=None, ge=1, le=100, strict=True)  # type: ignore[assignment]
+    breaker_cooldown_s: int = Field(default=None, ge=MIN_COOLDOWN_S, le=86_400, strict=True)  # type: ignore[assignment]
 
 
 @router.get("/budget", summary="Budgets, caps and concurrency limits in force, and today's spend")

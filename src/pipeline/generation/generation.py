@@ -96,7 +96,7 @@ class Generation:
         await s.registry.prices.refresh(s.db, s.clock)  # run-time price overrides (catalog/overrides.py)
         enrichment = await enrich.prepare(s, req)  # narrative context -> the prompt sent
         plan = selection.plan(s.registry, s.settings, req.model_copy(update={"prompt": enrichment.compose().text}),
-                              source_images, mask, state.partial_images)
+                              source_images, mask, state.partial_images, now=s.clock.monotonic())
         plan = enrich.fit_plan(plan, enrichment)  # each candidate within its model's prompt limit
         created = False
 
@@ -157,7 +157,8 @@ class Generation:
 
     @property
     def request_hash(self) -> str:
-        canonical = self.req.model_dump(mode="json", exclude={"idempotency_key"})
+        # try_open_provider says how to treat a failing provider, not what to make
+        canonical = self.req.model_dump(mode="json", exclude={"idempotency_key", "try_open_provider"})
         return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
     async def _retry_instead(self, existing: dict[str, Any]) -> bool:

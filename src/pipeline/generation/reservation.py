@@ -10,7 +10,7 @@ from typing import Any
 from dataclasses import asdict
 
 from .. import errors
-from ..ledger.messages import ReleaseRequest, ReserveRequest, SettleRequest, SlotRelease, SlotRequest
+from ..ledger.messages import ProviderState, ReleaseRequest, ReserveRequest, SettleRequest, SlotRelease, SlotRequest
 from ..logs import event as log_event
 from .selection import Candidate
 from .state import GenerationState
@@ -31,7 +31,8 @@ def reserve_request(state: GenerationState, candidate: Candidate, wait_s: float)
         attempt_estimate_micros=own, cap_micros=cap * n if cap is not None else None,
         hold_s=settings.request_timeout_s + HOLD_MARGIN_S,
         key_id=state.api_key_id, key_budget_micros=state.key_budget_micros,
-        slot=SlotRequest(candidate.name, wait_s),
+        slot=SlotRequest(candidate.name, wait_s), outcomes=state.take_outcomes(),
+        try_open_provider=state.req.try_open_provider,
     )
 
 
@@ -49,6 +50,11 @@ async def reserve_and_slot(state: GenerationState, candidate: Candidate, deadlin
         # Closing the request releases them at once (release is idempotent), not at lease expiry.
         state.reserved = True
         raise
+    learn(state, answer.providers)
+    if not answer.ok and answer.reason in ("provider_open", "provider_held"):
+        raise errors.ProviderCircuitOpen(answer.message or f"{candidate.name} is not taking calls now",
+                                         provider=candidate.name, retry_after_s=answer.retry_after_s,
+                                         details={"reason": answer.reason, "model": candidate.preq.model})
     if not answer.ok:
         raise errors.BudgetExceeded(
             answer.message or "the budget does not allow this request",
@@ -67,7 +73,13 @@ async def reserve_and_slot(state: GenerationState, candidate: Candidate, deadlin
 async def release_slot(state: GenerationState, provider: str) -> None:
     """Give a provider's concurrency slot back while the reservation stays open
     (before a retry's sleep, before a fallback): nobody waits on us meanwhile."""
-    await state.s.ledger.release_slot(SlotRelease(state.request_id, provider))
+    answer = await state.s.ledger.release_slot(SlotRelease(state.request_id, provider, state.take_outcomes()))
+    learn(state, answer.providers)
+
+
+def learn(state: GenerationState, providers: tuple[ProviderState, ...]) -> None:
+    """What the ledger said of the breakers, for this isolate's next plans."""
+    state.s.registry.breakers.learn(providers, state.s.clock.monotonic())
 
 
 async def settle(state: GenerationState, details: dict[str, Any]) -> None:
@@ -78,9 +90,10 @@ async def settle(state: GenerationState, details: dict[str, Any]) -> None:
         return
     state.reserved = False
     actual = state.spent_micros
+    request = SettleRequest(state.request_id, actual, note=details, outcomes=state.take_outcomes())
     for attempt in range(3):
         try:
-            await state.s.ledger.settle(SettleRequest(state.request_id, actual, note=details))
+            learn(state, (await state.s.ledger.settle(request)).providers)
             return
         except Exception as exc:  # noqa: BLE001 - the ledger is reached over RPC on Cloudflare
             log_event(logging.ERROR, "settle_failed", request_id=state.request_id, attempt=attempt + 1,
@@ -102,6 +115,7 @@ async def close_failed(state: GenerationState, code: str) -> None:
     else:
         state.reserved = False
         try:
-            await state.s.ledger.release(ReleaseRequest(state.request_id, code))
+            answer = await state.s.ledger.release(ReleaseRequest(state.request_id, code, state.take_outcomes()))
+            learn(state, answer.providers)
         except errors.ImageWorkerError as failure:  # unreachable: the lease expires, the cron sweeps it
             log_event(logging.ERROR, "release_failed", request_id=state.request_id, error=failure.code)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..ledger.messages import Outcome
 from ..ids import new_id
 from ..models import Event, GenerationRequest
 from ..services import Services
@@ -34,6 +35,7 @@ class GenerationState:
     finished: bool = False  # the success is recorded in D1
     stored: list[ImageRow] = field(default_factory=list)  # images in R2, not yet recorded in D1
     deadline: float = float("inf")  # the request's, on the monotonic clock (set by attempts.run)
+    outcomes: list[Outcome] = field(default_factory=list)  # provider calls the ledger has not heard of yet
 
     @classmethod
     def new(cls, services: Services, req: GenerationRequest, partial_images: int = 0) -> GenerationState:
@@ -44,6 +46,11 @@ class GenerationState:
             caller=req.caller or services.settings.default_caller,
             partial_images=max(0, min(partial_images, 3)),
         )
+
+    def take_outcomes(self) -> tuple[Outcome, ...]:
+        """The provider calls to report on the next ledger call (breakers ride on it)."""
+        taken, self.outcomes = tuple(self.outcomes), []
+        return taken
 
     def charge(self, micros: int) -> None:
         """Add what a provider billed, or may have billed, for one call."""

@@ -22,8 +22,9 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from . import breaker
 from .core import LedgerCore, SqlStorage
-from .messages import (ReconcileAnswer, ReleaseAnswer, ReleaseRequest, Remaining, ReserveAnswer, ReserveRequest,
+from .messages import (Outcome, ProviderState, ReconcileAnswer, ReleaseAnswer, ReleaseRequest, Remaining, ReserveAnswer, ReserveRequest,
                        SettleAnswer, SettleRequest, SlotAnswer, SlotRelease, SlotReleased, Spend, SweepAnswer,
                        UsageReport)
 from ..ports import Clock
@@ -48,29 +49,64 @@ class LedgerService:
     # --- money -----------------------------------------------------------------
 
     async def reserve(self, request: ReserveRequest) -> ReserveAnswer:
-        """Hold money (core.reserve); with `slot`, then take a concurrency slot in the same call."""
-        answer = self.core.reserve(_reserve_dict(request), self._now_ms())
+        """Report earlier calls' outcomes; refuse at once (no money held) when the provider's
+        breaker is open or it asked everyone to wait; else hold money (core.reserve) and, with
+        `slot`, take a concurrency slot in the same call."""
+        now, cfg = self._now_ms(), self.core.config()
+        breaker.record(self.core.sql, cfg, request.request_id, request.outcomes, now)
+        probe, refusal = False, None
+        if request.lane == "standard" and request.provider and not request.try_open_provider:
+            hold_ms = int(request.hold_s * 1000)
+            probe, refusal = breaker.admit(self.core.sql, cfg, request.provider, request.model, request.request_id,
+                                           hold_ms, now)
+        if refusal is not None:
+            reason, message, retry_after_s = refusal
+            return ReserveAnswer(ok=False, reason=reason, message=message, retry_after_s=retry_after_s,
+                                 providers=self._states(cfg))
+        answer = self.core.reserve(_reserve_dict(request), now)
         slot = None
         if answer.get("ok") and request.slot is not None:
             slot = await self.acquire_slot(request.request_id, request.slot.provider, request.slot.wait_s)
+        if probe and not (answer.get("ok") and (slot is None or slot.ok)):
+            breaker.forget_probe(self.core.sql, request.request_id)  # it will not call: another may probe
+            probe = False
         return ReserveAnswer(
             ok=bool(answer["ok"]), reason=answer.get("reason"), message=answer.get("message"),
             already=bool(answer.get("already")), reserved_micros=int(answer.get("reserved_micros") or 0),
-            remaining=Remaining(**answer["remaining"]) if answer.get("remaining") else None, slot=slot)
+            remaining=Remaining(**answer["remaining"]) if answer.get("remaining") else None, slot=slot,
+            probe=probe, providers=self._states(cfg))
 
     async def settle(self, request: SettleRequest) -> SettleAnswer:
+        cfg = self._report(request.request_id, request.outcomes, closing=True)
         details = {k: v for k, v in (("caller", request.caller), ("provider", request.provider),
                                      ("model", request.model), ("images", request.images),
                                      ("key_id", request.key_id)) if v is not None}
         answer = self.core.settle(request.request_id, request.actual_micros, details | request.note, self._now_ms())
         self._hand_over()  # its slots were given back
         return SettleAnswer(int(answer["charged_micros"]), int(answer["difference_micros"]),
-                            bool(answer["already_settled"]))
+                            bool(answer["already_settled"]), self._states(cfg))
 
     async def release(self, request: ReleaseRequest) -> ReleaseAnswer:
+        cfg = self._report(request.request_id, request.outcomes, closing=True)
         answer = self.core.release(request.request_id, request.reason, self._now_ms())
         self._hand_over()
-        return ReleaseAnswer(bool(answer["already"]), answer.get("state"))
+        return ReleaseAnswer(bool(answer["already"]), answer.get("state"), self._states(cfg))
+
+    # --- provider breakers (breaker.py) ------------------------------------------
+
+    def _report(self, request_id: str, outcomes: tuple[Outcome, ...], closing: bool = False) -> dict[str, Any]:
+        cfg = self.core.config()
+        breaker.record(self.core.sql, cfg, request_id, outcomes, self._now_ms())
+        if closing:
+            breaker.forget_probe(self.core.sql, request_id)
+        return cfg
+
+    def _states(self, cfg: dict[str, Any]) -> tuple[ProviderState, ...]:
+        return breaker.states(self.core.sql, cfg, self._now_ms())
+
+    async def breakers(self) -> tuple[ProviderState, ...]:
+        """Every provider and model's breaker, with its recent figures (GET /v1/providers)."""
+        return breaker.states(self.core.sql, self.core.config(), self._now_ms(), every=True)
 
     async def reconcile(self, spent: list[Spend]) -> ReconcileAnswer:
         answer = self.core.reconcile([asdict(item) for item in spent], self._now_ms())
@@ -122,9 +158,10 @@ class LedgerService:
         return SlotAnswer(ok=True, waited_ms=waited_ms, confirm=True)
 
     async def release_slot(self, release: SlotRelease) -> SlotReleased:
+        cfg = self._report(release.request_id, release.outcomes)
         released = self.core.release_slot(release.request_id, release.provider)
         self._hand_over()
-        return SlotReleased(released)
+        return SlotReleased(released, self._states(cfg))
 
     def _hand_over(self) -> None:
         """Grant free slots to waiters in arrival order (skipping only those whose
@@ -159,6 +196,7 @@ class LedgerService:
         """Expire leases, hand freed slots on, prune closed rows of days long past."""
         now = self._now_ms()
         expired = self.core.expire(now)
+        breaker.prune(self.core.sql, self.core.config(), now)
         self._hand_over()
         return SweepAnswer(expired["expired_reservations"], expired["expired_slots"], self.core.prune(now))
 
