@@ -14,7 +14,7 @@ import asyncio
 from typing import Any, AsyncContextManager, AsyncIterator, Protocol, Sequence
 
 from .ledger.messages import (ProviderState, ReconcileAnswer, ReleaseAnswer, ReleaseRequest, ReserveAnswer, ReserveRequest,
-                              SettleAnswer, SettleRequest, SlotAnswer, SlotRelease, SlotReleased, Spend, SweepAnswer,
+                              SettleAnswer, SettleRequest, SlotAnswer, SlotRelease, SlotReleased, SweepAnswer,
                               UsageReport)
 
 # --- HTTP -------------------------------------------------------------------
@@ -154,7 +154,7 @@ class Ledger(Protocol):
 
     async def release(self, request: ReleaseRequest) -> ReleaseAnswer: ...
 
-    async def reconcile(self, spent: list[Spend]) -> ReconcileAnswer: ...
+    async def reconcile(self, spent: list[SettleRequest]) -> ReconcileAnswer: ...
 
     async def acquire_slot(self, request_id: str, provider: str, wait_s: float) -> SlotAnswer: ...
 
@@ -187,7 +187,7 @@ class ForwardingLedger:
     async def release(self, request: ReleaseRequest) -> ReleaseAnswer:
         return await self.forward("release", request)
 
-    async def reconcile(self, spent: list[Spend]) -> ReconcileAnswer:
+    async def reconcile(self, spent: list[SettleRequest]) -> ReconcileAnswer:
         return await self.forward("reconcile", spent)
 
     async def acquire_slot(self, request_id: str, provider: str, wait_s: float) -> SlotAnswer:

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from .clock import iso
-from .ledger.messages import Spend
+from .ledger.messages import SettleRequest
 from .services import Services
 
 CURSOR = "reconcile_spend"
@@ -48,7 +48,7 @@ async def reconcile(s: Services, page_rows: int = PAGE_ROWS, max_pages: int = MA
             (position, position, after_id, page_rows),
         )
         if rows:
-            answer = await s.ledger.reconcile([Spend(**{k: v for k, v in r.items() if k != "updated_at"}) for r in rows])
+            answer = await s.ledger.reconcile([SettleRequest(**{k: v for k, v in r.items() if k != "updated_at"}) for r in rows])
             reconciled += answer.reconciled
             read += len(rows)
             position, after_id = rows[-1]["updated_at"], rows[-1]["request_id"]

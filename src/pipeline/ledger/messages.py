@@ -106,7 +106,8 @@ class ReserveAnswer:
 @dataclass(frozen=True)
 class SettleRequest:
     """Charge what was (or may have been) billed; `caller` … `key_id` are used only when the
-    ledger never saw the reservation. `note` goes to the ledger's event log, nowhere else."""
+    ledger never saw the reservation. `note` goes to the ledger's event log, nowhere else.
+    Reconciliation sends D1's costed requests as these too."""
 
     request_id: str
     actual_micros: int
@@ -139,19 +140,6 @@ class ReleaseAnswer:
     already: bool
     state: str | None
     providers: tuple[ProviderState, ...] = ()
-
-
-@dataclass(frozen=True)
-class Spend:
-    """A costed request D1 recorded, for reconciliation."""
-
-    request_id: str
-    actual_micros: int
-    caller: str | None = None
-    provider: str | None = None
-    model: str | None = None
-    images: int | None = None
-    key_id: str | None = None
 
 
 @dataclass(frozen=True)

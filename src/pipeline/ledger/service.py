@@ -25,7 +25,7 @@ from typing import Any
 from . import breaker
 from .core import LedgerCore, SqlStorage
 from .messages import (Outcome, ProviderState, ReconcileAnswer, ReleaseAnswer, ReleaseRequest, Remaining, ReserveAnswer, ReserveRequest,
-                       SettleAnswer, SettleRequest, SlotAnswer, SlotRelease, SlotReleased, Spend, SweepAnswer,
+                       SettleAnswer, SettleRequest, SlotAnswer, SlotRelease, SlotReleased, SweepAnswer,
                        UsageReport)
 from ..ports import Clock
 
@@ -108,8 +108,9 @@ class LedgerService:
         """Every provider and model's breaker, with its recent figures (GET /v1/providers)."""
         return breaker.states(self.core.sql, self.core.config(), self._now_ms(), every=True)
 
-    async def reconcile(self, spent: list[Spend]) -> ReconcileAnswer:
-        answer = self.core.reconcile([asdict(item) for item in spent], self._now_ms())
+    async def reconcile(self, spent: list[SettleRequest]) -> ReconcileAnswer:
+        fields = ("request_id", "actual_micros", "caller", "provider", "model", "images", "key_id")
+        answer = self.core.reconcile([{k: getattr(item, k) for k in fields} for item in spent], self._now_ms())
         return ReconcileAnswer(int(answer["reconciled"]), tuple(answer["request_ids"]))
 
     # --- concurrency -----------------------------------------------------------
