@@ -5,9 +5,8 @@ here, so a reader checks the money in one module (docs/budget.md)."""
 from __future__ import annotations
 
 import logging
-from typing import Any
-
 from dataclasses import asdict
+from typing import Any
 
 from .. import errors
 from ..ledger.messages import ProviderState, ReleaseRequest, ReserveRequest, SettleRequest, SlotRelease, SlotRequest
