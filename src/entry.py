@@ -17,6 +17,7 @@ from pipeline.api.app import create_app
 from pipeline.api.route_table import body_limit, table_of
 from pipeline.clock import SystemClock
 from pipeline.errors import ImageWorkerError
+from pipeline.ledger import wire
 from pipeline.queued import consumer
 from pipeline.ledger.service import LedgerService
 
@@ -125,42 +126,21 @@ for _name in rpc.OPERATIONS:
 
 class BudgetLedger(DurableObject):
     """The one ledger (idFromName("global")). Its methods run one at a time between
-    awaits, and the ledger's methods never await between read and write."""
+    awaits, and the ledger's methods never await between read and write. One RPC method
+    per method of the Ledger port (below), each serving it through ledger/wire.py."""
 
     def __init__(self, ctx, env):
         super().__init__(ctx, env)
         self._ledger = LedgerService(runtime.ledger_storage(ctx), SystemClock())
 
-    async def reserve(self, request):
-        return runtime.to_js_result(await self._ledger.reserve(runtime.from_js_arg(request)))
 
-    async def settle(self, request_id, actual_micros, details=None):
-        return runtime.to_js_result(
-            await self._ledger.settle(str(request_id), int(actual_micros), runtime.from_js_arg(details)))
+def _ledger_method(name):
+    async def method(self, *args):
+        return runtime.to_js_result(await wire.serve(self._ledger, name, tuple(runtime.from_js_arg(a) for a in args)))
 
-    async def release(self, request_id, reason):
-        return runtime.to_js_result(await self._ledger.release(str(request_id), str(reason)))
+    method.__name__ = method.__qualname__ = name
+    return method
 
-    async def reconcile(self, spent):
-        return runtime.to_js_result(await self._ledger.reconcile(runtime.from_js_arg(spent)))
 
-    async def acquire_slot(self, request_id, provider, wait_s):
-        return runtime.to_js_result(await self._ledger.acquire_slot(str(request_id), str(provider), float(wait_s)))
-
-    async def release_slot(self, request_id, provider):
-        return runtime.to_js_result(await self._ledger.release_slot(str(request_id), str(provider)))
-
-    async def get_config(self):
-        return runtime.to_js_result(await self._ledger.get_config())
-
-    async def put_config(self, changes):
-        try:
-            return runtime.to_js_result({"config": await self._ledger.put_config(runtime.from_js_arg(changes))})
-        except ImageWorkerError as exc:
-            return runtime.to_js_result({"error": exc.to_dict()})
-
-    async def usage(self, day_from, day_to):
-        return runtime.to_js_result(await self._ledger.usage(str(day_from), str(day_to)))
-
-    async def sweep(self):
-        return runtime.to_js_result(await self._ledger.sweep())
+for _name in wire.methods():
+    setattr(BudgetLedger, _name, _ledger_method(_name))

@@ -29,6 +29,11 @@ export type BudgetChanges = {
   provider_concurrency?: Record<string, number>;
   reservation_lease_s?: number;
   slot_lease_s?: number;
+  breaker_window_s?: number;
+  breaker_min_calls?: number;
+  breaker_failures?: number;
+  breaker_failure_percent?: number;
+  breaker_cooldown_s?: number;
 };
 
 export type BulkReview = {
@@ -86,6 +91,8 @@ export type EstimateBody = {
   model?: string | null;
   /** may other providers be tried on a transient failure (default: only in auto mode) */
   fallback?: boolean | null;
+  /** call the named provider even while its circuit breaker is open (docs/providers.md); by default such a request is answered 503 provider_circuit_open at once, with Retry-After */
+  try_open_provider?: boolean;
   /** 'WxH' or 'auto'; the nearest supported size is used */
   size?: string | null;
   /** 'W:H', e.g. '16:9' */
@@ -136,6 +143,8 @@ export type GenerationRequest = {
   model?: string | null;
   /** may other providers be tried on a transient failure (default: only in auto mode) */
   fallback?: boolean | null;
+  /** call the named provider even while its circuit breaker is open (docs/providers.md); by default such a request is answered 503 provider_circuit_open at once, with Retry-After */
+  try_open_provider?: boolean;
   /** 'WxH' or 'auto'; the nearest supported size is used */
   size?: string | null;
   /** 'W:H', e.g. '16:9' */
@@ -229,6 +238,8 @@ export type JobBody = {
   model?: string | null;
   /** may other providers be tried on a transient failure (default: only in auto mode) */
   fallback?: boolean | null;
+  /** call the named provider even while its circuit breaker is open (docs/providers.md); by default such a request is answered 503 provider_circuit_open at once, with Retry-After */
+  try_open_provider?: boolean;
   /** 'WxH' or 'auto'; the nearest supported size is used */
   size?: string | null;
   /** 'W:H', e.g. '16:9' */

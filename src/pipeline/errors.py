@@ -14,6 +14,7 @@ class ImageWorkerError(Exception):
     status = 500
     retryable = False
     fallback = False
+    unwell = False  # says the provider is unwell: counts toward opening its breaker (ledger/breaker.py)
 
     def __init__(
         self,
@@ -139,11 +140,22 @@ class ProviderUnavailable(ProviderError):
     status = 503
     retryable = True
     fallback = True
+    unwell = True
 
 
 class ProviderRateLimited(ProviderUnavailable):
     code = "provider_rate_limited"
     status = 429
+
+
+class ProviderCircuitOpen(ImageWorkerError):
+    """The provider (and model) failed enough recently that its breaker is open, or it asked
+    every caller to wait (a 429's Retry-After): not called. `retry_after_s`: until its probe."""
+
+    code = "provider_circuit_open"
+    status = 503
+    retryable = True  # later: after Retry-After
+    fallback = True
 
 
 class ProviderTimeout(ProviderUnavailable):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
 
 from . import errors
-from .ports import HttpRequest, HttpResponse, Params, StoredObject
+from .ports import ForwardingLedger, HttpRequest, HttpResponse, Params, StoredObject
 from .services import Services
 
 KINDS = ("fail", "lost", "down")
@@ -146,42 +146,12 @@ class FaultyObjectStore:
         return await self.plan.call("objects", "delete", lambda: self.inner.delete(key))
 
 
-class FaultyLedger:
+class FaultyLedger(ForwardingLedger):
     def __init__(self, inner: Any, plan: FaultPlan) -> None:
         self.inner, self.plan = inner, plan
 
-    def _call(self, method: str, do: Callable[[], Awaitable[dict[str, Any]]]) -> Awaitable[dict[str, Any]]:
-        return self.plan.call("ledger", method, do)
-
-    async def reserve(self, request: dict[str, Any]) -> dict[str, Any]:
-        return await self._call("reserve", lambda: self.inner.reserve(request))
-
-    async def settle(self, request_id: str, actual_micros: int, details: dict[str, Any] | None = None) -> dict[str, Any]:
-        return await self._call("settle", lambda: self.inner.settle(request_id, actual_micros, details))
-
-    async def release(self, request_id: str, reason: str) -> dict[str, Any]:
-        return await self._call("release", lambda: self.inner.release(request_id, reason))
-
-    async def reconcile(self, spent: list[dict[str, Any]]) -> dict[str, Any]:
-        return await self._call("reconcile", lambda: self.inner.reconcile(spent))
-
-    async def acquire_slot(self, request_id: str, provider: str, wait_s: float) -> dict[str, Any]:
-        return await self._call("acquire_slot", lambda: self.inner.acquire_slot(request_id, provider, wait_s))
-
-    async def release_slot(self, request_id: str, provider: str) -> dict[str, Any]:
-        return await self._call("release_slot", lambda: self.inner.release_slot(request_id, provider))
-
-    async def get_config(self) -> dict[str, Any]:
-        return await self._call("get_config", self.inner.get_config)
-
-    async def put_config(self, changes: dict[str, Any]) -> dict[str, Any]:
-        return await self._call("put_config", lambda: self.inner.put_config(changes))
-
-    async def usage(self, day_from: str, day_to: str) -> dict[str, Any]:
-        return await self._call("usage", lambda: self.inner.usage(day_from, day_to))
-
-    async def sweep(self) -> dict[str, Any]:
-        return await self._call("sweep", self.inner.sweep)
+    async def forward(self, method: str, *args: Any) -> Any:
+        return await self.plan.call("ledger", method, lambda: getattr(self.inner, method)(*args))
 
 
 class FaultyQueue:

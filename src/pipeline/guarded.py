@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from . import errors
-from .ports import Database, Ledger, ObjectStore, Params, Queue, StoredObject
+from .ports import Database, ForwardingLedger, Ledger, ObjectStore, Params, Queue, StoredObject
 from .services import Services
 
 T = TypeVar("T")
@@ -65,44 +65,14 @@ class GuardedObjectStore:
         return await typed(errors.StorageUnavailable, "R2", lambda: self.inner.delete(key))
 
 
-class GuardedLedger:
+class GuardedLedger(ForwardingLedger):
     """Ledger (Durable Object) failures as `ledger_unavailable`."""
 
     def __init__(self, inner: Ledger) -> None:
         self.inner = inner
 
-    async def _call(self, call: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
-        return await typed(errors.LedgerUnavailable, "ledger", call)
-
-    async def reserve(self, request: dict[str, Any]) -> dict[str, Any]:
-        return await self._call(lambda: self.inner.reserve(request))
-
-    async def settle(self, request_id: str, actual_micros: int, details: dict[str, Any] | None = None) -> dict[str, Any]:
-        return await self._call(lambda: self.inner.settle(request_id, actual_micros, details))
-
-    async def release(self, request_id: str, reason: str) -> dict[str, Any]:
-        return await self._call(lambda: self.inner.release(request_id, reason))
-
-    async def reconcile(self, spent: list[dict[str, Any]]) -> dict[str, Any]:
-        return await self._call(lambda: self.inner.reconcile(spent))
-
-    async def acquire_slot(self, request_id: str, provider: str, wait_s: float) -> dict[str, Any]:
-        return await self._call(lambda: self.inner.acquire_slot(request_id, provider, wait_s))
-
-    async def release_slot(self, request_id: str, provider: str) -> dict[str, Any]:
-        return await self._call(lambda: self.inner.release_slot(request_id, provider))
-
-    async def get_config(self) -> dict[str, Any]:
-        return await self._call(self.inner.get_config)
-
-    async def put_config(self, changes: dict[str, Any]) -> dict[str, Any]:
-        return await self._call(lambda: self.inner.put_config(changes))
-
-    async def usage(self, day_from: str, day_to: str) -> dict[str, Any]:
-        return await self._call(lambda: self.inner.usage(day_from, day_to))
-
-    async def sweep(self) -> dict[str, Any]:
-        return await self._call(self.inner.sweep)
+    async def forward(self, method: str, *args: Any) -> Any:
+        return await typed(errors.LedgerUnavailable, "ledger", lambda: getattr(self.inner, method)(*args))
 
 
 class GuardedQueue:

@@ -5,11 +5,13 @@ remove image objects no row records, roll usage up."""
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import recovery, spend_reconciliation
 from .clock import iso, utc_day
+from .ledger.messages import ReleaseRequest, SettleRequest
 from .queued import rekick
 from .queued.economy import lifecycle as economy
 from .logs import event as log_event
@@ -59,13 +61,13 @@ async def sweep_stale_requests(s: Services, older_than_s: int | None = None) -> 
             continue
         await remove_unrecorded_objects(s, row, present)
         if charge:
-            answer = await s.ledger.settle(row["id"], charge, {"abandoned": True, "caller": row["caller"],
-                                                               "provider": row["provider"], "model": row["model"]})
-            if answer.get("already_settled") and answer.get("charged_micros") != charge:
+            answer = await s.ledger.settle(SettleRequest(row["id"], charge, caller=row["caller"], provider=row["provider"],
+                                                         model=row["model"], note={"abandoned": True}))
+            if answer.already_settled and answer.charged_micros != charge:
                 # The request lived to settle (only D1 failed it): the ledger's charge is the exact one.
-                await sweeps.set_actual_cost(s.db, row["id"], int(answer["charged_micros"]))
+                await sweeps.set_actual_cost(s.db, row["id"], answer.charged_micros)
         else:
-            await s.ledger.release(row["id"], "abandoned")
+            await s.ledger.release(ReleaseRequest(row["id"], "abandoned"))
         swept += 1
     return swept
 
@@ -112,6 +114,6 @@ async def scheduled(s: Services, cron: str = "", scheduled_time_ms: int | None =
     reconciled = await spend_reconciliation.reconcile(s)
     days = [utc_day(now - timedelta(days=1)), utc_day(now)]  # yesterday too: late settles land there
     rolled = {day: await store.roll_up(day) for day in days}
-    return {"cron": cron, "stale_requests": swept, "ledger": leases, "reconciled": reconciled["reconciled"],
+    return {"cron": cron, "stale_requests": swept, "ledger": asdict(leases), "reconciled": reconciled["reconciled"],
             "reconcile_pass": reconciled,
             "rolled_up": rolled, "economy_rekicked": rekicked, "batches": batches}

@@ -137,6 +137,10 @@ class GenerationRequest(_Strict):
     fallback: bool | None = Field(
         default=None, strict=True, description="may other providers be tried on a transient failure (default: only in auto mode)"
     )
+    try_open_provider: bool = Field(
+        default=False, strict=True,
+        description="call the named provider even while its circuit breaker is open (docs/providers.md); "
+                    "by default such a request is answered 503 provider_circuit_open at once, with Retry-After")
     # Patterns in the schema only: the validators below give the clearer message.
     size: str | None = Field(default=None, json_schema_extra={"pattern": SIZE_PATTERN},
                              description="'WxH' or 'auto'; the nearest supported size is used")

@@ -3,7 +3,7 @@
 On Cloudflare, `runtime/` implements them over the bindings (D1, R2, the
 ledger Durable Object, Workers AI, fetch). Under CPython, `local/` implements
 them over SQLite, a folder, an in-process ledger and httpx. The core only ever
-sees these shapes: plain bytes, strings, dicts.
+sees these shapes: plain bytes, strings, dicts, and the ledger's dataclasses.
 """
 
 from __future__ import annotations
@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 import asyncio
 from typing import Any, AsyncContextManager, AsyncIterator, Protocol, Sequence
+
+from .ledger.messages import (ProviderState, ReconcileAnswer, ReleaseAnswer, ReleaseRequest, ReserveAnswer, ReserveRequest,
+                              SettleAnswer, SettleRequest, SlotAnswer, SlotRelease, SlotReleased, SweepAnswer,
+                              UsageReport)
 
 # --- HTTP -------------------------------------------------------------------
 
@@ -141,28 +145,72 @@ class Clock(Protocol):
 
 
 class Ledger(Protocol):
-    """Budget and concurrency accounting; see ledger.py. Dicts in, dicts out,
-    because on Cloudflare every call crosses an RPC boundary to the Durable Object."""
+    """Budgets, concurrency, provider breakers and rates (ledger/). Typed requests and answers
+    (ledger/messages.py); on Cloudflare every call crosses an RPC boundary to the Durable
+    Object, serialised there only (ledger/wire.py reads the methods from this class)."""
 
-    async def reserve(self, request: dict[str, Any]) -> dict[str, Any]: ...
+    async def reserve(self, request: ReserveRequest) -> ReserveAnswer: ...
 
-    async def settle(self, request_id: str, actual_micros: int, details: dict[str, Any] | None = None) -> dict[str, Any]: ...
+    async def settle(self, request: SettleRequest) -> SettleAnswer: ...
 
-    async def release(self, request_id: str, reason: str) -> dict[str, Any]: ...
+    async def release(self, request: ReleaseRequest) -> ReleaseAnswer: ...
 
-    async def reconcile(self, spent: list[dict[str, Any]]) -> dict[str, Any]: ...
+    async def reconcile(self, spent: list[SettleRequest]) -> ReconcileAnswer: ...
 
-    async def acquire_slot(self, request_id: str, provider: str, wait_s: float) -> dict[str, Any]: ...
+    async def acquire_slot(self, request_id: str, provider: str, wait_s: float) -> SlotAnswer: ...
 
-    async def release_slot(self, request_id: str, provider: str) -> dict[str, Any]: ...
+    async def release_slot(self, release: SlotRelease) -> SlotReleased: ...
 
     async def get_config(self) -> dict[str, Any]: ...
 
     async def put_config(self, changes: dict[str, Any]) -> dict[str, Any]: ...
 
-    async def usage(self, day_from: str, day_to: str) -> dict[str, Any]: ...
+    async def usage(self, day_from: str, day_to: str) -> UsageReport: ...
 
-    async def sweep(self) -> dict[str, Any]: ...
+    async def sweep(self) -> SweepAnswer: ...
+
+    async def breakers(self) -> tuple[ProviderState, ...]: ...
+
+
+class ForwardingLedger:
+    """A Ledger that hands every method, by name, to `forward` (the wrappers of the port:
+    guarded.py, fault_plan.py, the Durable Object's stub). One line per method."""
+
+    async def forward(self, method: str, *args: Any) -> Any:
+        raise NotImplementedError
+
+    async def reserve(self, request: ReserveRequest) -> ReserveAnswer:
+        return await self.forward("reserve", request)
+
+    async def settle(self, request: SettleRequest) -> SettleAnswer:
+        return await self.forward("settle", request)
+
+    async def release(self, request: ReleaseRequest) -> ReleaseAnswer:
+        return await self.forward("release", request)
+
+    async def reconcile(self, spent: list[SettleRequest]) -> ReconcileAnswer:
+        return await self.forward("reconcile", spent)
+
+    async def acquire_slot(self, request_id: str, provider: str, wait_s: float) -> SlotAnswer:
+        return await self.forward("acquire_slot", request_id, provider, wait_s)
+
+    async def release_slot(self, release: SlotRelease) -> SlotReleased:
+        return await self.forward("release_slot", release)
+
+    async def get_config(self) -> dict[str, Any]:
+        return await self.forward("get_config")
+
+    async def put_config(self, changes: dict[str, Any]) -> dict[str, Any]:
+        return await self.forward("put_config", changes)
+
+    async def usage(self, day_from: str, day_to: str) -> UsageReport:
+        return await self.forward("usage", day_from, day_to)
+
+    async def sweep(self) -> SweepAnswer:
+        return await self.forward("sweep")
+
+    async def breakers(self) -> tuple[ProviderState, ...]:
+        return await self.forward("breakers")
 
 
 # --- Background work ------------------------------------------------------------

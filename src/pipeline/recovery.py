@@ -21,6 +21,7 @@ from typing import Any
 
 from .clock import utc_day
 from .generation import outcome
+from .ledger.messages import SettleRequest
 from .retry import STORE_GRACE_S
 from .logs import event as log_event
 from .services import Services
@@ -92,10 +93,10 @@ async def finish_from_objects(s: Services, row: dict[str, Any], objects: Scan) -
         return False
     request_id, recorded = row["id"], int(row["recorded"])
     first = found[0]
-    answer = await s.ledger.settle(request_id, recorded + int(row["estimate"]),
-                                   {"recovered": True, "caller": row["caller"], "provider": first.provider,
-                                    "model": first.model, "images": len(found)})
-    charge = int(answer["charged_micros"])  # the first settle's, when the request lived to settle
+    answer = await s.ledger.settle(SettleRequest(request_id, recorded + int(row["estimate"]), caller=row["caller"],
+                                                 provider=first.provider, model=first.model, images=len(found),
+                                                 note={"recovered": True}))
+    charge = answer.charged_micros  # the first settle's, when the request lived to settle
     store = Store(s.db, s.clock)
     attempts = await sweeps.count_attempts(s.db, request_id, first.provider)
     warnings = list(dict.fromkeys(_list(row.get("warnings")) + [RECOVERED] + _partial(len(found), int(row["n"]))))

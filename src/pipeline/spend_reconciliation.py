@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from .clock import iso
+from .ledger.messages import SettleRequest
 from .services import Services
 from .storage import sweeps
 
@@ -42,8 +43,8 @@ async def reconcile(s: Services, page_rows: int = PAGE_ROWS, max_pages: int = MA
     for _ in range(max_pages):
         rows = await sweeps.costed_since(s.db, position, after_id, page_rows)
         if rows:
-            answer = await s.ledger.reconcile([{k: v for k, v in r.items() if k != "updated_at"} for r in rows])
-            reconciled += int(answer.get("reconciled", 0))
+            answer = await s.ledger.reconcile([SettleRequest(**{k: v for k, v in r.items() if k != "updated_at"}) for r in rows])
+            reconciled += answer.reconciled
             read += len(rows)
             position, after_id = rows[-1]["updated_at"], rows[-1]["request_id"]
         if len(rows) < page_rows:

@@ -128,7 +128,7 @@ async def test_provider_500_leaves_request_failed_without_images(make_services, 
     assert [a["outcome"] for a in stored["attempts"]] == ["failed", "failed"]
     assert await services.db.all("SELECT id FROM images") == []
     usage = await services.ledger.usage("2000-01-01", "2999-12-31")
-    assert usage["budget"]["reserved_now_micros"] == 0
+    assert usage.budget["reserved_now_micros"] == 0
 
 
 async def test_retry_then_success(make_services, client_for, fake_server):

@@ -79,12 +79,12 @@ async def test_a_caller_that_disconnects_does_not_lose_the_generation(make_servi
                         break  # hang up after the first event, while the provider is still working
         for _ in range(100):  # the row turns terminal, then the ledger is settled: wait for both
             row = await services.db.first("SELECT status FROM generation_requests WHERE id = ?", (request_id,))
-            spent = (await services.ledger.usage("2000-01-01", "2999-12-31"))["budget"]["spent_today_micros"]
+            spent = (await services.ledger.usage("2000-01-01", "2999-12-31")).budget["spent_today_micros"]
             if row and row["status"] not in ("pending", "running") and spent:
                 break
             await asyncio.sleep(0.05)
         full = await services.db.first("SELECT status, error_code, error_message FROM generation_requests WHERE id = ?", (request_id,))
         assert row == {"status": "succeeded"}, full
-        assert (await services.ledger.usage("2000-01-01", "2999-12-31"))["budget"]["spent_today_micros"] == 8_410
+        assert (await services.ledger.usage("2000-01-01", "2999-12-31")).budget["spent_today_micros"] == 8_410
     finally:
         stop()

@@ -41,7 +41,7 @@ async def test_an_item_no_message_finished_in_a_day_is_abandoned(make_services, 
     view = (await client.get(f"/v1/batches/{batch['id']}")).json()
     assert view["status"] == "completed"
     assert [(i["status"], i["error"]["code"]) for i in view["items"]] == [("failed", "abandoned")] * 2
-    usage = (await services.ledger.usage("2000-01-01", "2999-12-31"))["budget"]
+    usage = (await services.ledger.usage("2000-01-01", "2999-12-31")).budget
     assert usage["reserved_now_micros"] == 0 and usage["spent_today_micros"] == 0  # nothing ran, nothing charged
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pipeline.ledger.messages import ReserveRequest
 
-def req(request_id: str, estimate: int, caller: str = "app", images: int = 1, cap: int | None = None, provider: str = "openai") -> dict:
+
+def req(request_id: str, estimate: int, caller: str = "app", images: int = 1, cap: int | None = None,
+        provider: str = "openai", model: str = "gpt-image-1") -> ReserveRequest:
     """A reserve request as the pipeline sends it."""
-    return {"request_id": request_id, "caller": caller, "provider": provider, "model": "gpt-image-1",
-            "images": images, "estimate_micros": estimate, "cap_micros": cap}
+    return ReserveRequest(request_id=request_id, caller=caller, provider=provider, model=model,
+                          images=images, estimate_micros=estimate, cap_micros=cap)

@@ -166,7 +166,7 @@ async def test_a_reserve_whose_answer_was_lost_holds_nothing_afterwards(make_ser
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(s)), base_url="http://w.test") as client:
         response = await client.post("/v1/generations", json={"prompt": "a fox"})
     assert response.status_code == 503 and response.json()["error"]["code"] == "ledger_unavailable"
-    budget = (await raw.ledger.usage("2000-01-01", "2999-12-31"))["budget"]
+    budget = (await raw.ledger.usage("2000-01-01", "2999-12-31")).budget
     assert budget["reserved_now_micros"] == 0 and budget["slots_in_use"] == 0, budget
     row = await _row(raw, response.json()["error"]["details"]["request_id"])
     assert row["status"] == "failed" and row["actual_cost_micros"] == 0

@@ -89,7 +89,7 @@ async def _run_flow(flow: str, make_services: Any, provider: Provider, plan: Fau
         retry_view = await _view(client, flow, retry)
     rows = await raw.db.all("SELECT id, status, actual_cost_micros, estimated_cost_micros, warnings, error_code"
                             " FROM generation_requests")
-    budget = (await raw.ledger.usage("2000-01-01", "2999-12-31"))["budget"]
+    budget = (await raw.ledger.usage("2000-01-01", "2999-12-31")).budget
     images = await raw.db.all("SELECT request_id, r2_key FROM images")
     stored = {str(p.relative_to(raw.objects.root)) for p in raw.objects.root.rglob("*") if p.is_file() and not p.name.endswith(".meta.json")}
     batch_rows = await raw.db.all("SELECT id, status FROM batches")

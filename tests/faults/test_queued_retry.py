@@ -61,7 +61,7 @@ async def _run(flow: str, make_services: Any, fake_server: Any, fault: Fault | N
         await raw.queue.run()
         views = [(await client.get(f"{path}/{r.json()['id']}")).json() for r in (first, retry)]
     rows = await raw.db.all("SELECT id, status, actual_cost_micros FROM generation_requests")
-    budget = (await raw.ledger.usage("2000-01-01", "2999-12-31"))["budget"]
+    budget = (await raw.ledger.usage("2000-01-01", "2999-12-31")).budget
     return {"first": first, "retry": retry, "views": views, "rows": rows, "budget": budget, "billed": len(billed),
             "fired": plan.fired, "calls": list(plan.calls)}
 

@@ -141,7 +141,7 @@ async def test_a_cancelled_stream_leaves_the_row_terminal_and_the_money_free(mak
     row = await services.db.first("SELECT status, error_code FROM generation_requests WHERE id = ?", (generation.request_id,))
     assert row == {"status": "failed", "error_code": "cancelled"}
     usage = await services.ledger.usage("2000-01-01", "2999-12-31")
-    assert usage["budget"]["reserved_now_micros"] == 0
+    assert usage.budget["reserved_now_micros"] == 0
 
 
 async def test_cron_recovers_requests_whose_worker_died(make_services):
@@ -282,7 +282,7 @@ async def test_a_dropped_settle_is_retried_so_spend_is_never_lost(make_services,
     services.ledger = FlakyLedger(services.ledger, failures=2)
     response = await client_for(services).post("/v1/generations", json={"prompt": "pay once"})
     assert response.status_code == 201
-    status = (await services.ledger.usage("2000-01-01", "2999-12-31"))["budget"]
+    status = (await services.ledger.usage("2000-01-01", "2999-12-31")).budget
     assert status["spent_today_micros"] == 8_410 and status["reserved_now_micros"] == 0
 
 
@@ -310,8 +310,8 @@ async def test_the_cron_charges_spend_whose_settle_never_landed(make_services, c
     services.ledger = FlakyLedger(real, failures=3)  # every settle attempt is lost
     assert (await client_for(services).post("/v1/generations", json={"prompt": "lost settle"})).status_code == 201
     services.ledger = real
-    assert (await real.usage("2000-01-01", "2999-12-31"))["budget"]["spent_today_micros"] == 0
+    assert (await real.usage("2000-01-01", "2999-12-31")).budget["spent_today_micros"] == 0
     report = await maintenance.scheduled(services)
     assert report["reconciled"] == 1
-    assert (await real.usage("2000-01-01", "2999-12-31"))["budget"]["spent_today_micros"] == 8_410
+    assert (await real.usage("2000-01-01", "2999-12-31")).budget["spent_today_micros"] == 8_410
     assert (await maintenance.scheduled(services))["reconciled"] == 0  # idempotent

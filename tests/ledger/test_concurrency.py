@@ -8,6 +8,7 @@ from collections import Counter
 
 from local.ledger import local_ledger
 from pipeline.providers.placeholder import render_png
+from tests.fakes.ledger import req
 from tests.fakes.server import Reply
 from tests.fakes.openai import OPENAI_ENV, openai_success
 
@@ -17,13 +18,12 @@ async def test_200_simultaneous_reservations_admit_exactly_the_budget():
     await ledger.put_config({"daily_budget_micros": 1_000_000})
 
     async def one(i: int) -> bool:
-        answer = await ledger.reserve({"request_id": f"r{i}", "caller": f"c{i % 7}", "provider": "openai",
-                                       "model": "gpt-image-1", "images": 1, "estimate_micros": 30_000})
-        return answer["ok"]
+        answer = await ledger.reserve(req(f"r{i}", 30_000, caller=f"c{i % 7}"))
+        return answer.ok
 
     admitted = await asyncio.gather(*(one(i) for i in range(200)))
     assert sum(admitted) == 1_000_000 // 30_000  # 33
-    status = (await ledger.usage("2000-01-01", "2999-12-31"))["budget"]
+    status = (await ledger.usage("2000-01-01", "2999-12-31")).budget
     assert status["reserved_now_micros"] == 33 * 30_000 and status["remaining_micros"] == 10_000
 
 
@@ -46,7 +46,7 @@ async def test_200_simultaneous_generations_through_the_api(make_services, clien
     statuses = Counter(await asyncio.gather(*(one(i) for i in range(200))))
     assert statuses == {201: 10, 402: 190}
     assert len(openai.received) == 10
-    usage = (await services.ledger.usage("2000-01-01", "2999-12-31"))["budget"]
+    usage = (await services.ledger.usage("2000-01-01", "2999-12-31")).budget
     assert usage["spent_today_micros"] == 82_800 and usage["remaining_micros"] == 4_000
     assert usage["reserved_now_micros"] == 0 and usage["slots_in_use"] == 0
     rows = await services.db.all("SELECT status, COUNT(*) AS n FROM generation_requests GROUP BY status ORDER BY status")

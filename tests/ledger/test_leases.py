@@ -5,6 +5,8 @@ running day totals that match the rows (including after an upgrade)."""
 
 from __future__ import annotations
 
+from pipeline.ledger.messages import ReleaseRequest, SettleRequest, SlotRelease, SlotRequest
+from dataclasses import replace
 import asyncio
 
 import pytest
@@ -20,34 +22,34 @@ pytestmark = [pytest.mark.today("2026-11-24"),  # the examples name their UTC da
 
 
 async def test_a_lease_shorter_than_the_request_cannot_let_two_requests_spend_the_same_money(ledger, clock):
-    assert (await ledger.reserve(req("long", 80_000) | {"hold_s": 420}))["ok"]
+    assert (await ledger.reserve(replace(req("long", 80_000), hold_s=420))).ok
     clock.advance(120)  # past the 60 s setting, within the request's own 420 s
-    assert (await ledger.reserve(req("second", 80_000)))["reason"] == "daily_budget"
-    await ledger.settle("long", 80_000)
-    assert (await ledger.usage("2026-11-24", "2026-11-24"))["budget"]["spent_today_micros"] == 80_000
+    assert (await ledger.reserve(req("second", 80_000))).reason == "daily_budget"
+    await ledger.settle(SettleRequest("long", 80_000))
+    assert (await ledger.usage("2026-11-24", "2026-11-24")).budget["spent_today_micros"] == 80_000
 
 
 async def test_reserve_and_slot_in_one_call_settle_gives_the_slot_back(ledger):
-    answer = await ledger.reserve(req("a", 10_000) | {"slot": {"provider": "openai", "wait_s": 1}})
-    assert answer["ok"] and answer["slot"]["ok"] and not answer["slot"].get("confirm")
-    assert (await ledger.usage("2026-11-24", "2026-11-24"))["budget"]["slots_in_use"] == 1
-    await ledger.settle("a", 9_000)
-    assert (await ledger.usage("2026-11-24", "2026-11-24"))["budget"]["slots_in_use"] == 0
-    refused = await ledger.reserve(req("b", 200_000) | {"slot": {"provider": "openai", "wait_s": 1}})
-    assert not refused["ok"] and "slot" not in refused  # no money, no slot
+    answer = await ledger.reserve(replace(req("a", 10_000), slot=SlotRequest("openai", 1)))
+    assert answer.ok and answer.slot.ok and not answer.slot.confirm
+    assert (await ledger.usage("2026-11-24", "2026-11-24")).budget["slots_in_use"] == 1
+    await ledger.settle(SettleRequest("a", 9_000))
+    assert (await ledger.usage("2026-11-24", "2026-11-24")).budget["slots_in_use"] == 0
+    refused = await ledger.reserve(replace(req("b", 200_000), slot=SlotRequest("openai", 1)))
+    assert not refused.ok and refused.slot is None  # no money, no slot
 
 
 async def test_a_slot_handed_to_a_vanished_waiter_comes_back_within_seconds(ledger, clock):
     await ledger.put_config({"global_concurrency": 1})
-    assert (await ledger.acquire_slot("holder", "openai", 1))["ok"]
+    assert (await ledger.acquire_slot("holder", "openai", 1)).ok
     gone = asyncio.create_task(ledger.acquire_slot("gone", "openai", 5))  # its caller will never read the answer
     await asyncio.sleep(0.02)
-    await ledger.release_slot("holder", "openai")
+    await ledger.release_slot(SlotRelease("holder", "openai"))
     granted = await asyncio.wait_for(gone, 1)
-    assert granted["ok"] and granted["confirm"]  # a claim, not yet a lease
-    assert not (await ledger.acquire_slot("next", "openai", 0))["ok"]
+    assert granted.ok and granted.confirm  # a claim, not yet a lease
+    assert not (await ledger.acquire_slot("next", "openai", 0)).ok
     clock.advance(11)  # the claim (10 s) lapses unconfirmed
-    assert (await ledger.acquire_slot("next", "openai", 0))["ok"]
+    assert (await ledger.acquire_slot("next", "openai", 0)).ok
     kinds = [r["kind"] for r in ledger.core.sql.exec("SELECT kind FROM ledger_events WHERE request_id = 'gone'")]
     assert kinds == ["slot_claim_expired"]
 
@@ -57,47 +59,47 @@ async def test_a_confirmed_claim_holds_for_the_full_lease(ledger, clock):
     await ledger.acquire_slot("holder", "openai", 1)
     waiter = asyncio.create_task(ledger.acquire_slot("waiter", "openai", 5))
     await asyncio.sleep(0.02)
-    await ledger.release_slot("holder", "openai")
-    assert (await asyncio.wait_for(waiter, 1))["confirm"]
+    await ledger.release_slot(SlotRelease("holder", "openai"))
+    assert (await asyncio.wait_for(waiter, 1)).confirm
     confirmed = await ledger.acquire_slot("waiter", "openai", 0)
-    assert confirmed["ok"] and not confirmed.get("confirm")
+    assert confirmed.ok and not confirmed.confirm
     clock.advance(30)
     await ledger.sweep()
-    assert (await ledger.usage("2026-11-24", "2026-11-24"))["budget"]["slots_in_use"] == 1
+    assert (await ledger.usage("2026-11-24", "2026-11-24")).budget["slots_in_use"] == 1
 
 
 async def test_a_restart_frees_every_slot_of_the_dead_process(tmp_path, clock):
     path = str(tmp_path / "ledger.db")
     first = local_ledger(path, clock)
     for i in range(8):
-        assert (await first.acquire_slot(f"r{i}", "openai", 0))["ok"]
-    assert not (await first.acquire_slot("late", "openai", 0))["ok"]
+        assert (await first.acquire_slot(f"r{i}", "openai", 0)).ok
+    assert not (await first.acquire_slot("late", "openai", 0)).ok
     again = local_ledger(path, clock)  # the process was killed; a new one opens the same file
     assert (await again.recover_after_restart())["recovered_slots"] == 8
-    assert (await again.acquire_slot("late", "openai", 0))["ok"]
+    assert (await again.acquire_slot("late", "openai", 0)).ok
 
 
 async def test_a_fallback_re_reserves_the_difference_or_is_refused(ledger):
-    assert (await ledger.reserve(req("r", 40_000)))["reserved_micros"] == 40_000
-    moved = await ledger.reserve(req("r", 90_000) | {"provider": "gemini"})
-    assert moved["ok"] and moved["reserved_micros"] == 90_000
-    assert (await ledger.reserve(req("other", 20_000)))["reason"] == "daily_budget"
+    assert (await ledger.reserve(req("r", 40_000))).reserved_micros == 40_000
+    moved = await ledger.reserve(replace(req("r", 90_000), provider="gemini"))
+    assert moved.ok and moved.reserved_micros == 90_000
+    assert (await ledger.reserve(req("other", 20_000))).reason == "daily_budget"
     too_much = await ledger.reserve(req("r", 120_000))
-    assert too_much["reason"] == "daily_budget" and ledger.core._reservation("r")["reserved_micros"] == 90_000
+    assert too_much.reason == "daily_budget" and ledger.core._reservation("r")["reserved_micros"] == 90_000
     lower = await ledger.reserve(req("r", 30_000))
-    assert lower["ok"] and (await ledger.reserve(req("other", 20_000)))["ok"]
+    assert lower.ok and (await ledger.reserve(req("other", 20_000))).ok
 
 
 async def test_day_totals_match_the_rows_and_old_rows_are_pruned(ledger, clock):
     for i in range(30):
         await ledger.reserve(req(f"r{i}", 1_000, caller=f"c{i % 3}"))
         if i % 3 == 0:
-            await ledger.settle(f"r{i}", 700)
+            await ledger.settle(SettleRequest(f"r{i}", 700))
         elif i % 3 == 1:
-            await ledger.release(f"r{i}", "failed")
+            await ledger.release(ReleaseRequest(f"r{i}", "failed"))
     assert _totals_match_rows(ledger.core)
     clock.advance(40 * 86_400)
-    pruned = (await ledger.sweep())["pruned"]
+    pruned = (await ledger.sweep()).pruned
     assert pruned["reservations"] == 30 and pruned["day_totals"] == 4  # 3 callers + everyone
     assert not ledger.core.sql.exec("SELECT 1 FROM reservations")
 

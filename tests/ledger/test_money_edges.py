@@ -30,11 +30,11 @@ def _sse(event: str, payload: dict) -> bytes:
 
 
 async def _spent(services) -> int:
-    return (await services.ledger.usage("2000-01-01", "2999-12-31"))["budget"]["spent_today_micros"]
+    return (await services.ledger.usage("2000-01-01", "2999-12-31")).budget["spent_today_micros"]
 
 
 async def _open(services) -> tuple[int, int]:
-    budget = (await services.ledger.usage("2000-01-01", "2999-12-31"))["budget"]
+    budget = (await services.ledger.usage("2000-01-01", "2999-12-31")).budget
     return budget["reserved_now_micros"], budget["slots_in_use"]
 
 

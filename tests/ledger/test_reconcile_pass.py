@@ -14,7 +14,7 @@ from tests.fakes.faults import Fault, FaultPlan, faulty
 
 
 async def _budget(s) -> dict:
-    return (await s.ledger.usage("2000-01-01", "2999-12-31"))["budget"]
+    return (await s.ledger.usage("2000-01-01", "2999-12-31")).budget
 
 
 async def test_a_settle_lost_while_the_cron_was_down_for_hours_is_charged(make_services):

@@ -34,7 +34,7 @@ def _path(model: str) -> str:
 
 
 async def _spent(services) -> int:
-    return (await services.ledger.usage("2000-01-01", "2999-12-31"))["budget"]["spent_today_micros"]
+    return (await services.ledger.usage("2000-01-01", "2999-12-31")).budget["spent_today_micros"]
 
 
 def _sdk_request(fake_server, model: str, prompt: str, config: dict, answer: dict) -> tuple[dict, object]:

@@ -31,7 +31,7 @@ async def _key(client, caller: str) -> dict:
 
 
 async def _spent(services) -> int:
-    return (await services.ledger.usage("2000-01-01", "2999-12-31"))["budget"]["spent_today_micros"]
+    return (await services.ledger.usage("2000-01-01", "2999-12-31")).budget["spent_today_micros"]
 
 
 def _worker(make_services, upstream) -> tuple:

@@ -64,7 +64,7 @@ async def test_the_probe_gets_the_publisher_model_as_the_sdk_does(vertex_service
 
     # A probe generates nothing: nothing stored, nothing charged.
     assert (await client.get("/v1/generations")).json()["items"] == []
-    assert (await services.ledger.usage("2000-01-01", "2999-12-31"))["budget"]["spent_today_micros"] == 0
+    assert (await services.ledger.usage("2000-01-01", "2999-12-31")).budget["spent_today_micros"] == 0
 
 
 async def test_person_generation_is_sent_on_vertex_as_the_sdk_sends_it(vertex_services, client_for, fake_server):

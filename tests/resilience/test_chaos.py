@@ -57,7 +57,7 @@ async def test_random_provider_failures_never_lose_or_double_count_money(make_se
     rows = await services.db.all("SELECT status, actual_cost_micros FROM generation_requests")
     assert len(rows) == 80 and all(r["status"] in ("succeeded", "failed", "refused") for r in rows)
     d1_spent = sum(r["actual_cost_micros"] or 0 for r in rows)
-    budget = (await services.ledger.usage("2000-01-01", "2999-12-31"))["budget"]
+    budget = (await services.ledger.usage("2000-01-01", "2999-12-31")).budget
     charged = await services.db.all(
         "SELECT u.cost_micros, r.estimated_cost_micros FROM usage_events u JOIN generation_requests r ON r.id = u.request_id"
         " WHERE u.error_code = 'provider_bad_response'")

@@ -8,6 +8,7 @@ incomplete or does not match are abandoned and removed as before."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 import json
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from pipeline.providers.base import GeneratedImage
 from pipeline.providers.placeholder import render_png
 from pipeline.storage import images
 from pipeline.storage.store import Attempt, Store
+from pipeline.ledger.messages import SlotRequest
+from tests.fakes.ledger import req
 from tests.fakes.faults import Fault, FaultPlan, faulty
 from tests.fakes.openai import OPENAI_ENV, openai_success
 from tests.fakes.server import Reply
@@ -50,7 +53,7 @@ class Run:
         return await maintenance.scheduled(self.raw)
 
     async def money(self) -> dict[str, int]:
-        budget = (await self.raw.ledger.usage("2000-01-01", "2999-12-31"))["budget"]
+        budget = (await self.raw.ledger.usage("2000-01-01", "2999-12-31")).budget
         d1 = await self.raw.db.first("SELECT COALESCE(SUM(actual_cost_micros), 0) AS n FROM generation_requests")
         usage = await self.raw.db.first("SELECT COALESCE(SUM(cost_micros), 0) AS n FROM usage_events")
         return {"ledger": budget["spent_today_micros"], "d1": d1["n"], "usage_events": usage["n"],
@@ -216,8 +219,7 @@ async def _dead_running_request(services, n: int) -> str:
                                n=n, links=[LINK], idempotency_key=None, request_hash="h")
     await store.mark_running(rid, provider="openai", model="gpt-image-1", size="1024x1024", quality="low",
                              estimate_micros=11_545, warnings=["a warning of the plan"])
-    await services.ledger.reserve({"request_id": rid, "caller": "app", "provider": "openai", "model": "gpt-image-1",
-                                   "images": n, "estimate_micros": 11_545, "slot": {"provider": "openai", "wait_s": 0}})
+    await services.ledger.reserve(replace(req(rid, 11_545, images=n), slot=SlotRequest("openai", 0)))
     return rid
 
 
@@ -237,7 +239,7 @@ async def test_a_dead_request_with_some_images_stored_succeeds_with_those(make_s
     assert [a["outcome"] for a in final["attempts"]] == ["succeeded"] and final["attempts"][0]["cost_micros"] == 11_545
     links = await services.db.all("SELECT image_id, role FROM entity_links")
     assert links == [{"image_id": row.id, "role": "portrait"}]
-    budget = (await services.ledger.usage("2000-01-01", "2999-12-31"))["budget"]
+    budget = (await services.ledger.usage("2000-01-01", "2999-12-31")).budget
     assert budget["spent_today_micros"] == 11_545 and budget["reserved_now_micros"] == 0 and budget["slots_in_use"] == 0
 
 

@@ -4,6 +4,7 @@ generation costs (Durable Object calls and D1 round trips, counted)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,6 +15,8 @@ from pipeline.providers.base import GeneratedImage
 from pipeline.providers.placeholder import render_png
 from pipeline.storage import images
 from pipeline.storage.store import Store
+from pipeline.ledger.messages import SlotRequest
+from tests.fakes.ledger import req
 from tests.fakes.server import Reply
 from tests.fakes.openai import OPENAI_ENV, openai_success
 
@@ -65,8 +68,7 @@ async def test_a_dead_request_is_charged_its_call_and_its_orphan_objects_removed
                                n=2, links=[], idempotency_key=None, request_hash="h")
     await store.mark_running(rid, provider="openai", model="gpt-image-1", size="1024x1024", quality="low",
                              estimate_micros=11_545, warnings=[])
-    await services.ledger.reserve({"request_id": rid, "caller": "app", "provider": "openai", "model": "gpt-image-1",
-                                   "images": 2, "estimate_micros": 11_545, "slot": {"provider": "openai", "wait_s": 0}})
+    await services.ledger.reserve(replace(req(rid, 11_545, images=2), slot=SlotRequest("openai", 0)))
     # the process died after writing one image to R2, before the D1 batch that records it; the object
     # lacks the row in its metadata (written by an older release), so it cannot be recovered
     # (tests/resilience/test_paid_images.py covers the object that can)
@@ -82,7 +84,7 @@ async def test_a_dead_request_is_charged_its_call_and_its_orphan_objects_removed
     assert not (root / row.r2_key).exists()
     final = await services.db.first("SELECT status, error_code, actual_cost_micros FROM generation_requests WHERE id = ?", (rid,))
     assert final == {"status": "failed", "error_code": "abandoned", "actual_cost_micros": 11_545}
-    budget = (await services.ledger.usage("2000-01-01", "2999-12-31"))["budget"]
+    budget = (await services.ledger.usage("2000-01-01", "2999-12-31")).budget
     assert budget["spent_today_micros"] == 11_545 and budget["reserved_now_micros"] == 0 and budget["slots_in_use"] == 0
     await assert_objects_and_rows_agree(services)
 

@@ -14,6 +14,8 @@ import types
 
 import pytest
 
+from local.ledger import local_ledger
+from pipeline.ledger.messages import ReserveRequest, SettleRequest
 from tests.clocks import clock_at
 
 
@@ -217,9 +219,8 @@ async def test_durable_object_sql_adapter(monkeypatch):
     from pipeline.ledger.service import LedgerService
 
     ledger = LedgerService(runtime.DurableObjectSql(Sql()), clock_at())
-    answer = await ledger.reserve({"request_id": "r1", "caller": "c", "provider": "openai", "model": "m",
-                                   "images": 1, "estimate_micros": 1_000, "cap_micros": None})
-    assert answer["ok"] and (await ledger.settle("r1", 900))["charged_micros"] == 900
+    answer = await ledger.reserve(ReserveRequest("r1", 1_000, caller="c", provider="openai", model="m"))
+    assert answer.ok and (await ledger.settle(SettleRequest("r1", 900))).charged_micros == 900
     assert (await ledger.put_config({"max_cost_per_image_micros": None}))["max_cost_per_image_micros"] is None
 
 
@@ -240,10 +241,12 @@ def test_on_cloudflare_the_api_fails_closed_unless_told_otherwise(monkeypatch):
 
 
 async def test_durable_ledger_calls_the_ledger_object_by_name(monkeypatch):
-    """Each Ledger method is one named RPC on the one global object: arguments as JS values
-    (None as null), answers as Python, and a refused config change as its typed error."""
+    """Each Ledger method is one named RPC on the one global object: typed requests as plain
+    JS values (None as null), answers back as the port's dataclasses, and a refused config
+    change as its typed error."""
     runtime = _install_fake_runtime(monkeypatch)
     from pipeline import errors
+    from pipeline.ledger.messages import ReleaseRequest, SettleAnswer, SweepAnswer
 
     calls = []
 
@@ -254,8 +257,13 @@ async def test_durable_ledger_calls_the_ledger_object_by_name(monkeypatch):
                 if method == "put_config" and args[0]["max_cost_per_image_micros"] == -1:
                     return JsObj({"error": {"code": "invalid_request", "message": "negative cap"}})
                 if method == "put_config":
-                    return JsObj({"config": {"max_cost_per_image_micros": JSNULL}})
-                return JsObj({"ok": True, "method": method})
+                    return JsObj({"answer": {"max_cost_per_image_micros": JSNULL}})
+                if method == "settle":
+                    return JsObj({"answer": {"charged_micros": 900, "difference_micros": -100,
+                                             "already_settled": False, "providers": [], "unknown": 1}})
+                if method == "release":
+                    return JsObj({"answer": {"already": True, "state": JSNULL}})
+                return JsObj({"answer": {"expired_reservations": 1, "expired_slots": 0, "pruned": {"refusals": 2}}})
 
             return rpc
 
@@ -271,39 +279,42 @@ async def test_durable_ledger_calls_the_ledger_object_by_name(monkeypatch):
 
     async def checks():
         ledger = runtime.DurableLedger()
-        assert await ledger.settle("r1", 900) == {"ok": True, "method": "settle"}
-        assert await ledger.usage("2026-11-01", "2026-11-30") == {"ok": True, "method": "usage"}
-        assert await ledger.sweep() == {"ok": True, "method": "sweep"}
+        assert await ledger.settle(SettleRequest("r1", 900)) == SettleAnswer(900, -100, False)
+        assert (await ledger.release(ReleaseRequest("r1", "gone"))).state is None
+        assert await ledger.sweep() == SweepAnswer(1, 0, {"refusals": 2})
         assert await ledger.put_config({"max_cost_per_image_micros": None}) == {"max_cost_per_image_micros": None}
         with pytest.raises(errors.InvalidRequest, match="negative cap"):
             await ledger.put_config({"max_cost_per_image_micros": -1})
 
     await runtime.within(types.SimpleNamespace(LEDGER=Namespace()), None, checks)
-    assert calls[0] == ("settle", ("r1", 900, NULL))
-    assert calls[1] == ("usage", ("2026-11-01", "2026-11-30")) and calls[2] == ("sweep", ())
+    method, (sent,) = calls[0]
+    assert method == "settle" and sent["request_id"] == "r1" and sent["actual_micros"] == 900
+    assert sent["caller"] is NULL and sent["outcomes"] == [] and sent["note"] == {}
+    assert calls[2] == ("sweep", ())
     assert calls[3] == ("put_config", ({"max_cost_per_image_micros": NULL},))
     assert names == ["global"]  # one stub per request, for the one ledger
 
 
-def test_every_ledger_method_is_a_named_method_on_both_sides(monkeypatch):
-    """The Ledger port, its RPC client (DurableLedger) and the Durable Object (entry.BudgetLedger)
-    name the same methods: a method missing on one side would fail only in workerd."""
-    import ast
+async def test_the_ledger_object_serves_every_port_method_through_the_wire(monkeypatch):
+    """The Durable Object's side: wire arguments become the port's types, the answer goes
+    back as plain data, a typed error as `{error}`; the methods are the port's, read from it."""
     import inspect
-    from pathlib import Path
 
-    from pipeline.ports import Ledger
-
-    runtime = _install_fake_runtime(monkeypatch)
+    from pipeline.ledger import wire
+    from pipeline.ledger.messages import ReserveAnswer
+    from pipeline.ports import ForwardingLedger, Ledger
+    from tests.fakes.ledger import req
 
     def public(cls):
         return {n for n, v in vars(cls).items() if inspect.iscoroutinefunction(v) and not n.startswith("_")}
 
-    entry = ast.parse((Path(__file__).resolve().parents[2] / "src" / "entry.py").read_text())
-    budget_ledger = next(n for n in entry.body if isinstance(n, ast.ClassDef) and n.name == "BudgetLedger")
-    durable_object = {n.name for n in budget_ledger.body if isinstance(n, ast.AsyncFunctionDef)}
-    assert public(Ledger) == public(runtime.DurableLedger) == durable_object
-    assert len(public(Ledger)) == 10
+    assert set(wire.methods()) == public(Ledger) == public(ForwardingLedger) - {"forward"}
+    ledger = local_ledger(":memory:", clock_at())
+    answer = await wire.serve(ledger, "reserve", (wire.encode(req("r1", 1_000)),))
+    assert answer["answer"]["ok"] is True and answer["answer"]["remaining"]["global_micros"] > 0
+    assert isinstance(wire.answer_of("reserve", answer), ReserveAnswer)
+    refused = await wire.serve(ledger, "put_config", ({"max_cost_per_image_micros": -1},))
+    assert refused["error"]["code"] == "invalid_request"
 
 
 def test_the_fault_hook_wraps_the_bindings_only_when_a_test_setting_says_on(monkeypatch):

@@ -168,13 +168,29 @@ def start(dev_vars: dict[str, str], *, configs: list[str] | None = None, port: i
     """Start `dev` on a copy of the project (not waiting for it: call `wait_ready`).
     `configs`: wrangler configs in order (the first is served), e.g. the RPC caller's.
     `workerd_args`: more workerd options (the tool's WORKERD_EXTRA_ARGS), e.g. the memory snapshot's."""
+    port = port or free_port()
+    folder = Path(tempfile.mkdtemp(prefix=f"workerd-{port}-"))
+    copy_project(folder / "image-worker", dev_vars)
+    return _launch(folder, port, configs, fresh=True, workerd_args=workerd_args)
+
+
+def restart(session: Workerd) -> Workerd:
+    """The same Worker started again over the same local state (D1, R2, the Durable Object's
+    storage): new isolates that remember nothing, the same ledger. Not waiting: `wait_ready`."""
+    session.stop()
+    for name in ("dev.out", "dev.err"):
+        (session.folder / name).unlink(missing_ok=True)
+    return _launch(session.folder, free_port(), None, fresh=False)
+
+
+def _launch(folder: Path, port: int, configs: list[str] | None, *, fresh: bool,
+            workerd_args: str | None = None) -> Workerd:
     tool = tool_dir()
     if tool is None:
         raise RuntimeError("the offline workerd tool was not found (set WORKERD_TOOL or put it at ../shared/workerd)")
-    port = port or free_port()
-    folder = Path(tempfile.mkdtemp(prefix=f"workerd-{port}-"))
-    project = copy_project(folder / "image-worker", dev_vars)
-    args = [str(tool / "dev"), "--port", str(port), "--fresh", "--persist-to", str(folder / "state"), str(project),
+    project = folder / "image-worker"
+    args = [str(tool / "dev"), "--port", str(port), *(["--fresh"] if fresh else []),
+            "--persist-to", str(folder / "state"), str(project),
             # each session its own inspector port: two on the default 9229 collide
             "--", "--inspector-port", str(free_port())]
     args += [a for c in configs or [] for a in ("-c", c)]

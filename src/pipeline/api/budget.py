@@ -16,6 +16,7 @@ from ..queued.economy import views as economy_views
 from .deps import get_services, require_scope, require_token
 from ..clock import utc_day
 from ..models import MAX_MICROS, whole_number
+from ..ledger.breaker import MIN_COOLDOWN_S
 from ..ledger.core import MIN_LEASE_S
 from ..services import Services
 from ..storage.store import Store
@@ -43,6 +44,12 @@ class BudgetChanges(BaseModel):
     # at least MIN_LEASE_S: a lease shorter than a provider call would let two requests spend the same money
     reservation_lease_s: int = Field(default=None, ge=MIN_LEASE_S, le=86_400, strict=True)  # type: ignore[assignment]
     slot_lease_s: int = Field(default=None, ge=MIN_LEASE_S, le=86_400, strict=True)  # type: ignore[assignment]
+    # the provider breakers (docs/providers.md): when a provider's circuit opens, and for how long
+    breaker_window_s: int = Field(default=None, ge=1, le=3_600, strict=True)  # type: ignore[assignment]
+    breaker_min_calls: int = Field(default=None, ge=1, le=10_000, strict=True)  # type: ignore[assignment]
+    breaker_failures: int = Field(default=None, ge=1, le=10_000, strict=True)  # type: ignore[assignment]
+    breaker_failure_percent: int = Field(default=None, ge=1, le=100, strict=True)  # type: ignore[assignment]
+    breaker_cooldown_s: int = Field(default=None, ge=MIN_COOLDOWN_S, le=86_400, strict=True)  # type: ignore[assignment]
 
     @field_validator("*", mode="before")
     @classmethod
@@ -60,8 +67,8 @@ async def get_budget(principal: Principal = Depends(require_scope("read")),
     today = utc_day(s.clock.now())
     usage = await s.ledger.usage(today, today)
     if ownership.listing_caller(principal, None) is None:
-        return {"config": config, "today": usage["budget"]}
-    return caller_budget_view(principal, config, usage["budget"])
+        return {"config": config, "today": usage.budget}
+    return caller_budget_view(principal, config, usage.budget)
 
 
 def caller_budget_view(principal: Principal, config: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
@@ -122,7 +129,7 @@ async def get_usage(
     recorded = await Store(s.db, s.clock).daily_usage(day_from, day_to)
     # `recorded`: D1's per-attempt record, rolled up by the cron (at most ~5 minutes old).
     ledger = await s.ledger.usage(day_from, day_to)
-    lanes = await economy_views.lanes(s, day_from, day_to, ledger.get("days") or [])
+    lanes = await economy_views.lanes(s, day_from, day_to, ledger.days)
     transformations = await transformation_usage(s.db, day_from, day_to)
-    return {"from": day_from, "to": day_to, **ledger, "recorded": recorded, "lanes": lanes,
+    return {"from": day_from, "to": day_to, "days": ledger.days, "budget": ledger.budget, "recorded": recorded, "lanes": lanes,
             "image_transformations": transformations}

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 from typing import Any
 
+from ..clock import iso
+from ..ledger.messages import ProviderState
 from .. import catalog
 from ..generation import selection
 from ..generation.prepare import prepare
@@ -15,10 +18,18 @@ from ..services import Services
 from ..storage import price_overrides
 
 
+def breaker_view(b: ProviderState) -> dict[str, Any]:
+    """One breaker as the API shows it: state, since when, and the figures of its window."""
+    return {"model": b.model, "state": b.state, "since": iso(datetime.fromtimestamp(b.since_ms / 1000, timezone.utc)),
+            "retry_after_s": b.retry_after_s, "recent_calls": b.calls, "recent_failures": b.failures}
+
+
 async def providers_view(s: Services, *, probe: bool = False) -> dict[str, Any]:
     """`GET /v1/providers`: every configured provider with capabilities, passive
-    health (this isolate's recent calls) and, when asked, an active probe."""
+    health (this isolate's recent calls), its breakers (shared by every isolate, one per
+    model it was called with) and, when asked, an active probe."""
     await price_overrides.refresh(s.registry.prices, s.db, s.clock)
+    breakers = await s.ledger.breakers()
     names = s.registry.names()
     probes: list[Any] = [None] * len(names)
     if probe:
@@ -33,6 +44,7 @@ async def providers_view(s: Services, *, probe: bool = False) -> dict[str, Any]:
             "models": models_view(s, provider),
             "prices": provider.price_list(),
             "health": s.registry.health[name].to_dict(),
+            "breakers": [breaker_view(b) for b in breakers if b.provider == name],
         }
         if probe:
             entry["probe"] = probed if isinstance(probed, dict) else {"ok": False, "detail": type(probed).__name__}

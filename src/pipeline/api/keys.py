@@ -130,7 +130,7 @@ async def get_key(key_id: IdPath, _: Principal = admin, s: Services = Depends(ge
 async def with_today(s: Services, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The keys with their spend today: one ledger call for the page."""
     today = utc_day(s.clock.now())
-    budget = (await s.ledger.usage(today, today))["budget"]
+    budget = (await s.ledger.usage(today, today)).budget
     spent = budget.get("keys") or {}
     out = []
     for row in rows:

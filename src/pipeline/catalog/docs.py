@@ -78,6 +78,45 @@ deliberate: the Worker returns a warning where it does not do what was asked.
 """
 
 
+BREAKER = """
+## When a provider fails: the shared circuit breaker
+
+On Cloudflare a Worker runs in many isolates at once, each starting with no memory of its
+own. So provider health that matters is kept where every isolate's attempts pass anyway:
+the ledger's Durable Object. There is **one breaker per provider (instance) and model**.
+It costs no round trip of its own: the release of a slot (before a retry or a fallback),
+the settle or release of a request, and a fallback's reserve carry the outcomes of the
+calls made since the last ledger call (ok or failed, with which code, latency), and every
+ledger answer lists the breakers that are not closed, which the isolate keeps for its
+next plans.
+
+- **closed → open**: within `breaker_window_s` (default 60 s), at least
+  `breaker_min_calls` calls (3), of which at least `breaker_failures` (3) and at least
+  `breaker_failure_percent` % (50) failed.
+- **open → half-open**: after `breaker_cooldown_s` (30 s, at least 30). The first
+  reserve for that provider and model is then the one **probe**, chosen atomically in the
+  Durable Object; every other request is refused until it reports. The probe's success
+  closes the breaker, its failure opens it again for another cooldown, and a probe that
+  ends without calling (a budget refusal, a cancelled request) gives the turn to the next.
+- **What counts as a failure**: only what says the provider is unwell: timeouts, 5xx,
+  connection errors, and a 429 without `Retry-After`. A bad request, a safety refusal,
+  our credentials refused or a quota spent do not. A 429 **with** `Retry-After` is not
+  counted: it holds that provider and model back for every isolate for that long.
+
+While a breaker is open, **auto mode skips that provider without calling it** (the plan's
+`skipped` says why: `circuit open: 3 of 3 recent calls failed; tried again in 24s`); an
+isolate that had not heard yet learns it at the reserve, which the ledger refuses without
+holding money, and goes to the next candidate. A request that **names** the provider
+(without `fallback: true`) is answered at once `503 provider_circuit_open` with
+`Retry-After` until the probe, and no money moves; send `"try_open_provider": true` to
+call it anyway. The settings are the ledger's, changed like the budget
+(`PUT /v1/budget`, admin) and effective at the next call. `GET /v1/providers` shows each
+provider's breakers (`breakers`: model, state, since, `retry_after_s`, recent calls and
+failures); the console's Catalog shows them per model. Each state change is one log line
+(`breaker_state`, from the Durable Object).
+"""
+
+
 def _rates(m: ModelSpec) -> str:
     return ", ".join(f"{k} {v:,}" for k, v in m.price.rates.items()) or "—"
 
@@ -111,6 +150,7 @@ def render(day: date | None = None) -> str:
                 f"| {_sizes(m)} | {', '.join(m.qualities) or '—'} | {m.max_input_images} | {m.price.basis}: {_rates(m)} "
                 f"| {m.price.confidence}: {m.price.source} | {m.price.checked} |\n"
             )
+    out.append(BREAKER)
     out.append(WIRE_INTRO)
     out += [f"| {who} | {what} | {why} |\n" for who, what, why in WIRE_NOTES]
     return "".join(out)

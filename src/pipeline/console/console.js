@@ -538,12 +538,22 @@ function priceText(price) {
 
 async function loadCatalog() {
   try {
-    const data = await api("/v1/prices");
+    const [data, providers] = await Promise.all([api("/v1/prices"), api("/v1/providers").catch(() => ({ providers: [] }))]);
+    // the shared breakers (one per provider and model): state, and the failures of the recent calls
+    const breakers = new Map(providers.providers.flatMap((p) => (p.breakers || []).map((b) => [`${p.name}/${b.model}`, b])));
+    const breakerCell = (m) => {
+      const b = breakers.get(`${m.provider}/${m.model}`);
+      if (!b) return h("td", { class: "breaker" }, "closed");
+      const badge = b.state === "closed" ? "approved" : b.state === "open" ? "rejected" : "pending";
+      return h("td", { class: "breaker", title: `since ${b.since}` }, h("span", { class: "badge " + badge }, b.state),
+        ` ${b.recent_failures}/${b.recent_calls} failed`, b.retry_after_s ? ` · retry in ${Math.ceil(b.retry_after_s)}s` : "");
+    };
     $("#catalog tbody").replaceChildren(...data.prices.map((m) => {
       const tr = h("tr", { "data-model": m.model },
         h("td", {}, m.provider), h("td", {}, m.model), h("td", {}, h("span", { class: "badge " + (m.status === "active" ? "approved" : "pending") }, m.status || "?")),
         h("td", {}, m.shutdown_date || "–"),
         h("td", { class: "price" }, priceText(m.price), m.catalog_price ? h("span", { class: "badge pending" }, " overridden") : ""),
+        breakerCell(m),
         h("td", {}, state.admin ? h("button", { type: "button", class: "override", onclick: () => editPrice(tr, m) }, "Override…") : ""));
       return tr;
     }));
@@ -562,7 +572,7 @@ function editPrice(tr, m) {
       loadCatalog();
     } catch (e) { toast(e.message, true); }
   } }, "Save");
-  tr.after(h("tr", { class: "editor" }, h("td", { colspan: 6 }, rates, " ", reason, " ", save)));
+  tr.after(h("tr", { class: "editor" }, h("td", { colspan: 7 }, rates, " ", reason, " ", save)));
 }
 
 // --- wiring -----------------------------------------------------------------------

@@ -14,6 +14,7 @@ import logging
 from typing import AsyncIterator
 
 from .. import errors
+from ..ledger.messages import Outcome
 from ..logs import event as log_event
 from ..models import Event
 from ..providers.base import ProviderResult
@@ -47,8 +48,8 @@ async def run(state: GenerationState, plan: Plan) -> AsyncIterator[Event]:
                 made = calls.run_calls(state, candidate, deadline, results)
                 async for event in _with_progress(state, candidate, attempt, made):
                     yield event
-            except errors.BudgetExceeded as exc:
-                last_error = exc  # this provider does not fit; a cheaper one may
+            except (errors.BudgetExceeded, errors.ProviderCircuitOpen) as exc:
+                last_error = exc  # this provider does not fit, or is failing for everyone: another may serve
                 log_event(logging.INFO, "attempt_refused", request_id=state.request_id, provider=candidate.name,
                           reason=exc.details.get("reason"))
                 break
@@ -66,6 +67,7 @@ async def run(state: GenerationState, plan: Plan) -> AsyncIterator[Event]:
                 raise
             latency = state.ms_since(started)
             s.registry.record(candidate.name, True, latency)
+            state.outcomes.append(Outcome(candidate.name, candidate.preq.model, True, latency_ms=latency))
             log_event(logging.INFO, "generation_succeeded", request_id=state.request_id, provider=candidate.name,
                       model=results[0].model, attempt=attempt, images=len(state.stored),
                       cost_micros=sum(r.cost_micros for r in results), spent_micros=state.spent_micros,
@@ -85,6 +87,7 @@ async def _after_failure(state: GenerationState, candidate: Candidate, attempt: 
     latency = state.ms_since(started)
     if isinstance(exc, errors.ProviderError):
         s.registry.record(candidate.name, False, latency, exc.code)
+        state.outcomes.append(outcome_of(candidate, exc, latency))
     outcome = "refused" if isinstance(exc, errors.ProviderRefused) else "failed"
     await state.store.record_attempt(
         Attempt(state.request_id, candidate.name, candidate.preq.model, attempt, outcome, latency_ms=latency,
@@ -98,6 +101,15 @@ async def _after_failure(state: GenerationState, candidate: Candidate, attempt: 
     if exc.code != "capacity_timeout":
         await reservation.release_slot(state, candidate.name)  # nobody waits on us while we sleep
     return delay
+
+
+def outcome_of(candidate: Candidate, exc: errors.ProviderError, latency_ms: int) -> Outcome:
+    """A failed call, for the shared breaker: a 429 with Retry-After holds the provider back
+    that long instead of counting against it; other failures count if their type says the
+    provider is unwell (errors.py `unwell`: timeouts, 5xx, connection errors)."""
+    held = exc.retry_after_s if isinstance(exc, errors.ProviderRateLimited) and exc.retry_after_s else None
+    return Outcome(candidate.name, candidate.preq.model, False, exc.code, latency_ms,
+                   unwell=exc.unwell and held is None, retry_after_s=held)
 
 
 def _with_progress(state: GenerationState, candidate: Candidate, attempt: int,

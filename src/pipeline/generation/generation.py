@@ -108,7 +108,8 @@ class Generation:
                 return
             retry_of = existing["id"] if existing is not None else None
         source_images, mask = await load_inputs(s, req, state.caller, hold=state.hold)
-        plan, enrichment = await planning.plan_request(s, req, source_images, mask, state.partial_images)
+        plan, enrichment = await planning.plan_request(s, req, source_images, mask, state.partial_images,
+                                                       now=s.clock.monotonic())
         created = False
 
         async def insert() -> None:

@@ -15,12 +15,14 @@ from . import selection
 
 
 async def plan_request(s: Services, req: GenerationRequest, images: tuple[InputImage, ...] = (),
-                       mask: InputImage | None = None, partial_images: int = 0) -> tuple[selection.Plan, enrich.Enrichment]:
-    """The plan and the enrichment behind its prompts (the context is stored with the request)."""
+                       mask: InputImage | None = None, partial_images: int = 0,
+                       now: float | None = None) -> tuple[selection.Plan, enrich.Enrichment]:
+    """The plan and the enrichment behind its prompts (the context is stored with the request).
+    With `now`, providers whose shared breaker this isolate knows to be open are skipped (selection.py)."""
     await price_overrides.refresh(s.registry.prices, s.db, s.clock)  # run-time price overrides
     # Narrative context -> the prompt sent; a referenced entity is the request's own caller's
     # (admission set `caller` on every lane's request).
     enrichment = await enrich.enrichment_for(s, req, req.caller or s.settings.default_caller)
     composed = req.model_copy(update={"prompt": enrichment.compose().text})
-    plan = selection.plan(s.registry, s.settings, composed, images, mask, partial_images)
+    plan = selection.plan(s.registry, s.settings, composed, images, mask, partial_images, now=now)
     return enrich.fit_plan(plan, enrichment), enrichment  # each candidate within its model's prompt limit

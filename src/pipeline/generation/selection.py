@@ -4,7 +4,8 @@ explicit (`provider` in the request, else DEFAULT_PROVIDER) → auto (the
 configured preference order, filtered by what the request needs) → fallback
 chain. A provider that cannot do what is needed (an edit, a mask, a
 transparent background) is skipped in auto mode, and refused when named
-explicitly. Degraded providers (recent consecutive failures) go last. The
+explicitly. Degraded providers (recent consecutive failures) go last; a provider
+whose shared breaker is open (ledger/breaker.py) is skipped, the plan saying why. The
 placeholder only ever serves auto mode when no real provider is configured,
 so production never falls back to a fake image."""
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..errors import BudgetExceeded, InvalidRequest, UnsupportedByProvider
+from ..errors import BudgetExceeded, InvalidRequest, ProviderCircuitOpen, UnsupportedByProvider
 from ..models import GenerationRequest
 from ..providers.base import CostEstimate, ImageProvider, InputImage, ProviderRequest
 from ..providers.registry import ProviderRegistry
@@ -97,30 +98,45 @@ def plan(
     images: tuple[InputImage, ...] = (),
     mask: InputImage | None = None,
     partial_images: int = 0,
+    now: float | None = None,
 ) -> Plan:
-    """The ordered candidates for this request, each already normalised and priced."""
+    """The ordered candidates for this request, each already normalised and priced. With
+    `now` (monotonic seconds), providers whose breaker this isolate knows to be open are
+    skipped (auto, fallbacks) or refused at once (named, unless `try_open_provider`)."""
     explicit = req.provider if not req.wants_auto else settings.default_provider
     skipped: dict[str, str] = {}
     candidates: list[Candidate] = []
     cap = req.max_cost_per_image_micros
     over_cap: list[str] = []
+    open_waits: list[float] = []  # seconds until each skipped open provider is tried again
 
     def keep(c: Candidate) -> None:
-        if cap is not None and c.estimate.cost_micros > cap * c.preq.n:
+        blocked = None if now is None or req.try_open_provider else registry.breakers.blocked(c.name, c.preq.model, now)
+        if blocked is not None and not auto and c.name == explicit and not allow_fallback:
+            raise ProviderCircuitOpen(
+                f"{c.name} ({c.preq.model}) is failing for every caller ({blocked.failures} of {blocked.calls} recent "
+                f"calls failed); it is tried again after Retry-After, or send try_open_provider: true",
+                provider=c.name, retry_after_s=round(registry.breakers.wait_s(blocked, now), 1),
+                details={"state": blocked.state, "model": c.preq.model})
+        if blocked is not None:
+            open_waits.append(registry.breakers.wait_s(blocked, now))
+            skipped[c.name] = (f"circuit {blocked.state}: {blocked.failures} of {blocked.calls} recent calls failed; "
+                               f"tried again in {registry.breakers.wait_s(blocked, now):.0f}s")
+        elif cap is not None and c.estimate.cost_micros > cap * c.preq.n:
             over_cap.append(c.name)
             skipped[c.name] = f"estimate {c.estimate.cost_micros} micros for {c.preq.n} image(s) is over the cap of {cap} per image"
         else:
             candidates.append(c)
 
     auto = explicit is None
+    # Explicit requests fall back only when asked; a model name belongs to the explicit provider.
+    allow_fallback = req.fallback is not False if auto else bool(req.fallback)
     if not auto:
         provider = registry.get(explicit)
         if provider is None:
             configured = ", ".join(registry.names()) or "none"
             raise InvalidRequest(f"provider {explicit!r} is not configured; configured: {configured}", details={"field": "provider"})
         keep(_candidate(provider, req, images, mask, partial_images))  # raises UnsupportedByProvider when it cannot
-    # Explicit requests fall back only when asked; a model name belongs to the explicit provider.
-    allow_fallback = req.fallback is not False if auto else bool(req.fallback)
     others = req if auto else req.model_copy(update={"model": None})
     for name in auto_order(registry, settings) if auto or allow_fallback else []:
         if name == explicit or (candidates and not allow_fallback):
@@ -139,6 +155,9 @@ def plan(
             f"every provider able to serve this costs more than max_cost_per_image_micros={cap}",
             details={"reason": "request_cap", "skipped": skipped},
         )
+    if not candidates and open_waits:
+        raise ProviderCircuitOpen("every provider able to serve this is failing for every caller (circuit open)",
+                                  retry_after_s=round(min(open_waits), 1), details={"skipped": skipped})
     if not candidates:
         detail = "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "no provider is configured"
         raise UnsupportedByProvider(f"no configured provider can serve this request ({detail})", details={"skipped": skipped})

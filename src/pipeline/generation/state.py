@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..ledger.messages import Outcome
 from ..ids import new_id
 from ..memory.byte_budget import Hold
 from ..models import Event, GenerationRequest
@@ -42,7 +43,8 @@ class Admitted:
 
     @property
     def request_hash(self) -> str:
-        canonical = self.req.model_dump(mode="json", exclude={"idempotency_key"})
+        # try_open_provider says how to treat a failing provider, not what to make
+        canonical = self.req.model_dump(mode="json", exclude={"idempotency_key", "try_open_provider"})
         return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -63,6 +65,7 @@ class GenerationState:
     kept_for_recovery: bool = False  # the success batch gave up with the images in R2: the cron records them
     deadline: float = float("inf")  # the request's, on the monotonic clock (set by attempts.run)
     hold: Hold | None = None  # its image bytes in the isolate's budget (memory/byte_budget.py; set by events())
+    outcomes: list[Outcome] = field(default_factory=list)  # provider calls the ledger has not heard of yet
 
     @classmethod
     def new(cls, services: Services, admitted: Admitted, partial_images: int = 0) -> GenerationState:
@@ -80,6 +83,11 @@ class GenerationState:
     @property
     def api_key_id(self) -> str | None:
         return self.admitted.api_key_id
+
+    def take_outcomes(self) -> tuple[Outcome, ...]:
+        """The provider calls to report on the next ledger call (breakers ride on it)."""
+        taken, self.outcomes = tuple(self.outcomes), []
+        return taken
 
     def charge(self, micros: int) -> None:
         """Add what a provider billed, or may have billed, for one call."""

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import InvalidRequest
-from . import policy, reports, schema, slots
+from . import breaker, policy, reports, schema, slots
 from .schema import SqlStorage, add_totals
 
 __all__ = ["LedgerCore", "SqlStorage", "DEFAULTS", "utc_day_ms"]
@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "reservation_lease_s": 900,  # a floor: each request's own hold_s extends it
     "slot_lease_s": 600,
     "keep_days": 35,  # closed ledger rows older than this are pruned by the sweep
+    **breaker.DEFAULTS,  # when a provider's circuit opens, and for how long (breaker.py)
 }
 MIN_LEASE_S = 60  # a lease shorter than a provider call would let two requests spend the same money
 
@@ -329,5 +330,11 @@ def _validate(key: str, value: Any) -> None:
             money(v, f"{key}.{name}")
     elif key in ("reservation_lease_s", "slot_lease_s"):
         at_least(value, key, MIN_LEASE_S)
-    elif key in ("global_concurrency", "keep_days"):
+    elif key in ("global_concurrency", "keep_days", "breaker_window_s", "breaker_min_calls", "breaker_failures"):
         at_least(value, key, 1)
+    elif key == "breaker_cooldown_s":
+        at_least(value, key, breaker.MIN_COOLDOWN_S)
+    elif key == "breaker_failure_percent":
+        at_least(value, key, 1)
+        if value > 100:
+            raise InvalidRequest(f"{key} must be at most 100", details={"field": key})

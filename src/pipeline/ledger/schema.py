@@ -68,6 +68,16 @@ _UPGRADES: tuple[tuple[str, ...], ...] = (
         " spent_micros INTEGER NOT NULL DEFAULT 0, reserved_micros INTEGER NOT NULL DEFAULT 0,"
         " PRIMARY KEY (day, key_id))",
     ),
+    (
+        # one breaker per provider instance and model (breaker.py), and its recent calls
+        "CREATE TABLE IF NOT EXISTS breakers (provider TEXT NOT NULL, model TEXT NOT NULL,"
+        " state TEXT NOT NULL CHECK (state IN ('closed', 'open', 'half_open')), since_ms INTEGER NOT NULL,"
+        " open_until_ms INTEGER, probe_request TEXT, probe_until_ms INTEGER, held_until_ms INTEGER,"
+        " PRIMARY KEY (provider, model))",
+        "CREATE TABLE IF NOT EXISTS breaker_calls (id INTEGER PRIMARY KEY AUTOINCREMENT, provider TEXT NOT NULL,"
+        " model TEXT NOT NULL, at_ms INTEGER NOT NULL, failed INTEGER NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS breaker_calls_recent ON breaker_calls (provider, model, at_ms)",
+    ),
 )
 
 

@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from . import breaker
 from .core import LedgerCore, SqlStorage
+from .messages import (Outcome, ProviderState, ReconcileAnswer, ReleaseAnswer, ReleaseRequest, Remaining, ReserveAnswer, ReserveRequest,
+                       SettleAnswer, SettleRequest, SlotAnswer, SlotRelease, SlotReleased, SweepAnswer,
+                       UsageReport)
 from ..ports import Clock
 
 
@@ -44,38 +48,81 @@ class LedgerService:
 
     # --- money -----------------------------------------------------------------
 
-    async def reserve(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Hold money (core.reserve); with `slot`, then take a concurrency slot in the same call."""
-        answer = self.core.reserve(request, self._now_ms())
-        slot = request.get("slot")
-        if answer.get("ok") and isinstance(slot, dict):
-            answer["slot"] = await self.acquire_slot(
-                str(request["request_id"]), str(slot["provider"]), float(slot.get("wait_s") or 0))
-        return answer
+    async def reserve(self, request: ReserveRequest) -> ReserveAnswer:
+        """Report earlier calls' outcomes; refuse at once (no money held) when the provider's
+        breaker is open or it asked everyone to wait; else hold money (core.reserve) and, with
+        `slot`, take a concurrency slot in the same call."""
+        now, cfg = self._now_ms(), self.core.config()
+        breaker.record(self.core.sql, cfg, request.request_id, request.outcomes, now)
+        probe, refusal = False, None
+        if request.lane == "standard" and request.provider and not request.try_open_provider:
+            hold_ms = int(request.hold_s * 1000)
+            probe, refusal = breaker.admit(self.core.sql, cfg, request.provider, request.model, request.request_id,
+                                           hold_ms, now)
+        if refusal is not None:
+            reason, message, retry_after_s = refusal
+            return ReserveAnswer(ok=False, reason=reason, message=message, retry_after_s=retry_after_s,
+                                 providers=self._states(cfg))
+        answer = self.core.reserve(_reserve_dict(request), now)
+        slot = None
+        if answer.get("ok") and request.slot is not None:
+            slot = await self.acquire_slot(request.request_id, request.slot.provider, request.slot.wait_s)
+        if probe and not (answer.get("ok") and (slot is None or slot.ok)):
+            breaker.forget_probe(self.core.sql, request.request_id)  # it will not call: another may probe
+            probe = False
+        return ReserveAnswer(
+            ok=bool(answer["ok"]), reason=answer.get("reason"), message=answer.get("message"),
+            already=bool(answer.get("already")), reserved_micros=int(answer.get("reserved_micros") or 0),
+            remaining=Remaining(**answer["remaining"]) if answer.get("remaining") else None, slot=slot,
+            probe=probe, providers=self._states(cfg))
 
-    async def settle(self, request_id: str, actual_micros: int, details: dict[str, Any] | None = None) -> dict[str, Any]:
-        answer = self.core.settle(request_id, actual_micros, details, self._now_ms())
+    async def settle(self, request: SettleRequest) -> SettleAnswer:
+        cfg = self._report(request.request_id, request.outcomes, closing=True)
+        details = {k: v for k, v in (("caller", request.caller), ("provider", request.provider),
+                                     ("model", request.model), ("images", request.images),
+                                     ("key_id", request.key_id)) if v is not None}
+        answer = self.core.settle(request.request_id, request.actual_micros, details | request.note, self._now_ms())
         self._hand_over()  # its slots were given back
-        return answer
+        return SettleAnswer(int(answer["charged_micros"]), int(answer["difference_micros"]),
+                            bool(answer["already_settled"]), self._states(cfg))
 
-    async def release(self, request_id: str, reason: str) -> dict[str, Any]:
-        answer = self.core.release(request_id, reason, self._now_ms())
+    async def release(self, request: ReleaseRequest) -> ReleaseAnswer:
+        cfg = self._report(request.request_id, request.outcomes, closing=True)
+        answer = self.core.release(request.request_id, request.reason, self._now_ms())
         self._hand_over()
-        return answer
+        return ReleaseAnswer(bool(answer["already"]), answer.get("state"), self._states(cfg))
 
-    async def reconcile(self, spent: list[dict[str, Any]]) -> dict[str, Any]:
-        return self.core.reconcile(spent, self._now_ms())
+    # --- provider breakers (breaker.py) ------------------------------------------
+
+    def _report(self, request_id: str, outcomes: tuple[Outcome, ...], closing: bool = False) -> dict[str, Any]:
+        cfg = self.core.config()
+        breaker.record(self.core.sql, cfg, request_id, outcomes, self._now_ms())
+        if closing:
+            breaker.forget_probe(self.core.sql, request_id)
+        return cfg
+
+    def _states(self, cfg: dict[str, Any]) -> tuple[ProviderState, ...]:
+        return breaker.states(self.core.sql, cfg, self._now_ms())
+
+    async def breakers(self) -> tuple[ProviderState, ...]:
+        """Every provider and model's breaker, with its recent figures (GET /v1/providers)."""
+        return breaker.states(self.core.sql, self.core.config(), self._now_ms(), every=True)
+
+    async def reconcile(self, spent: list[SettleRequest]) -> ReconcileAnswer:
+        fields = ("request_id", "actual_micros", "caller", "provider", "model", "images", "key_id")
+        answer = self.core.reconcile([{k: getattr(item, k) for k in fields} for item in spent], self._now_ms())
+        return ReconcileAnswer(int(answer["reconciled"]), tuple(answer["request_ids"]))
 
     # --- concurrency -----------------------------------------------------------
 
-    async def acquire_slot(self, request_id: str, provider: str, wait_s: float) -> dict[str, Any]:
+    async def acquire_slot(self, request_id: str, provider: str, wait_s: float) -> SlotAnswer:
         """A slot now, or after waiting in line at most `wait_s` seconds."""
         started = self.clock.monotonic()
         self.core.expire(self._now_ms())
         # a held slot (a claim being confirmed) never queues behind others
         first = not self._waiters or self.core.holds_slot(request_id, provider)
         if first and self.core.try_acquire(request_id, provider, self._now_ms()):
-            return {"ok": True, "waited_ms": 0}
+            return SlotAnswer(ok=True)
         waiter = _Waiter(request_id, provider, asyncio.get_running_loop().create_future())
         self._waiters.append(waiter)
         self._hand_over()  # the queue may be blocked on another provider's limit only
@@ -106,15 +153,16 @@ class LedgerService:
                 self._waiters.remove(waiter)
         waited_ms = int((self.clock.monotonic() - started) * 1000)
         if waiter.future.cancelled():
-            return {"ok": False, "reason": "timeout", "waited_ms": waited_ms,
-                    "message": f"no {provider} slot came free within {wait_s:g}s ({len(self._waiters)} still waiting)"}
+            return SlotAnswer(ok=False, reason="timeout", waited_ms=waited_ms,
+                              message=f"no {provider} slot came free within {wait_s:g}s ({len(self._waiters)} still waiting)")
         # handed over while queued: only a claim until the caller asks again (confirms)
-        return {"ok": True, "waited_ms": waited_ms, "confirm": True}
+        return SlotAnswer(ok=True, waited_ms=waited_ms, confirm=True)
 
-    async def release_slot(self, request_id: str, provider: str) -> dict[str, Any]:
-        released = self.core.release_slot(request_id, provider)
+    async def release_slot(self, release: SlotRelease) -> SlotReleased:
+        cfg = self._report(release.request_id, release.outcomes)
+        released = self.core.release_slot(release.request_id, release.provider)
         self._hand_over()
-        return {"ok": True, "released": released}
+        return SlotReleased(released, self._states(cfg))
 
     def _hand_over(self) -> None:
         """Grant free slots to waiters in arrival order (skipping only those whose
@@ -141,18 +189,29 @@ class LedgerService:
         self._hand_over()  # a raised limit frees waiters at once
         return config
 
-    async def usage(self, day_from: str, day_to: str) -> dict[str, Any]:
-        return self.core.usage(day_from, day_to, self._now_ms())
+    async def usage(self, day_from: str, day_to: str) -> UsageReport:
+        report = self.core.usage(day_from, day_to, self._now_ms())
+        return UsageReport(report["days"], report["budget"])
 
-    async def sweep(self) -> dict[str, Any]:
+    async def sweep(self) -> SweepAnswer:
         """Expire leases, hand freed slots on, prune closed rows of days long past."""
         now = self._now_ms()
         expired = self.core.expire(now)
+        breaker.prune(self.core.sql, self.core.config(), now)
         self._hand_over()
-        return expired | {"pruned": self.core.prune(now)}
+        return SweepAnswer(expired["expired_reservations"], expired["expired_slots"], self.core.prune(now))
 
     async def recover_after_restart(self) -> dict[str, Any]:
         """Local host only: every slot belonged to the process that died (see local/)."""
         answer = self.core.recover_after_restart(self._now_ms())
         self._hand_over()
         return answer
+
+
+def _reserve_dict(request: ReserveRequest) -> dict[str, Any]:
+    """The core's view of a reserve request (it reads plain fields; the slot is ours)."""
+    fields = asdict(request)
+    del fields["slot"], fields["outcomes"]
+    if request.attempt_estimate_micros is None:
+        del fields["attempt_estimate_micros"]
+    return fields

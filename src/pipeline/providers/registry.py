@@ -13,7 +13,7 @@ from ..catalog.overrides import PriceBook
 from . import gemini, imagen, openai, placeholder, workers_ai
 from .base import ImageProvider, ProviderContext
 from .shared import instances
-from .shared.observations import CallDurations, Health, ModelHealth
+from .shared.observations import BreakerView, CallDurations, Health, ModelHealth
 
 Factory = Callable[[ProviderContext], "ImageProvider | None"]
 
@@ -46,6 +46,7 @@ class ProviderRegistry:
                 self.providers[inst.name] = provider
         self.health: dict[str, Health] = {name: Health() for name in self.providers}
         self.durations = CallDurations()  # successful calls per provider and model: estimated progress
+        self.breakers = BreakerView()  # the ledger's breakers, as this isolate last heard of them
 
     def get(self, name: str) -> ImageProvider | None:
         return self.providers.get(name)

@@ -9,13 +9,16 @@ per isolate (never in D1: each isolate judges from its own recent calls):
 - `CallDurations`: how long recent successful calls took, per provider and model,
   the basis of the estimated progress of providers that do not stream
   (generation/progress.py); failures are left out because a quick refusal says
-  nothing about how long an image takes."""
+  nothing about how long an image takes;
+- `BreakerView`: the shared breakers (kept in the ledger, not here) as last heard."""
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
+
+from ...ledger.messages import ProviderState
 
 HEALTH_WINDOW = 20  # recent calls kept per provider for the passive health view
 TTL_S = 3600.0  # how long a model a provider called gone is skipped
@@ -90,3 +93,31 @@ class CallDurations:
     def recent(self, provider: str, model: str) -> list[int]:
         """The model's recent durations; the provider's (any model) when the model has none."""
         return list(self._by_model.get((provider, model)) or self._by_provider.get(provider) or ())
+
+
+class BreakerView:
+    """The shared breakers (ledger/breaker.py) as this isolate last heard of them: every ledger
+    answer of a generation lists the breakers that are not closed, so an isolate learns them
+    on calls it makes anyway. Auto mode skips what is open here without asking; the ledger
+    still refuses at the reserve what this isolate did not know yet (a new isolate)."""
+
+    def __init__(self) -> None:
+        self._states: dict[tuple[str, str], tuple[ProviderState, float]] = {}  # -> (ProviderState, heard at, monotonic s)
+
+    def learn(self, states: Iterable[ProviderState], now: float) -> None:
+        """`states`: every breaker not closed (absent ones are closed)."""
+        self._states = {(st.provider, st.model): (st, now) for st in states}
+
+    def blocked(self, provider: str, model: str, now: float) -> ProviderState | None:
+        """The state that keeps `provider`/`model` from being called now, if any."""
+        known = self._states.get((provider, model))
+        if known is None:
+            return None
+        state, heard = known
+        if state.retry_after_s is None or now - heard >= state.retry_after_s:
+            return None  # half-open (the ledger picks the probe), or its wait is over
+        return state
+
+    def wait_s(self, state: ProviderState, now: float) -> float:
+        known = self._states.get((state.provider, state.model))
+        return max(1.0, state.retry_after_s - (now - known[1])) if known else float(state.retry_after_s or 1)

@@ -194,12 +194,12 @@ async def _item_line(s: Services, pb: dict[str, Any], item: dict[str, Any], adap
         admitted, request_id, candidate, estimate_micros=estimate, attempt_estimate_micros=estimate,
         hold_s=offer.gives_up_s + HOLD_MARGIN_S,  # the provider may take this long: so may the hold
         lane="economy"))
-    refused = reservation.refusal(answer, pb["provider"])
+    refused = reservation.refusal(answer, candidate)
     if refused is not None:
         await record.fail(s, item, refused)
         return None
     custom_id = f"item-{int(item['idx'])}"
-    day = (answer.get("remaining") or {}).get("day") or utc_day(s.clock.now())
+    day = answer.remaining.day if answer.remaining else utc_day(s.clock.now())
     await economy_rows.add_item(s.db, request_id=request_id, pb_id=pb["id"], batch_id=pb["batch_id"], idx=int(item["idx"]),
                         custom_id=custom_id, preq=record.preq_to_json(candidate.preq), day=day, reserved=estimate, now=now)
     await batch_rows.start_item(s.db, pb["batch_id"], int(item["idx"]), request_id, now)

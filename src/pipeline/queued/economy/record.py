@@ -15,6 +15,7 @@ from typing import Any
 from ... import errors
 from ...catalog.batch import BatchOffer
 from ...clock import iso
+from ...ledger.messages import ReleaseRequest, SettleRequest
 from ...models import GenerationRequest
 from ...providers.base import ProviderRequest, ProviderResult
 from ...services import Services
@@ -71,9 +72,8 @@ async def succeed(s: Services, pb: dict[str, Any], item: dict[str, Any], body: G
                     filtered=result.filtered, cost_micros=charged, usage=result.usage),
             charged_micros=charged, warnings=outcome.warnings_of(preq.warnings, result, provider, (*lost, note)),
             links=outcome.links_of(body)), deadline=deadline)
-    await reservation.settle_charge(s, request_id, charged, {"provider": pb["provider"], "model": result.model,
-                                                            "lane": "economy", "images": count,
-                                                            "standard_micros": standard})
+    await reservation.settle_charge(s, SettleRequest(request_id, charged, provider=pb["provider"], model=result.model,
+                                                     images=count, note={"lane": "economy", "standard_micros": standard}))
     await economy_rows.close_item(s.db, request_id, state="settled", charged=charged, standard=standard, now=iso(s.clock.now()))
     await _finish_item(s, item, "succeeded", None)
 
@@ -84,7 +84,7 @@ async def fail(s: Services, item: dict[str, Any], exc: errors.ImageWorkerError) 
     status = outcome.failure_status(exc)
     error = exc.to_dict()
     await outcome.record_failure(s, Store(s.db, s.clock), outcome.Failure(str(item["request_id"]), status, error))
-    await s.ledger.release(str(item["request_id"]), error["code"])
+    await s.ledger.release(ReleaseRequest(str(item["request_id"]), error["code"]))
     if "request_id" in item and "custom_id" in item:
         await economy_rows.close_item(s.db, str(item["request_id"]), state="released", charged=0, standard=0, now=iso(s.clock.now()))
     await _finish_item(s, item, status, error)
