@@ -11,7 +11,7 @@ from typing import Any
 
 from . import recovery, spend_reconciliation
 from .clock import iso, utc_day
-from .ledger.messages import ReleaseRequest, SettleRequest
+from .ledger_messages import ReleaseRequest, SettleRequest
 from .queued import rekick
 from .queued.economy import lifecycle as economy
 from .logs import event as log_event

@@ -13,7 +13,7 @@ from datetime import datetime
 import asyncio
 from typing import Any, AsyncContextManager, AsyncIterator, Protocol, Sequence
 
-from .ledger.messages import (ProviderState, ReconcileAnswer, ReleaseAnswer, ReleaseRequest, ReserveAnswer, ReserveRequest,
+from .ledger_messages import (ProviderState, ReconcileAnswer, ReleaseAnswer, ReleaseRequest, ReserveAnswer, ReserveRequest,
                               SettleAnswer, SettleRequest, SlotAnswer, SlotRelease, SlotReleased, SweepAnswer,
                               UsageReport)
 
@@ -146,7 +146,7 @@ class Clock(Protocol):
 
 class Ledger(Protocol):
     """Budgets, concurrency, provider breakers and rates (ledger/). Typed requests and answers
-    (ledger/messages.py); on Cloudflare every call crosses an RPC boundary to the Durable
+    (ledger_messages.py); on Cloudflare every call crosses an RPC boundary to the Durable
     Object, serialised there only (ledger/wire.py reads the methods from this class)."""
 
     async def reserve(self, request: ReserveRequest) -> ReserveAnswer: ...

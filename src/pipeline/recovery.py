@@ -21,7 +21,7 @@ from typing import Any
 
 from .clock import utc_day
 from .generation import outcome
-from .ledger.messages import SettleRequest
+from .ledger_messages import SettleRequest
 from .retry import STORE_GRACE_S
 from .logs import event as log_event
 from .services import Services

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from .clock import iso
-from .ledger.messages import SettleRequest
+from .ledger_messages import SettleRequest
 from .services import Services
 from .storage import sweeps
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.ledger.messages import ReserveRequest
+from pipeline.ledger_messages import ReserveRequest
 
 
 def req(request_id: str, estimate: int, caller: str = "app", images: int = 1, cap: int | None = None,

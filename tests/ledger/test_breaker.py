@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from pipeline.ledger.messages import Outcome, ReleaseRequest, SettleRequest, SlotRelease
+from pipeline.ledger_messages import Outcome, ReleaseRequest, SettleRequest, SlotRelease
 from tests.fakes.ledger import req
 
 FAIL = Outcome("openai", "gpt-image-1", False, "provider_unavailable", 900, unwell=True)

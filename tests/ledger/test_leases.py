@@ -5,7 +5,7 @@ running day totals that match the rows (including after an upgrade)."""
 
 from __future__ import annotations
 
-from pipeline.ledger.messages import ReleaseRequest, SettleRequest, SlotRelease, SlotRequest
+from pipeline.ledger_messages import ReleaseRequest, SettleRequest, SlotRelease, SlotRequest
 from dataclasses import replace
 import asyncio
 

@@ -3,7 +3,7 @@ UTC days, run-time configuration, and first-come-first-served concurrency."""
 
 from __future__ import annotations
 
-from pipeline.ledger.messages import ReleaseRequest, SettleAnswer, SettleRequest, SlotRelease
+from pipeline.ledger_messages import ReleaseRequest, SettleAnswer, SettleRequest, SlotRelease
 import asyncio
 
 import pytest

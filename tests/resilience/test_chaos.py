@@ -44,7 +44,9 @@ async def test_random_provider_failures_never_lose_or_double_count_money(make_se
     openai = fake_server()
     openai.route("POST", "/v1/images/generations", handler)
     services = make_services({**OPENAI_ENV, "OPENAI_BASE_URL": openai.url, "SLOT_WAIT_S": "30"})
-    await services.ledger.put_config({"daily_budget_micros": 200_000, "global_concurrency": 3})
+    # The breaker stays closed: this test is about money under failures, not about skipping a
+    # failing provider (tests/ledger/test_breaker.py), which would otherwise open it at random.
+    await services.ledger.put_config({"daily_budget_micros": 200_000, "global_concurrency": 3, "breaker_min_calls": 10_000})
     client = client_for(services)
 
     async def one(i: int) -> int:

@@ -24,7 +24,7 @@ from pipeline.providers.base import GeneratedImage
 from pipeline.providers.placeholder import render_png
 from pipeline.storage import images
 from pipeline.storage.store import Attempt, Store
-from pipeline.ledger.messages import SlotRequest
+from pipeline.ledger_messages import SlotRequest
 from tests.fakes.ledger import req
 from tests.fakes.faults import Fault, FaultPlan, faulty
 from tests.fakes.openai import OPENAI_ENV, openai_success

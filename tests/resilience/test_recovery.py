@@ -15,7 +15,7 @@ from pipeline.providers.base import GeneratedImage
 from pipeline.providers.placeholder import render_png
 from pipeline.storage import images
 from pipeline.storage.store import Store
-from pipeline.ledger.messages import SlotRequest
+from pipeline.ledger_messages import SlotRequest
 from tests.fakes.ledger import req
 from tests.fakes.server import Reply
 from tests.fakes.openai import OPENAI_ENV, openai_success

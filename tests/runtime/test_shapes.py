@@ -15,7 +15,7 @@ import types
 import pytest
 
 from local.ledger import local_ledger
-from pipeline.ledger.messages import ReserveRequest, SettleRequest
+from pipeline.ledger_messages import ReserveRequest, SettleRequest
 from tests.clocks import clock_at
 
 
@@ -246,7 +246,7 @@ async def test_durable_ledger_calls_the_ledger_object_by_name(monkeypatch):
     change as its typed error."""
     runtime = _install_fake_runtime(monkeypatch)
     from pipeline import errors
-    from pipeline.ledger.messages import ReleaseRequest, SettleAnswer, SweepAnswer
+    from pipeline.ledger_messages import ReleaseRequest, SettleAnswer, SweepAnswer
 
     calls = []
 
@@ -301,7 +301,7 @@ async def test_the_ledger_object_serves_every_port_method_through_the_wire(monke
     import inspect
 
     from pipeline.ledger import wire
-    from pipeline.ledger.messages import ReserveAnswer
+    from pipeline.ledger_messages import ReserveAnswer
     from pipeline.ports import ForwardingLedger, Ledger
     from tests.fakes.ledger import req
 

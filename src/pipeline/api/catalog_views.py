@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..clock import iso
-from ..ledger.messages import ProviderState
+from ..ledger_messages import ProviderState
 from .. import catalog
 from ..generation import selection
 from ..generation.prepare import prepare

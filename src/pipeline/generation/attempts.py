@@ -14,7 +14,7 @@ import logging
 from typing import AsyncIterator
 
 from .. import errors
-from ..ledger.messages import Outcome
+from ..ledger_messages import Outcome
 from ..logs import event as log_event
 from ..models import Event
 from ..providers.base import ProviderResult

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from .. import errors
-from ..ledger.messages import (Outcome, ProviderState, ReleaseRequest, ReserveAnswer, ReserveRequest, SettleAnswer,
+from ..ledger_messages import (Outcome, ProviderState, ReleaseRequest, ReserveAnswer, ReserveRequest, SettleAnswer,
                                SettleRequest, SlotRelease, SlotRequest)
 from ..logs import event as log_event
 from ..retry import RetryPolicy

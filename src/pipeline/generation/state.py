@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..ledger.messages import Outcome
+from ..ledger_messages import Outcome
 from ..ids import new_id
 from ..memory.byte_budget import Hold
 from ..models import Event, GenerationRequest

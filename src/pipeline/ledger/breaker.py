@@ -17,7 +17,7 @@ import logging
 from typing import Any, Iterable
 
 from ..logs import event as log_event
-from .messages import Outcome, ProviderState
+from ..ledger_messages import Outcome, ProviderState
 from .schema import SqlStorage
 
 DEFAULTS: dict[str, int] = {

@@ -24,7 +24,7 @@ from typing import Any
 
 from . import breaker
 from .core import LedgerCore, SqlStorage
-from .messages import (Outcome, ProviderState, ReconcileAnswer, ReleaseAnswer, ReleaseRequest, Remaining, ReserveAnswer, ReserveRequest,
+from ..ledger_messages import (Outcome, ProviderState, ReconcileAnswer, ReleaseAnswer, ReleaseRequest, Remaining, ReserveAnswer, ReserveRequest,
                        SettleAnswer, SettleRequest, SlotAnswer, SlotRelease, SlotReleased, SweepAnswer,
                        UsageReport)
 from ..ports import Clock

@@ -1,4 +1,4 @@
-"""The Ledger port on the wire: its dataclasses (messages.py) as JSON-able values and back,
+"""The Ledger port on the wire: its dataclasses (ledger_messages.py) as JSON-able values and back,
 and the port's methods with their argument and answer types read from `ports.Ledger`
 itself, so the Durable Object's two sides (runtime/durable_object.py, entry.py) are one
 generic function each. Standard library only."""

@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ...ledger.messages import ProviderState
+from ...ledger_messages import ProviderState
 
 HEALTH_WINDOW = 20  # recent calls kept per provider for the passive health view
 TTL_S = 3600.0  # how long a model a provider called gone is skipped

@@ -15,7 +15,7 @@ from typing import Any
 from ... import errors
 from ...catalog.batch import BatchOffer
 from ...clock import iso
-from ...ledger.messages import ReleaseRequest, SettleRequest
+from ...ledger_messages import ReleaseRequest, SettleRequest
 from ...models import GenerationRequest
 from ...providers.base import ProviderRequest, ProviderResult
 from ...services import Services
