@@ -32,7 +32,7 @@ class Route:
 
 
 def _operation(req: GenerationRequest) -> str:
-    return "edit" if req.is_edit else "generate"
+    return "edit" if req.is_edit else "reference" if req.references else "generate"
 
 
 def _stand_ins(req: GenerationRequest) -> tuple[tuple[InputImage, ...], InputImage | None]:

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from typing import Any, AsyncIterator
 
 from .. import enrich, errors
 from ..models import Event, GenerationRequest
 from ..services import Services
 from ..storage.store import Store
-from . import attempts, idempotency, record, selection, storage_retry
+from . import attempts, idempotency, record, references, selection, storage_retry
 from .inputs import load_inputs
 from .state import GenerationState
 
@@ -93,11 +94,13 @@ class Generation:
                 return
             retry_of = existing["id"] if existing is not None else None
         source_images, mask = await load_inputs(s, state.store, req, state.caller)
+        refs = await references.resolve(s, state.store, req, state.caller)  # entities' approved primaries
         await s.registry.prices.refresh(s.db, s.clock)  # run-time price overrides (catalog/overrides.py)
-        enrichment = await enrich.prepare(s, req)  # narrative context -> the prompt sent
+        enrichment = await enrich.prepare(s, references.for_enrichment(req, refs))  # narrative context -> the prompt
+        enrichment = replace(enrichment, prompt=enrichment.prompt + refs.legend)
         plan = selection.plan(s.registry, s.settings, req.model_copy(update={"prompt": enrichment.compose().text}),
-                              source_images, mask, state.partial_images)
-        plan = enrich.fit_plan(plan, enrichment)  # each candidate within its model's prompt limit
+                              source_images, mask, state.partial_images, refs.images)
+        plan = references.with_warnings(enrich.fit_plan(plan, enrichment), refs)  # each within its prompt limit
         created = False
 
         async def insert() -> None:
@@ -107,7 +110,7 @@ class Generation:
                 caller=state.caller,
                 kind="edit" if req.is_edit else "generate",
                 prompt=req.prompt,
-                params=req.model_dump(exclude={"prompt", "images", "mask", "links"}, exclude_none=True)
+                params=req.model_dump(exclude={"prompt", "images", "mask", "links", "references"}, exclude_none=True)
                 | {"input_images": len(source_images), "mask": mask is not None}
                 | ({"retry_of": retry_of} if retry_of else {}),
                 requested_provider=None if req.wants_auto else req.provider,
@@ -118,6 +121,7 @@ class Generation:
                 api_key_id=state.api_key_id,
                 context=enrichment.context,
                 sent_prompt=plan.primary.preq.prompt,
+                references=list(refs.used),
             )
 
         async def landed() -> bool:  # the insert's answer was lost: did our row land?

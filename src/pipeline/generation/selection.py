@@ -58,15 +58,18 @@ def _needs_unmet(provider: ImageProvider, req: GenerationRequest) -> str | None:
         return "cannot make transparent backgrounds"
     if req.model is not None and req.model not in caps.models:
         return f"has no model {req.model}"
+    if len(req.references) > caps.max_references:
+        return (f"takes at most {caps.max_references} reference images" if caps.max_references
+                else "takes no reference images")
     return None
 
 
 def _candidate(
     provider: ImageProvider, req: GenerationRequest, images: tuple[InputImage, ...], mask: InputImage | None,
-    partial_images: int = 0,
+    partial_images: int = 0, references: tuple[InputImage, ...] = (),
 ) -> Candidate:
     """Priced after every option that changes the bill is decided (partial images included)."""
-    preq = prepare(provider, req, images, mask)
+    preq = prepare(provider, req, images, mask, references)
     if partial_images and provider.capabilities.native_streaming:
         preq = replace(preq, partial_images=partial_images)
     return Candidate(provider, preq, provider.estimate(preq))
@@ -97,6 +100,7 @@ def plan(
     images: tuple[InputImage, ...] = (),
     mask: InputImage | None = None,
     partial_images: int = 0,
+    references: tuple[InputImage, ...] = (),
 ) -> Plan:
     """The ordered candidates for this request, each already normalised and priced."""
     explicit = req.provider if not req.wants_auto else settings.default_provider
@@ -118,7 +122,7 @@ def plan(
         if provider is None:
             configured = ", ".join(registry.names()) or "none"
             raise InvalidRequest(f"provider {explicit!r} is not configured; configured: {configured}", details={"field": "provider"})
-        admit(_candidate(provider, req, images, mask, partial_images))  # raises UnsupportedByProvider when it cannot
+        admit(_candidate(provider, req, images, mask, partial_images, references))  # raises UnsupportedByProvider when it cannot
     # Explicit requests fall back only when asked; a model name belongs to the explicit provider.
     allow_fallback = req.fallback is not False if auto else bool(req.fallback)
     others = req if auto else req.model_copy(update={"model": None})
@@ -131,7 +135,7 @@ def plan(
             skipped[name] = why
             continue
         try:
-            admit(_candidate(provider, others, images, mask, partial_images))
+            admit(_candidate(provider, others, images, mask, partial_images, references))
         except UnsupportedByProvider as exc:
             skipped[name] = exc.message
     if not candidates and over_cap:
