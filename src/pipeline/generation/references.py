@@ -125,6 +125,11 @@ def _used(ref: ReferenceInput, role: str, image_id: str | None) -> dict[str, Any
             "image_id": image_id}
 
 
+def stand_ins(req: GenerationRequest) -> tuple[InputImage, ...]:
+    """One empty image per reference: what planning and pricing need (the count), nothing fetched."""
+    return tuple(InputImage(b"", "image/webp") for _ in req.references)
+
+
 def for_enrichment(req: GenerationRequest, refs: References) -> GenerationRequest:
     """The request whose context enriches the prompt: its own, else the first referenced
     entity's stored context (used once, like `context_ref`)."""
