@@ -35,13 +35,13 @@ def _req(n_refs: int = 2, **kw) -> GenerationRequest:
 
 
 @pytest.fixture
-def google(fake_server):
+def gemini_fake(fake_server):
     server = fake_server()
     return server, GeminiProvider(ProviderContext(HttpxClient(), clock_at(), {"GEMINI_API_KEY": "AIza-k", "GEMINI_BASE_URL": server.url}))
 
 
-async def test_gemini_sends_the_prompt_then_each_reference_as_an_inline_part(google):
-    server, gemini = google
+async def test_gemini_sends_the_prompt_then_each_reference_as_an_inline_part(gemini_fake):
+    server, gemini = gemini_fake
     server.route("POST", GEN, Reply(200, load("gemini", "references", IMAGE=OUT)))
     preq = prepare(gemini, _req(), references=REFS)
     result = await gemini.run(preq)
@@ -57,8 +57,8 @@ async def test_gemini_sends_the_prompt_then_each_reference_as_an_inline_part(goo
     assert result.usage["image_input_tokens"] == 2580
 
 
-async def test_gemini_charges_image_input_at_its_own_rate_when_it_differs(google):
-    server, gemini = google
+async def test_gemini_charges_image_input_at_its_own_rate_when_it_differs(gemini_fake):
+    server, gemini = gemini_fake
     gemini.ctx.prices.overrides[NB21] = {"rates": {"image_in": 9_000_000}, "set_by": "t", "created_at": "2026-11-30T00:00:00Z",
                                          "reason": "test"}
     server.route("POST", GEN, Reply(200, load("gemini", "references", IMAGE=OUT)))
@@ -67,8 +67,8 @@ async def test_gemini_charges_image_input_at_its_own_rate_when_it_differs(google
                                   + pricing.tokens_cost(1120, 30_000_000))
 
 
-def test_estimates_include_each_reference_at_the_input_image_price(google, openai):
-    _, gemini = google
+def test_estimates_include_each_reference_at_the_input_image_price(gemini_fake, openai):
+    _, gemini = gemini_fake
     plain = gemini.estimate(prepare(gemini, GenerationRequest(prompt="the knight at the gate")))
     with_refs = gemini.estimate(prepare(gemini, _req(), references=REFS))
     per_ref = pricing.tokens_cost(gemini_catalog.REFERENCE_TOKENS * 2, gemini.rates(NB21)["image_in"])
@@ -107,8 +107,8 @@ async def test_openai_sends_several_references_in_order(openai):
     assert GENERATIONS not in [r.path for r in server.received]
 
 
-def test_limits_per_model_are_a_422_that_says_the_limit(google, openai):
-    _, gemini = google
+def test_limits_per_model_are_a_422_that_says_the_limit(gemini_fake, openai):
+    _, gemini = gemini_fake
     with pytest.raises(errors.UnsupportedByProvider) as too_many:
         prepare(gemini, _req(15))
     assert too_many.value.status == 422 and too_many.value.details["max_references"] == 14

@@ -20,7 +20,7 @@ OUT = render_png(b"scene", 64, 64)
 
 
 @pytest.fixture
-async def world(make_services, client_for, fake_server):
+async def story(make_services, client_for, fake_server):
     """(client, fake Gemini, services): Gemini configured, the placeholder used to make the
     character's images, and approvals on."""
     server = fake_server()
@@ -43,8 +43,8 @@ def _sent_images(server) -> list[bytes]:
     return [base64.b64decode(p["inlineData"]["data"]) for p in parts if "inlineData" in p]
 
 
-async def test_the_primary_is_sent_small_once_priced_and_recorded(world):
-    client, server, s = world
+async def test_the_primary_is_sent_small_once_priced_and_recorded(story):
+    client, server, s = story
     image_id = await _primary(client)
     body = {"prompt": "ada at the harbour", "references": [{"entity_type": "character", "entity_id": "ada"}],
             "links": [{"entity_type": "character", "entity_id": "ada", "role": "scene"}]}
@@ -74,8 +74,8 @@ async def test_the_primary_is_sent_small_once_priced_and_recorded(world):
     assert uses[-1]["images"][0]["id"] == result["images"][0]["id"] and uses[-1]["reference_image_id"] == image_id
 
 
-async def test_a_missing_primary_is_a_422_naming_it_or_a_warning_when_allowed(world):
-    client, server, _ = world
+async def test_a_missing_primary_is_a_422_naming_it_or_a_warning_when_allowed(story):
+    client, server, _ = story
     body = {"prompt": "ada at the harbour", "references": [{"entity_type": "character", "entity_id": "nobody"}]}
     refused = await client.post("/v1/generations", json=body)
     assert refused.status_code == 422
@@ -87,8 +87,8 @@ async def test_a_missing_primary_is_a_422_naming_it_or_a_warning_when_allowed(wo
     assert allowed["references"][0]["image_id"] is None and _sent_images(server) == []
 
 
-async def test_the_default_role_and_an_ambiguous_entity(world):
-    client, server, _ = world
+async def test_the_default_role_and_an_ambiguous_entity(story):
+    client, server, _ = story
     castle = await _primary(client, "location/castle", "establishing")
     body = {"prompt": "ada at the castle", "references": [{"entity_type": "location", "entity_id": "castle", "usage": "scene"}]}
     only = (await client.post("/v1/generations", json=body)).json()
@@ -100,16 +100,16 @@ async def test_the_default_role_and_an_ambiguous_entity(world):
     assert named.json()["references"][0]["role"] == "night"
 
 
-async def test_a_rejected_primary_is_no_reference(world):
-    client, _, _ = world
+async def test_a_rejected_primary_is_no_reference(story):
+    client, _, _ = story
     image_id = await _primary(client)
     await client.post(f"/v1/images/{image_id}/reject", json={"reason": "off model"})
     body = {"prompt": "ada", "references": [{"entity_type": "character", "entity_id": "ada"}]}
     assert (await client.post("/v1/generations", json=body)).status_code == 422
 
 
-async def test_an_explicit_provider_that_cannot_take_them_is_a_422(world, make_services, client_for):
-    client, _, _ = world
+async def test_an_explicit_provider_that_cannot_take_them_is_a_422(story, make_services, client_for):
+    client, _, _ = story
     await _primary(client)
     too_many = {"prompt": "a crowd", "references": [{"entity_type": "character", "entity_id": f"c{i}"} for i in range(16)],
                 "provider": "gemini"}
