@@ -22,13 +22,14 @@ router = APIRouter(prefix="/v1", tags=["links"])
             summary="The generations that used an entity's primary image as a reference, newest first")
 async def entity_references(
     entity_type: EntityType, entity_id: str,
-    caller: str | None = Query(None, min_length=1, max_length=128, description="whose entity (admin and review keys: any)"),
+    caller: str | None = Query(None, min_length=1, max_length=128,
+                               description="only this caller's uses (admin and review keys: default every caller's)"),
     limit: int = Query(50, ge=1, le=200),
     principal: Principal = Depends(require_scope("read")), s: Services = Depends(get_services),
 ) -> dict[str, Any]:
-    owner = caller or principal.caller
-    if not principal.sees(owner):
+    if caller is not None and not principal.sees(caller):
         raise errors.Forbidden(f"this key may only read caller {principal.caller!r}", details={"field": "caller"})
+    owner = caller if caller is not None or principal.sees_everyone else principal.caller
     rows = await reference_rows.uses_of_entity(s.db, owner, entity_type, entity_id, limit)
     base = s.settings.public_base_url
     return {
