@@ -60,7 +60,7 @@ class HttpxClient:
 
     async def send(self, request: HttpRequest) -> HttpResponse:
         try:
-            response = await self._client.send(self._build(request))
+            response = await self._client.send(self._build(request), follow_redirects=request.follow_redirects)
         except httpx.TimeoutException as exc:
             raise errors.ProviderTimeout(f"no answer within {request.timeout_s:g}s") from exc
         except httpx.TransportError as exc:
@@ -70,7 +70,8 @@ class HttpxClient:
     @asynccontextmanager
     async def stream(self, request: HttpRequest) -> AsyncIterator[_Stream]:
         try:
-            response = await self._client.send(self._build(request), stream=True)
+            response = await self._client.send(self._build(request), stream=True,
+                                               follow_redirects=request.follow_redirects)
         except httpx.TimeoutException as exc:
             raise errors.ProviderTimeout(f"no answer within {request.timeout_s:g}s") from exc
         except httpx.TransportError as exc:

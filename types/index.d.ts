@@ -15,7 +15,7 @@ export type BatchBody = {
   /** standard: our own calls now; economy: the providers' batch APIs at the batch price, results within the provider's window (items no batch API serves run standard, with a warning); economy_only: refuse those instead */
   lane?: "standard" | "economy" | "economy_only";
   caller?: string | null;
-  /** POSTed (signed) when the batch ends */
+  /** POSTed (signed) when the batch ends; a public https URL (no IP literal of a private, loopback or link-local range, no local name; redirects are not followed) */
   webhook_url?: string | null;
 };
 
@@ -275,7 +275,7 @@ export type JobBody = {
   enrich?: boolean;
   /** standard: our own calls now; economy: the providers' batch APIs at the batch price, results within the provider's window (items no batch API serves run standard, with a warning); economy_only: refuse those instead */
   lane?: "standard" | "economy" | "economy_only";
-  /** POSTed (signed) when the job ends */
+  /** POSTed (signed) when the job ends; a public https URL (no IP literal of a private, loopback or link-local range, no local name; redirects are not followed) */
   webhook_url?: string | null;
 };
 
@@ -345,6 +345,8 @@ export type LinkBody = {
   entity_id: string;
   role?: string;
   image_id: string;
+  /** whose entity and image (default: the key's caller; others: admin keys) */
+  caller?: string | null;
 };
 
 /** Story context turned into the prompt by a template per kind (enrich.py). */
@@ -436,6 +438,7 @@ export type PrimaryBody = {
 /** An entity whose approved primary image the model is shown as a reference */
 export type ReferenceInput = {
   entity_type: "character" | "location" | "scene" | "item" | "other";
+  /** the request's caller's entity (entities belong to a caller) */
   entity_id: string;
   /** whose primary image: default `portrait`, or the entity's only primary */
   role?: string | null;
@@ -548,8 +551,8 @@ export interface ImageWorkerRpc {
   /** GET /v1/jobs/{job_id}: An async job: its status, then the generation's result or error */
   get_job(arg: { job_id: string }): Promise<RpcResult<Record<string, unknown>>>;
   get_job(job_id: string): Promise<RpcResult<Record<string, unknown>>>;
-  /** GET /v1/images: Images by approval status, newest first (the review queue) */
-  list_images(arg?: { status?: "pending" | "approved" | "rejected"; before?: string | null; limit?: number }): Promise<RpcResult<Record<string, unknown>>>;
+  /** GET /v1/images: Images by approval status, newest first (the review queue; a read key: its caller's) */
+  list_images(arg?: { status?: "pending" | "approved" | "rejected"; before?: string | null; caller?: string | null; limit?: number }): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/images/{image_id}: The image bytes, or a variant of them: public by id, or with a signed URL, or with a key (when PUBLIC_IMAGES is false) */
   get_image(arg: { image_id: string; expires?: number | null; signature?: string | null; width?: number | null; height?: number | null; fit?: "scale-down" | "contain" | "cover" | null; quality?: number | null; format?: "webp" | "avif" | "jpeg" | "png" | null; preset?: "thumb" | "card" | "hero" | "full" | null }): Promise<RpcResult<{ content_type: string; etag: string | null; data_base64: string }>>;
   get_image(image_id: string): Promise<RpcResult<{ content_type: string; etag: string | null; data_base64: string }>>;
@@ -572,27 +575,27 @@ export interface ImageWorkerRpc {
   /** GET /v1/uploads/{upload_id}/content: An upload's bytes */
   upload_content(arg: { upload_id: string }): Promise<RpcResult<{ content_type: string; etag: string | null; data_base64: string }>>;
   upload_content(upload_id: string): Promise<RpcResult<{ content_type: string; etag: string | null; data_base64: string }>>;
-  /** POST /v1/links: Link an image to an entity (idempotent) */
+  /** POST /v1/links: Link one of the caller's images to its entity (idempotent) */
   link(arg: LinkBody): Promise<RpcResult<Record<string, unknown>>>;
   /** DELETE /v1/links: Remove a link */
   unlink(arg: LinkBody): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/entities/{entity_type}/{entity_id}/images: An entity's images, newest first */
-  entity_images(arg: { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; limit?: number }): Promise<RpcResult<Record<string, unknown>>>;
+  entity_images(arg: { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; caller?: string | null; limit?: number }): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/entities/{entity_type}/{entity_id}/references: The generations that used an entity's primary image as a reference, newest first */
   entity_references(arg: { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; caller?: string | null; limit?: number }): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/entities/{entity_type}/{entity_id}/context: An entity's stored narrative context */
-  get_entity_context(arg: { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string }): Promise<RpcResult<Record<string, unknown>>>;
+  get_entity_context(arg: { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; caller?: string | null }): Promise<RpcResult<Record<string, unknown>>>;
   /** PUT /v1/entities/{entity_type}/{entity_id}/context: Store an entity's narrative context */
-  put_entity_context(arg: StoredContext & { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string }): Promise<RpcResult<Record<string, unknown>>>;
+  put_entity_context(arg: StoredContext & { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; caller?: string | null }): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/entities/{entity_type}/{entity_id}/primary: An entity's primary image per role */
-  primary_images(arg: { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string }): Promise<RpcResult<Record<string, unknown>>>;
+  primary_images(arg: { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; caller?: string | null }): Promise<RpcResult<Record<string, unknown>>>;
   /** PUT /v1/entities/{entity_type}/{entity_id}/primary/{role}: Set an entity's primary image for a role */
-  set_primary_image(arg: PrimaryBody & { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; role: string }): Promise<RpcResult<Record<string, unknown>>>;
+  set_primary_image(arg: PrimaryBody & { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; role: string; caller?: string | null }): Promise<RpcResult<Record<string, unknown>>>;
   /** DELETE /v1/entities/{entity_type}/{entity_id}/primary/{role}: Clear an entity's primary image for a role */
-  clear_primary_image(arg: { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; role: string }): Promise<RpcResult<Record<string, unknown>>>;
+  clear_primary_image(arg: { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; role: string; caller?: string | null }): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/usage: Per day and provider/model: requests, images, reserved, spent, refused; image transformations */
   usage(arg?: { from?: string | null; to?: string | null }): Promise<RpcResult<Record<string, unknown>>>;
-  /** GET /v1/budget: Budgets, caps and concurrency limits in force, and today's spend */
+  /** GET /v1/budget: Budgets, caps and concurrency limits in force, and today's spend (a key without review or admin: its own caller's and key's only) */
   get_budget(arg?: Record<string, never>): Promise<RpcResult<Record<string, unknown>>>;
   /** PUT /v1/budget: Change budgets or limits; effective immediately (admin) */
   put_budget(arg: BudgetChanges): Promise<RpcResult<Record<string, unknown>>>;

@@ -130,12 +130,13 @@ def limit_for(provider: str) -> int:
     return PROMPT_LIMITS.get(provider, DEFAULT_LIMIT)
 
 
-async def prepare(s: Services, req: GenerationRequest) -> Enrichment:
-    """The request's context (inline, or the referenced entity's stored one) and whether it applies."""
+async def prepare(s: Services, req: GenerationRequest, caller: str) -> Enrichment:
+    """The request's context (inline, or the stored one of `caller`'s referenced entity: another
+    caller's entity is never read) and whether it applies."""
     context = req.context.model_dump(exclude_none=True) if req.context is not None else None
     ref = req.context_ref
     if ref is not None:
-        context = await contexts.get_entity_context(s.db, ref.entity_type, ref.entity_id)
+        context = await contexts.get_entity_context(s.db, caller, ref.entity_type, ref.entity_id)
         if context is None:
             raise NotFound(f"no stored context for {ref.entity_type} {ref.entity_id!r}", details={"field": "context_ref"})
     applied = s.settings.enrichment_enabled and req.enrich

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import redact
+
 
 class ImageWorkerError(Exception):
     code = "internal_error"
@@ -21,11 +23,13 @@ class ImageWorkerError(Exception):
         retry_after_s: float | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
+        # Provider text reaches these messages: no secret may leave in them (redact.py).
+        message = redact.scrub(message)
         super().__init__(message)
         self.message = message
         self.provider = provider
         self.retry_after_s = retry_after_s
-        self.details = details or {}
+        self.details = redact.scrub_details(details) if details else {}
 
     def to_dict(self) -> dict[str, Any]:
         """The one error shape, for HTTP bodies, RPC results and D1 rows."""

@@ -31,6 +31,9 @@ _SIZE = re.compile(SIZE_PATTERN)
 _RATIO = re.compile(RATIO_PATTERN)
 _TOO_MUCH_INLINE = (f"inline images may total {MAX_INLINE_IMAGE_BYTES // (1024 * 1024)} MiB; upload larger ones "
                     "first (POST /v1/uploads) and pass upload_id")
+# Names a caller chooses (entity ids, roles, callers): any text but control characters (NUL
+# included), so every stored name prints and compares as written.
+LABEL_PATTERN = r"^[^\x00-\x1f\x7f]+$"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
 _MODEL_ID = re.compile(r"^@?[a-z0-9][a-z0-9_.:/-]{0,127}$")
 MAX_MICROS = 2**53 - 1  # money beyond this is not exact in JSON numbers or the Durable Object's JS side
@@ -74,8 +77,8 @@ class ImageInput(_Strict):
 
 class EntityRef(_Strict):
     entity_type: EntityType
-    entity_id: str = Field(min_length=1, max_length=200)
-    role: str = Field(default="image", min_length=1, max_length=64)
+    entity_id: str = Field(min_length=1, max_length=200, pattern=LABEL_PATTERN)
+    role: str = Field(default="image", min_length=1, max_length=64, pattern=LABEL_PATTERN)
 
 
 ReferenceUsage = Literal["subject", "style", "scene"]
@@ -87,8 +90,9 @@ class ReferenceInput(_Strict):
     (the same character, place or item in a new image)."""
 
     entity_type: EntityType
-    entity_id: str = Field(min_length=1, max_length=200)
-    role: str | None = Field(default=None, min_length=1, max_length=64,
+    entity_id: str = Field(min_length=1, max_length=200, pattern=LABEL_PATTERN,
+                           description="the request's caller's entity (entities belong to a caller)")
+    role: str | None = Field(default=None, min_length=1, max_length=64, pattern=LABEL_PATTERN,
                              description="whose primary image: default `portrait`, or the entity's only primary")
     usage: ReferenceUsage = Field(default="subject", description="subject (characters, items), style or scene (locations)")
 
@@ -134,7 +138,7 @@ class ContextRef(_Strict):
     """A linked entity whose stored context (PUT /v1/entities/{type}/{id}/context) is used."""
 
     entity_type: EntityType
-    entity_id: str = Field(min_length=1, max_length=200)
+    entity_id: str = Field(min_length=1, max_length=200, pattern=LABEL_PATTERN)
 
 
 class GenerationRequest(_Strict):
@@ -164,7 +168,8 @@ class GenerationRequest(_Strict):
     input_fidelity: Literal["high", "low"] | None = Field(default=None, description="edits: only models that take it")
     person_generation: Literal["allow_all", "allow_adult", "dont_allow"] | None = Field(
         default=None, description="Gemini and Imagen: whether people may be drawn")
-    caller: str | None = Field(default=None, max_length=128, description="app or user the request is made for")
+    caller: str | None = Field(default=None, min_length=1, max_length=128, pattern=LABEL_PATTERN,
+                               description="app or user the request is made for")
     max_cost_per_image_micros: int | None = Field(default=None, ge=0, le=MAX_MICROS, strict=True)
     images: list[ImageInput] = Field(default_factory=list, max_length=16)
     mask: ImageInput | None = None

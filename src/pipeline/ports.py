@@ -23,6 +23,7 @@ class HttpRequest:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
     timeout_s: float = 120.0
+    follow_redirects: bool = True  # False: a 3xx is the answer (webhooks: a caller-aimed URL may not bounce inward)
 
 
 @dataclass(frozen=True)

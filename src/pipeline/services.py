@@ -12,6 +12,7 @@ from .ports import (AiBinding, Background, Clock, Database, HttpClient, ImageTra
 from .providers.shared import instances
 from .providers.base import ProviderContext
 from .providers.registry import ProviderRegistry
+from . import redact
 from .settings import KNOWN_KEYS, Settings
 
 
@@ -49,6 +50,7 @@ def build_services(
     keys = (*KNOWN_KEYS, *instances.secret_names(env))  # provider instances name their own key secrets
     known = {k: str(env[k]) for k in keys if env.get(k) not in (None, "")}
     settings = Settings.from_env(known)
+    redact.remember(known, instances.secret_names(env))  # error text never carries these secrets (errors.py scrubs every message)
     ctx = ProviderContext(http=http, clock=clock, settings=known, ai=ai, signer=signer)
     return Services(settings, db, objects, ledger, http, clock, ProviderRegistry(ctx), ai,
                     background or InProcessBackground(), queue=queue, images=images)

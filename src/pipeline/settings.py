@@ -23,7 +23,7 @@ KNOWN_KEYS = (
     "VERTEX_TIMEOUT_S", "VERTEX_GEMINI", "PROVIDER_INSTANCES",
     # issue 9: enrichment, approval, batches and jobs, webhooks, estimated progress
     "ENRICHMENT_ENABLED", "APPROVAL_DEFAULT", "BATCH_CONCURRENCY", "WEBHOOK_SECRET", "WEBHOOK_MAX_ATTEMPTS",
-    "WEBHOOK_RETRY_BASE_S", "PROGRESS_INTERVAL_S",
+    "WEBHOOK_RETRY_BASE_S", "PROGRESS_INTERVAL_S", "WEBHOOK_ALLOW_LOCAL",
     # issue 20: the economy lane (providers' batch APIs)
     "ECONOMY_POLL_DELAYS_S", "ECONOMY_MAX_POLLS",
 ) + ACCESS_KEYS
@@ -85,6 +85,7 @@ class Settings:
     webhook_secret: str | None = None  # HMAC key for webhook signatures (a secret); no secret, no webhooks
     webhook_max_attempts: int = 5
     webhook_retry_base_s: float = 2.0  # backoff: base, 2x base, 4x base, ...
+    webhook_allow_local: bool = False  # local development only: http and loopback/private webhook hosts
     progress_interval_s: float = 1.0  # estimated progress events on streams of non-streaming providers
     economy_poll_delays_s: tuple[float, ...] = (60.0, 120.0, 300.0, 600.0, 900.0)  # between polls; the last repeats
     economy_max_polls: int = 300  # per provider batch; past it the batch is cancelled and what it finished kept
@@ -112,6 +113,7 @@ class Settings:
             webhook_secret=env.get("WEBHOOK_SECRET") or None,
             webhook_max_attempts=max(1, _int(env, "WEBHOOK_MAX_ATTEMPTS", 5)),
             webhook_retry_base_s=_float(env, "WEBHOOK_RETRY_BASE_S", 2.0),
+            webhook_allow_local=(env.get("WEBHOOK_ALLOW_LOCAL") or "false").lower() in ("1", "true", "yes"),
             progress_interval_s=_float(env, "PROGRESS_INTERVAL_S", 1.0),
             economy_poll_delays_s=_delays(env, "ECONOMY_POLL_DELAYS_S", (60.0, 120.0, 300.0, 600.0, 900.0)),
             economy_max_polls=max(1, _int(env, "ECONOMY_MAX_POLLS", 300)),

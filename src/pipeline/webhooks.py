@@ -63,7 +63,8 @@ async def deliver(
             "webhook-signature": sign(secret, body, int(clock.now().timestamp())),
         }
         try:
-            response = await http.send(HttpRequest("POST", url, headers, body, timeout_s=15.0))
+            # A redirect is the receiver's answer, never followed: it could point anywhere.
+            response = await http.send(HttpRequest("POST", url, headers, body, timeout_s=15.0, follow_redirects=False))
             status = response.status
         except errors.ImageWorkerError as exc:  # transport failure: worth another try
             status = None

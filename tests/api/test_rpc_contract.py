@@ -40,15 +40,17 @@ CASES: list[tuple[str, Any]] = [
     ("list_generations", {"caller": "app-1", "limit": 5}),
     ("list_generations", {"limit": 0}),
     ("list_generations", {}),
-    ("link", {"image_id": "$img0", "entity_type": "character", "entity_id": "c-7"}),
-    ("link", {"image_id": "$img0", "entity_type": "character", "entity_id": "c-7"}),
+    ("link", {"image_id": "$img0", "entity_type": "character", "entity_id": "c-7", "caller": "app-1"}),
+    ("link", {"image_id": "$img0", "entity_type": "character", "entity_id": "c-7", "caller": "app-1"}),
+    ("link", {"image_id": "$img0", "entity_type": "character", "entity_id": "c-7"}),  # not the default caller's image
     ("link", {"image_id": "img_missing", "entity_type": "character", "entity_id": "c-7"}),
     ("link", {"image_id": "$img0", "entity_type": "planet", "entity_id": "p-1"}),
-    ("entity_images", {"entity_type": "character", "entity_id": "c-7"}),
-    ("entity_images", {"entity_type": "scene", "entity_id": "s-1", "limit": 1}),
+    ("entity_images", {"entity_type": "character", "entity_id": "c-7", "caller": "app-1"}),
+    ("entity_images", {"entity_type": "scene", "entity_id": "s-1", "limit": 1, "caller": "app-1"}),
+    ("entity_images", {"entity_type": "scene", "entity_id": "s-1"}),  # the default caller's scene: empty
     ("entity_images", {"entity_type": "nope", "entity_id": "x"}),
-    ("unlink", {"image_id": "$img0", "entity_type": "character", "entity_id": "c-7"}),
-    ("unlink", {"image_id": "$img0", "entity_type": "character", "entity_id": "c-7"}),
+    ("unlink", {"image_id": "$img0", "entity_type": "character", "entity_id": "c-7", "caller": "app-1"}),
+    ("unlink", {"image_id": "$img0", "entity_type": "character", "entity_id": "c-7", "caller": "app-1"}),
     ("get_budget", None),
     ("put_budget", {"daily_budget_micros": 5_000_000, "caller_daily_budget_micros": {"app-1": 1_000_000}}),
     ("put_budget", {}),
@@ -76,17 +78,23 @@ CASES: list[tuple[str, Any]] = [
     ("approve_images", {"image_ids": []}),
     ("reject_images", {"image_ids": ["$img1"], "reviewer": "rita", "reason": "again"}),
     ("reject_images", {"image_ids": "nope"}),
+    ("set_primary_image", {"entity_type": "scene", "entity_id": "s-1", "role": "cover", "image_id": "$img0",
+                           "caller": "app-1"}),
     ("set_primary_image", {"entity_type": "scene", "entity_id": "s-1", "role": "cover", "image_id": "$img0"}),
     ("set_primary_image", {"entity_type": "scene", "entity_id": "s-1", "role": "cover", "image_id": "img_missing"}),
+    ("primary_images", {"entity_type": "scene", "entity_id": "s-1", "caller": "app-1"}),
     ("primary_images", {"entity_type": "scene", "entity_id": "s-1"}),
     ("primary_images", {"entity_type": "planet", "entity_id": "s-1"}),
     ("generate", {"prompt": "the same scene", "size": "256x256",
                   "references": [{"entity_type": "scene", "entity_id": "s-1", "role": "cover", "usage": "scene"}]}),
     ("entity_references", {"entity_type": "scene", "entity_id": "s-1"}),
     ("entity_references", {"entity_type": "planet", "entity_id": "s-1"}),
-    ("clear_primary_image", {"entity_type": "scene", "entity_id": "s-1", "role": "cover"}),
+    ("clear_primary_image", {"entity_type": "scene", "entity_id": "s-1", "role": "cover", "caller": "app-1"}),
     ("clear_primary_image", {"entity_type": "planet", "entity_id": "s-1", "role": "cover"}),
     ("put_entity_context", {"entity_type": "character", "entity_id": "c-7", "kind": "portrait", "name": "Ana"}),
+    ("put_entity_context", {"entity_type": "character", "entity_id": "c-7", "kind": "portrait", "name": "Bo",
+                            "caller": "app-2"}),
+    ("get_entity_context", {"entity_type": "character", "entity_id": "c-7", "caller": "app-2"}),
     ("put_entity_context", {"entity_type": "character", "entity_id": "c-7", "kind": "poem"}),
     ("get_entity_context", {"entity_type": "character", "entity_id": "c-7"}),
     ("get_entity_context", {"entity_type": "character", "entity_id": "c-unknown"}),
@@ -188,7 +196,8 @@ async def _over_http(client: Any, name: str, arg: Any) -> dict[str, Any]:
         headers["Content-Type"] = rest["content_type"]
         response = await client.request(op.method, path, content=base64.b64decode(rest["data"]), headers=headers)
     elif op.body:
-        response = await client.request(op.method, path, json=rest, headers=headers)
+        query = {k: rest.pop(k) for k in op.query if k in rest}
+        response = await client.request(op.method, path, json=rest, params=query, headers=headers)
     else:
         query = {k: v if isinstance(v, str) else json.dumps(v) for k, v in rest.items()}
         response = await client.request(op.method, path, params=query, headers=headers)

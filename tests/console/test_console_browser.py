@@ -187,7 +187,8 @@ def test_the_open_local_server_needs_no_key_and_docs_load_offline(tmp_path, brow
 def test_a_generation_shows_its_references_and_the_entity_the_images_that_used_it(server: LocalServer, admin, page):
     portrait = _generate(admin, "mara, portrait", caller="story-app")["images"][0]["id"]
     assert admin.post(f"/v1/images/{portrait}/approve", json={"reviewer": "ed"}).status_code == 200
-    primary = admin.put("/v1/entities/character/mara/primary/portrait", json={"image_id": portrait})
+    primary = admin.put("/v1/entities/character/mara/primary/portrait", params={"caller": "story-app"},
+                        json={"image_id": portrait})
     assert primary.status_code == 200, primary.text
     made = _generate(admin, "mara on the pier", caller="story-app",
                      references=[{"entity_type": "character", "entity_id": "mara"}])

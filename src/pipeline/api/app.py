@@ -21,7 +21,9 @@ from .generations import router as generations_router
 from .image_access import router as image_router
 from .keys import router as keys_router
 from .middleware import Cors, Gate, RequestLog
+from ..auth import ownership
 from ..auth.keys import Principal
+from .params import IdPath
 from .allow import allowed_methods
 from .budget import router as budget_router
 from . import openapi_doc
@@ -39,6 +41,7 @@ from .uploads import router as uploads_router
 from ..models import ErrorResponse, EstimateResponse, GenerationRequest, GenerationResult
 from ..generation.admission import admit
 from ..generation.generation import Generation
+from ..generation.inputs import check_inputs
 from .sse import KEEPALIVE, frame as _frame
 from .streaming import detached_events
 from ..storage.results import to_result
@@ -148,7 +151,8 @@ def _add_access_middleware(app: FastAPI) -> None:
         return app.state.services.settings.access
 
     app.add_middleware(Gate, fastapi_app=app)
-    app.add_middleware(Cors, allows=lambda origin: access().allows_origin(origin))
+    app.add_middleware(Cors, allows=lambda origin: access().allows_origin(origin),
+                       enabled=lambda: bool(access().cors_origins))
     app.add_middleware(RequestLog, level=lambda: access().log_level)
 
 
@@ -215,10 +219,11 @@ async def _stored_row(generation: Generation) -> dict[str, Any] | None:
 
 @router.get("/generations/{request_id}", response_model=GenerationResult)
 async def get_generation(
-    request_id: str, principal: Principal = Depends(require_scope("read")), s: Services = Depends(get_services)
+    request_id: IdPath, principal: Principal = Depends(require_scope("read")), s: Services = Depends(get_services)
 ) -> dict[str, Any]:
+    await ownership.generation(s.db, principal, request_id)
     row = await Store(s.db, s.clock).get_request(request_id)
-    if row is None or not principal.sees(row["caller"]):
+    if row is None:
         raise errors.NotFound(f"no generation {request_id!r}")
     return to_result(row, s.settings.public_base_url)
 
@@ -233,8 +238,10 @@ class EstimateBody(GenerationRequest):
     lane: Lane = Field(default="standard", description="economy (or economy_only): the batch price and the provider's window")
 
 
-@router.post("/estimate", dependencies=[Depends(require_scope("generate"))], response_model=EstimateResponse, summary="What each provider would charge")
-async def estimate(body: EstimateBody, s: Services = Depends(get_services)) -> dict[str, Any]:
+@router.post("/estimate", response_model=EstimateResponse, summary="What each provider would charge")
+async def estimate(body: EstimateBody, principal: Principal = Depends(require_scope("generate")),
+                   s: Services = Depends(get_services)) -> dict[str, Any]:
     req = GenerationRequest.model_validate(body.model_dump(exclude={"lane"}, exclude_unset=True))
+    await check_inputs(s, req, principal.acting_caller(req.caller))  # another caller's inputs are not found here either
     answer = await estimates(s, req)
     return answer if body.lane == "standard" else await economy_routing.estimate(s, req, answer)

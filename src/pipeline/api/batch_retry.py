@@ -13,12 +13,14 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from .. import errors
+from ..auth import ownership
 from ..auth.keys import Principal
 from ..generation import batch_status, batches
 from ..models import GenerationRequest
 from ..services import Services
 from ..storage import batches as rows
 from .deps import get_services, require_scope
+from .params import IdPath
 
 router = APIRouter(prefix="/v1", tags=["batches"])
 
@@ -26,14 +28,13 @@ router = APIRouter(prefix="/v1", tags=["batches"])
 @router.post("/batches/{batch_id}/retry", status_code=202,
              summary="Queue the failed items of a batch again, as a new batch")
 async def retry_failed(
-    batch_id: str,
+    batch_id: IdPath,
     include_refused: bool = Query(False, description="also retry items a provider refused (safety)"),
     principal: Principal = Depends(require_scope("generate")),
     s: Services = Depends(get_services),
 ) -> JSONResponse:
+    await ownership.batch(s.db, principal, batch_id)
     view = await batch_status.batch_view(s, batch_id)
-    if not principal.sees(view["caller"]):
-        raise errors.NotFound(f"no batch {batch_id!r}")
     failed = [i for i in view["items"] if i["status"] in ("failed", "refused")
               and (include_refused or (i["error"] or {}).get("code") != "provider_refused")]
     if not failed:

@@ -7,27 +7,36 @@ from typing import Any, AsyncIterator
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from .. import errors
+from .. import errors, webhook_targets
 from ..generation import batch_status, batches
 from ..models import GenerationRequest
 from ..economy.routing import Lane
 from ..services import Services
+from ..auth import ownership
 from ..auth.keys import Principal
 from .deps import current_principal, get_services, require_scope, require_token
+from .params import IdPath
 from .sse import KEEPALIVE, KEEPALIVE_S, frame as _frame
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["batches"])
 
 
 
-def _webhook(url: str | None) -> str | None:
-    if url is not None and not url.startswith(("https://", "http://")):
-        raise ValueError("webhook_url must be an http(s) URL")
-    return url
+def _webhook(s: Services, request: Request, url: str | None) -> str | None:
+    """The webhook URL as it will be called, or 422 when it is not a public https endpoint."""
+    if url is None:
+        return None
+    policy = webhook_targets.policy_for(s.settings, request.url.hostname)
+    try:
+        return webhook_targets.checked(url, policy)
+    except webhook_targets.BadTarget as exc:
+        raise errors.InvalidRequest(str(exc), details={"field": "webhook_url"}) from None
 
 
+WEBHOOK_DOC = ("POSTed (signed) when the {what} ends; a public https URL (no IP literal of a private, loopback or"
+               " link-local range, no local name; redirects are not followed)")
 LaneField = Field(default="standard", description=(
     "standard: our own calls now; economy: the providers' batch APIs at the batch price, results within the"
     " provider's window (items no batch API serves run standard, with a warning); economy_only: refuse those instead"))
@@ -38,22 +47,12 @@ class BatchBody(BaseModel):
     items: list[GenerationRequest] = Field(min_length=1, max_length=batches.MAX_ITEMS)
     lane: Lane = LaneField
     caller: str | None = Field(default=None, max_length=128)
-    webhook_url: str | None = Field(default=None, max_length=2000, description="POSTed (signed) when the batch ends")
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _url(cls, v: str | None) -> str | None:
-        return _webhook(v)
+    webhook_url: str | None = Field(default=None, max_length=2000, description=WEBHOOK_DOC.format(what="batch"))
 
 
 class JobBody(GenerationRequest):
     lane: Lane = LaneField
-    webhook_url: str | None = Field(default=None, max_length=2000, description="POSTed (signed) when the job ends")
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _url(cls, v: str | None) -> str | None:
-        return _webhook(v)
+    webhook_url: str | None = Field(default=None, max_length=2000, description=WEBHOOK_DOC.format(what="job"))
 
 
 @router.post("/batches", status_code=202, summary="Queue many generations; answers at once with the batch id")
@@ -61,7 +60,8 @@ async def create_batch(body: BatchBody, request: Request, principal: Principal =
                        s: Services = Depends(get_services)) -> JSONResponse:
     caller = principal.acting_caller(body.caller)
     items = [item.model_copy(update={"caller": item.caller or caller}) for item in body.items]
-    batch_id = await batches.submit(s, principal, items, kind="batch", caller=caller, webhook_url=body.webhook_url,
+    batch_id = await batches.submit(s, principal, items, kind="batch", caller=caller,
+                                    webhook_url=_webhook(s, request, body.webhook_url),
                                     lane=body.lane, idempotency_key=request.headers.get("idempotency-key"))
     return JSONResponse({"id": batch_id, "status": "queued", "total": len(body.items), "lane": body.lane, "status_url": f"/v1/batches/{batch_id}",
                          "events_url": f"/v1/batches/{batch_id}/events"}, status_code=202,
@@ -69,20 +69,18 @@ async def create_batch(body: BatchBody, request: Request, principal: Principal =
 
 
 @router.get("/batches/{batch_id}", summary="A batch: per-item status, results and errors")
-async def get_batch(batch_id: str, request: Request, s: Services = Depends(get_services)) -> dict[str, Any]:
+async def get_batch(batch_id: IdPath, request: Request, s: Services = Depends(get_services)) -> dict[str, Any]:
     return await _visible(s, request, batch_id)
 
 
-async def _visible(s: Services, request: Request, batch_id: str) -> dict[str, Any]:
+async def _visible(s: Services, request: Request, batch_id: str, kind: str = "batch") -> dict[str, Any]:
     """The batch, if this key may see its caller's data (else the same 404 as an unknown id)."""
-    view = await batch_status.batch_view(s, batch_id)
-    if not (await current_principal(request)).sees(view["caller"]):
-        raise errors.NotFound(f"no batch {batch_id!r}")
-    return view
+    await ownership.batch(s.db, await current_principal(request), batch_id, kind)
+    return await batch_status.batch_view(s, batch_id)
 
 
 @router.get("/batches/{batch_id}/events", summary="The batch's progress as Server-Sent Events")
-async def batch_events(batch_id: str, request: Request, s: Services = Depends(get_services)) -> StreamingResponse:
+async def batch_events(batch_id: IdPath, request: Request, s: Services = Depends(get_services)) -> StreamingResponse:
     first = await _visible(s, request, batch_id)  # a 404 before the stream starts
     return StreamingResponse(_watch(s, batch_id, first), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -93,17 +91,15 @@ async def create_job(body: JobBody, request: Request, principal: Principal = Dep
                      s: Services = Depends(get_services)) -> JSONResponse:
     item = GenerationRequest.model_validate(body.model_dump(exclude={"webhook_url", "lane"}, exclude_unset=True))
     job_id = await batches.submit(s, principal, [item], kind="job", caller=principal.acting_caller(item.caller),
-                                  webhook_url=body.webhook_url, lane=body.lane,
+                                  webhook_url=_webhook(s, request, body.webhook_url), lane=body.lane,
                                   idempotency_key=request.headers.get("idempotency-key"))
     return JSONResponse({"id": job_id, "status": "queued", "lane": body.lane, "status_url": f"/v1/jobs/{job_id}"}, status_code=202,
                         headers={"Location": f"/v1/jobs/{job_id}"})
 
 
 @router.get("/jobs/{job_id}", summary="An async job: its status, then the generation's result or error")
-async def get_job(job_id: str, request: Request, s: Services = Depends(get_services)) -> dict[str, Any]:
-    view = await _visible(s, request, job_id)
-    if view["kind"] != "job":
-        raise errors.NotFound(f"no job {job_id!r}")
+async def get_job(job_id: IdPath, request: Request, s: Services = Depends(get_services)) -> dict[str, Any]:
+    view = await _visible(s, request, job_id, "job")
     return batch_status.job_view(view)
 
 

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import errors
+from ..auth import ownership
+from ..auth.keys import Principal
 from ..economy import views as economy_views
 from .deps import get_services, require_scope, require_token
 from ..clock import utc_day
@@ -43,12 +45,32 @@ class BudgetChanges(BaseModel):
     slot_lease_s: int = Field(default=None, ge=MIN_LEASE_S, le=86_400, strict=True)  # type: ignore[assignment]
 
 
-@router.get("/budget", summary="Budgets, caps and concurrency limits in force, and today's spend")
-async def get_budget(s: Services = Depends(get_services)) -> dict[str, Any]:
+@router.get("/budget", summary="Budgets, caps and concurrency limits in force, and today's spend"
+            " (a key without review or admin: its own caller's and key's only)")
+async def get_budget(principal: Principal = Depends(require_scope("read")),
+                     s: Services = Depends(get_services)) -> dict[str, Any]:
     config = await s.ledger.get_config()
     today = utc_day(s.clock.now())
     usage = await s.ledger.usage(today, today)
-    return {"config": config, "today": usage["budget"]}
+    if ownership.listing_caller(principal, None) is None:
+        return {"config": config, "today": usage["budget"]}
+    return caller_budget_view(principal, config, usage["budget"])
+
+
+def caller_budget_view(principal: Principal, config: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+    """What a caller's own key may know: its caller's budget and spend today, its key's, the
+    per-image cap; never another caller's figures or the service's totals."""
+    caller = principal.caller
+    own = status.get("callers", {}).get(caller) or {
+        "budget_micros": config.get("caller_daily_budget_micros", {}).get(caller,
+                                                                       config.get("default_caller_daily_budget_micros")),
+        "spent_micros": 0, "reserved_micros": 0, "remaining_micros": None}
+    key = status.get("keys", {}).get(principal.key_id or "") or {"spent_micros": 0, "reserved_micros": 0}
+    return {"caller": caller,
+            "config": {"max_cost_per_image_micros": config.get("max_cost_per_image_micros"),
+                       "caller_daily_budget_micros": own["budget_micros"],
+                       "key_daily_budget_micros": principal.daily_budget_micros},
+            "today": {"day": status.get("day"), "caller": own, "key": key if principal.key_id else None}}
 
 
 @router.put("/budget", dependencies=[Depends(require_scope("admin"))],
@@ -71,6 +93,7 @@ async def get_usage(
                                  description="first UTC day, YYYY-MM-DD (default: 6 days ago)"),
     day_to: str | None = Query(None, alias="to", pattern=_DAY.pattern, json_schema_extra={"format": "date"},
                                description="last UTC day (default: today)"),
+    principal: Principal = Depends(require_scope("read")),
     s: Services = Depends(get_services),
 ) -> dict[str, Any]:
     now = s.clock.now()
@@ -85,6 +108,10 @@ async def get_usage(
             raise errors.InvalidRequest(f"{name} is not a real UTC day: {value!r}", details={"field": name}) from None
     if day_from > day_to:
         raise errors.InvalidRequest("from is after to", details={"field": "from"})
+    caller = ownership.listing_caller(principal, None)
+    if caller is not None:  # a caller's own key: its caller's recorded attempts, nothing service-wide
+        return {"from": day_from, "to": day_to, "caller": caller,
+                "recorded": await Store(s.db, s.clock).caller_daily_usage(caller, day_from, day_to)}
     recorded = await Store(s.db, s.clock).daily_usage(day_from, day_to)
     # `recorded`: D1's per-attempt record, rolled up by the cron (at most ~5 minutes old).
     ledger = await s.ledger.usage(day_from, day_to)

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from .. import errors
+from ..auth import ownership
 from ..auth.keys import Principal
 from ..models import EntityType, Status
 from ..services import Services
@@ -15,6 +16,7 @@ from ..storage.listing import Filters, delete_generation, has_column, list_query
 from ..storage.results import to_result
 from ..storage.store import TERMINAL, Store
 from .deps import get_services, require_scope
+from .params import IdPath
 
 router = APIRouter(prefix="/v1", tags=["generations"])
 
@@ -50,8 +52,7 @@ async def list_generations(
 ) -> dict[str, Any]:
     if (entity_type is None) != (entity_id is None):
         raise errors.InvalidRequest("give entity_type and entity_id together", details={"field": "entity_id"})
-    if caller is not None and not principal.sees(caller):
-        raise errors.Forbidden(f"this key may only list caller {principal.caller!r}", details={"field": "caller"})
+    caller = ownership.listing_caller(principal, caller)
     if approval is not None and not await has_column(s.db, "images", "approval_status"):
         # No approvals in this deployment: no image is in any approval state, so nothing matches.
         return {"items": [], "next_before": None}
@@ -59,7 +60,7 @@ async def list_generations(
     if first and last and first > last:
         raise errors.InvalidRequest("from is after to", details={"field": "from"})
     filters = Filters(
-        status=status, provider=provider, caller=caller if principal.sees_everyone else principal.caller,
+        status=status, provider=provider, caller=caller,
         entity_type=entity_type, entity_id=entity_id, approval=approval, day_from=first, day_to=last,
     )
     sql, params = list_query(filters, before, limit + 1)
@@ -71,11 +72,9 @@ async def list_generations(
 
 @router.delete("/generations/{request_id}", summary="Delete a finished generation: its images (R2) and rows (D1)")
 async def delete(
-    request_id: str, principal: Principal = Depends(require_scope("generate")), s: Services = Depends(get_services)
+    request_id: IdPath, principal: Principal = Depends(require_scope("generate")), s: Services = Depends(get_services)
 ) -> dict[str, Any]:
-    row = await s.db.first("SELECT id, caller, status FROM generation_requests WHERE id = ?", (request_id,))
-    if row is None or not principal.sees(row["caller"]):
-        raise errors.NotFound(f"no generation {request_id!r}")
+    row = await ownership.generation(s.db, principal, request_id)
     if row["status"] not in TERMINAL:
         raise errors.Conflict(f"generation {request_id!r} is still {row['status']}; delete it once it has finished")
     return {"deleted": True, **await delete_generation(s.db, s.objects, request_id)}

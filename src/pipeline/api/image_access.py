@@ -12,19 +12,20 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from .. import errors
-from ..auth import signing
+from ..auth import ownership, signing
 from ..auth.keys import Principal
 from ..delivery import spec as specs
 from ..delivery.variants import get_variant
 from ..guarded import guarded
 from ..services import Services
-from ..storage import images
+from ..storage import images, owners
 from ..storage.results import image_url
 from .deps import current_principal, get_services, require_scope
+from .params import IdPath
 
 router = APIRouter(prefix="/v1", tags=["images"])
 
-IMG_ID = r"^img_[0-9A-HJKMNP-TV-Z]{26}$"
+
 _HIDDEN = ("rejected",)  # approval states whose images are never served
 _IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -38,11 +39,8 @@ def etag_matches(header: str | None, etag: str) -> bool:
 
 
 async def _image_row(s: Services, image_id: str) -> dict[str, Any]:
-    row = await s.db.first(
-        "SELECT i.*, r.caller AS caller FROM images i JOIN generation_requests r ON r.id = i.request_id WHERE i.id = ?",
-        (image_id,),
-    )
-    if row is None or row.get("approval") in _HIDDEN or row.get("approval_status") == "rejected":
+    row = await owners.image(s.db, image_id)
+    if row is None or row.get("approval_status") in _HIDDEN:
         raise errors.NotFound(f"no image {image_id!r}")
     return row
 
@@ -62,7 +60,7 @@ async def authorize(s: Services, request: Request, row: dict[str, Any], variant:
         return _IMMUTABLE
     principal = await current_principal(request)
     principal.require("read")
-    if not principal.sees(row["caller"]):
+    if not ownership.sees(principal, row["caller"]):
         raise errors.NotFound(f"no image {image_id!r}")
     return "private, max-age=3600"
 
@@ -97,7 +95,7 @@ async def variant_spec(
                304: {"description": "unchanged"}},
 )
 async def get_image(
-    image_id: str,
+    image_id: IdPath,
     request: Request,
     expires: int | None = Query(None, ge=0, le=2**53 - 1, description="signed URL: expiry, Unix seconds"),
     signature: str | None = Query(None, pattern=r"^[0-9a-f]{64}$", description="signed URL: HMAC-SHA256"),
@@ -137,7 +135,7 @@ async def _original(s: Services, request: Request, row: dict[str, Any], cache: s
 @router.get("/images/{image_id}/signed-url",
             summary="A short-lived URL for `<img src>`, usable without a key; with variant parameters, for that variant only")
 async def signed_url(
-    image_id: str,
+    image_id: IdPath,
     ttl_s: int | None = Query(None, ge=1, le=7 * 86400, description="lifetime (default SIGNED_URL_TTL_S)"),
     spec: specs.VariantSpec | None = Depends(variant_spec),
     principal: Principal = Depends(require_scope("read")),
@@ -147,7 +145,7 @@ async def signed_url(
     if access.image_url_secret is None:
         raise errors.InvalidRequest("signed URLs need IMAGE_URL_SECRET (or API_TOKEN) to be set")
     row = await _image_row(s, image_id)
-    if not principal.sees(row["caller"]):
+    if not ownership.sees(principal, row["caller"]):
         raise errors.NotFound(f"no image {image_id!r}")
     expires = int(s.clock.now().timestamp()) + (ttl_s or access.signed_url_ttl_s)
     subject = signing.subject(image_id, spec.name if spec else None)

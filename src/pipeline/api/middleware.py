@@ -145,17 +145,24 @@ def _error_of(body: bytes) -> tuple[str | None, str | None]:
 
 class Cors:
     """CORS for the configured origins only. Preflights are answered here (204);
-    other origins get no CORS headers, so the browser keeps the answer from them."""
+    other origins get no CORS headers, so the browser keeps the answer from them.
+    Every answer also says `nosniff` (bytes are never run as another type) and, when
+    CORS is on, `Vary: Origin` whatever the origin: a cache must not hand one origin's
+    answer (with or without CORS headers) to another."""
 
-    def __init__(self, app: ASGIApp, allows: Callable[[str], bool]) -> None:
+    def __init__(self, app: ASGIApp, allows: Callable[[str], bool], enabled: Callable[[], bool]) -> None:
         self.app = app
         self.allows = allows
+        self.enabled = enabled
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        origin = _header(scope, b"origin") if scope["type"] == "http" else None
-        if origin is None or not self.allows(origin):
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        vary = [(b"access-control-allow-origin", origin.encode()), (b"vary", b"Origin")]
+        origin = _header(scope, b"origin")
+        always = [(b"x-content-type-options", b"nosniff")] + ([(b"vary", b"Origin")] if self.enabled() else [])
+        if origin is None or not self.allows(origin):
+            return await self.app(scope, receive, _adding(send, always))
+        vary = [(b"access-control-allow-origin", origin.encode()), *always]
         requested = _header(scope, b"access-control-request-method")
         if scope["method"] == "OPTIONS" and requested is not None:
             await send({"type": "http.response.start", "status": 204, "headers": [*vary,
@@ -165,13 +172,18 @@ class Cors:
             await send({"type": "http.response.body", "body": b""})
             return
 
-        async def send_cors(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", ()), *vary,
-                                                  (b"access-control-expose-headers", _EXPOSE_HEADERS.encode())]}
-            await send(message)
+        await self.app(scope, receive, _adding(send, [*vary, (b"access-control-expose-headers", _EXPOSE_HEADERS.encode())]))
 
-        await self.app(scope, receive, send_cors)
+
+def _adding(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
+    """`send`, with `headers` added to the response's start."""
+
+    async def send_with(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), *headers]}
+        await send(message)
+
+    return send_with
 
 
 class Gate:

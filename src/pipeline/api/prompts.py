@@ -7,13 +7,16 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from .. import enrich, errors
+from ..auth import ownership
+from ..auth.keys import Principal
 from ..clock import iso
 from ..models import ContextKind, EntityType, GenerationRequest, NarrativeContext
 from ..services import Services
 from ..storage import contexts
-from .deps import get_services, require_token
+from .deps import get_services, require_scope
+from .params import CallerQuery, EntityIdPath
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["enrichment"])
+router = APIRouter(prefix="/v1", tags=["enrichment"])
 
 
 class StoredContext(NarrativeContext):
@@ -23,24 +26,30 @@ class StoredContext(NarrativeContext):
 
 
 @router.post("/prompts/preview", summary="The prompt each provider would be sent; generates nothing")
-async def preview(body: GenerationRequest, s: Services = Depends(get_services)) -> dict[str, Any]:
-    return enrich.preview(s, await enrich.prepare(s, body))
+async def preview(body: GenerationRequest, principal: Principal = Depends(require_scope("generate")),
+                  s: Services = Depends(get_services)) -> dict[str, Any]:
+    return enrich.preview(s, await enrich.prepare(s, body, principal.acting_caller(body.caller)))
 
 
 @router.put("/entities/{entity_type}/{entity_id}/context", summary="Store an entity's narrative context")
-async def put_context(entity_type: EntityType, entity_id: str, body: StoredContext,
+async def put_context(entity_type: EntityType, entity_id: EntityIdPath, body: StoredContext, caller: CallerQuery = None,
+                      principal: Principal = Depends(require_scope("generate")),
                       s: Services = Depends(get_services)) -> dict[str, Any]:
+    owner = ownership.entity_caller(principal, caller, "context")
     context = body.model_dump(exclude_none=True)
     context["kind"] = body.kind or enrich.ENTITY_KINDS[entity_type]
     if context["kind"] not in enrich.TEMPLATES:
         raise errors.InvalidRequest(f"kind must be one of {', '.join(enrich.TEMPLATES)}", details={"field": "kind"})
-    await contexts.put_entity_context(s.db, entity_type, entity_id, context, iso(s.clock.now()))
-    return {"entity_type": entity_type, "entity_id": entity_id, "context": context}
+    await contexts.put_entity_context(s.db, owner, entity_type, entity_id, context, iso(s.clock.now()))
+    return {"entity_type": entity_type, "entity_id": entity_id, "caller": owner, "context": context}
 
 
 @router.get("/entities/{entity_type}/{entity_id}/context", summary="An entity's stored narrative context")
-async def get_context(entity_type: EntityType, entity_id: str, s: Services = Depends(get_services)) -> dict[str, Any]:
-    context = await contexts.get_entity_context(s.db, entity_type, entity_id)
+async def get_context(entity_type: EntityType, entity_id: EntityIdPath, caller: CallerQuery = None,
+                      principal: Principal = Depends(require_scope("read")),
+                      s: Services = Depends(get_services)) -> dict[str, Any]:
+    owner = ownership.entity_caller(principal, caller)
+    context = await contexts.get_entity_context(s.db, owner, entity_type, entity_id)
     if context is None:
         raise errors.NotFound(f"no stored context for {entity_type} {entity_id!r}")
-    return {"entity_type": entity_type, "entity_id": entity_id, "context": context}
+    return {"entity_type": entity_type, "entity_id": entity_id, "caller": owner, "context": context}

@@ -1,5 +1,6 @@
 """An entity's uses as a reference: the generations that were sent its approved primary
-image (generation/references.py), newest first, with the images each made."""
+image (generation/references.py), newest first, with the images each made. The entity is
+a caller's (auth/ownership.py), like its images, context and primaries."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
-from .. import errors
+from ..auth import ownership
 from ..auth.keys import Principal
 from ..models import EntityType
 from ..services import Services
 from ..storage import references as reference_rows
 from ..storage.results import image_url
 from .deps import get_services, require_scope
+from .params import CallerQuery, EntityIdPath
 
 router = APIRouter(prefix="/v1", tags=["links"])
 
@@ -21,15 +23,10 @@ router = APIRouter(prefix="/v1", tags=["links"])
 @router.get("/entities/{entity_type}/{entity_id}/references",
             summary="The generations that used an entity's primary image as a reference, newest first")
 async def entity_references(
-    entity_type: EntityType, entity_id: str,
-    caller: str | None = Query(None, min_length=1, max_length=128,
-                               description="only this caller's uses (admin and review keys: default every caller's)"),
-    limit: int = Query(50, ge=1, le=200),
+    entity_type: EntityType, entity_id: EntityIdPath, caller: CallerQuery = None, limit: int = Query(50, ge=1, le=200),
     principal: Principal = Depends(require_scope("read")), s: Services = Depends(get_services),
 ) -> dict[str, Any]:
-    if caller is not None and not principal.sees(caller):
-        raise errors.Forbidden(f"this key may only read caller {principal.caller!r}", details={"field": "caller"})
-    owner = caller if caller is not None or principal.sees_everyone else principal.caller
+    owner = ownership.entity_caller(principal, caller)
     rows = await reference_rows.uses_of_entity(s.db, owner, entity_type, entity_id, limit)
     base = s.settings.public_base_url
     return {

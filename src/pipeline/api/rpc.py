@@ -79,9 +79,10 @@ OPERATIONS: dict[str, Operation] = {
     "entity_images": Operation("GET", "/v1/entities/{entity_type}/{entity_id}/images"),
     "entity_references": Operation("GET", "/v1/entities/{entity_type}/{entity_id}/references"),
     "get_entity_context": Operation("GET", "/v1/entities/{entity_type}/{entity_id}/context"),
-    "put_entity_context": Operation("PUT", "/v1/entities/{entity_type}/{entity_id}/context", J),
+    "put_entity_context": Operation("PUT", "/v1/entities/{entity_type}/{entity_id}/context", J, query=("caller",)),
     "primary_images": Operation("GET", "/v1/entities/{entity_type}/{entity_id}/primary"),
-    "set_primary_image": Operation("PUT", "/v1/entities/{entity_type}/{entity_id}/primary/{role}", J),
+    "set_primary_image": Operation("PUT", "/v1/entities/{entity_type}/{entity_id}/primary/{role}", J,
+                                   query=("caller",)),
     "clear_primary_image": Operation("DELETE", "/v1/entities/{entity_type}/{entity_id}/primary/{role}"),
     # money, catalog, keys
     "usage": Operation("GET", "/v1/usage"),

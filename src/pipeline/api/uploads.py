@@ -1,6 +1,6 @@
 """Uploads: `POST /v1/uploads` stores a source image for edits, too large to send inline;
 `GET /v1/uploads/{id}` (its record) and `GET /v1/uploads/{id}/content` (its bytes) read
-it back, for its caller only (or an admin).
+it back, for its caller only (or an admin, or the service binding: auth/ownership.py).
 
 The body is the image's bytes (Content-Type image/png, image/jpeg or image/webp);
 its type is judged by its bytes, not the header. At most `limits.MAX_UPLOAD_BYTES`:
@@ -16,9 +16,11 @@ from fastapi.responses import JSONResponse, Response
 
 from .. import errors, inspect_image, limits
 from ..services import Services
-from ..storage.uploads import get_upload, put_upload
+from ..storage.uploads import put_upload
+from ..auth import ownership
 from ..auth.keys import Principal
 from .deps import get_services, require_scope
+from .params import IdPath
 
 router = APIRouter(prefix="/v1", tags=["uploads"])
 
@@ -53,25 +55,18 @@ async def create_upload(request: Request, caller: str | None = Query(None, min_l
     return JSONResponse(_view(row), status_code=201, headers={"Location": f"/v1/uploads/{row['id']}"})
 
 
-async def _own_upload(s: Services, principal: Principal, upload_id: str) -> dict[str, Any]:
-    row = await get_upload(s.db, upload_id)
-    if row is None or not principal.sees(row["caller"]):
-        raise errors.NotFound(f"no upload {upload_id!r}")
-    return row
-
-
 @router.get("/uploads/{upload_id}", summary="An upload's record: type, size, dimensions, SHA-256")
-async def read_upload(upload_id: str, principal: Principal = Depends(require_scope("read")),
+async def read_upload(upload_id: IdPath, principal: Principal = Depends(require_scope("read")),
                       s: Services = Depends(get_services)) -> dict[str, Any]:
-    return _view(await _own_upload(s, principal, upload_id))
+    return _view(await ownership.upload(s.db, principal, upload_id))
 
 
 @router.get("/uploads/{upload_id}/content", summary="An upload's bytes",
             responses={200: {"content": {t: {"schema": {"type": "string", "format": "binary"}}
                                          for t in ("image/png", "image/jpeg", "image/webp")}}})
-async def read_upload_content(upload_id: str, principal: Principal = Depends(require_scope("read")),
+async def read_upload_content(upload_id: IdPath, principal: Principal = Depends(require_scope("read")),
                               s: Services = Depends(get_services)) -> Response:
-    row = await _own_upload(s, principal, upload_id)
+    row = await ownership.upload(s.db, principal, upload_id)
     found = await s.objects.get(row["r2_key"])
     if found is None:
         raise errors.NotFound(f"upload {upload_id!r} is recorded but its bytes are missing from storage")

@@ -68,19 +68,24 @@ class Principal:
         trusted service binding) names another."""
         if requested is None or requested == self.caller:
             return self.caller
-        if self.is_admin or self.kind == "service":
+        if self.is_admin or self.is_service:
             return requested
         raise errors.Forbidden(
             f"this key acts as caller {self.caller!r} and may not act for {requested!r}", details={"field": "caller"}
         )
 
     @property
+    def is_service(self) -> bool:
+        """The app over the service binding: trusted code, acting for the caller it names."""
+        return self.kind == "service_binding"
+
+    @property
     def sees_everyone(self) -> bool:
         """Reads every caller's data: admins, the service binding and reviewers."""
-        return self.is_admin or self.kind == "service" or "review" in self.scopes
+        return self.is_admin or self.is_service or "review" in self.scopes
 
     def sees(self, caller: str) -> bool:
-        """May this principal read that caller's data?"""
+        """May this principal read that caller's data? (auth/ownership.py decides per object.)"""
         return self.sees_everyone or caller == self.caller
 
 

@@ -121,11 +121,11 @@ async function start() {
 
 function route() {
   const [view, ...entity] = (location.hash.slice(1) || "gallery").split("?")[0].split("/");
-  if (view === "entity" && entity.length === 2) {  // #entity/<type>/<id>: a reference's link
-    const [type, id] = [entity[0], decodeURIComponent(entity[1])];
+  if (view === "entity" && entity.length === 3) {  // #entity/<type>/<id>/<caller>: a reference's link
+    const [type, id, caller] = [entity[0], ...entity.slice(1).map(decodeURIComponent)];
     $("#entity-form select[name=type]").value = type;
     $("#entity-form input[name=id]").value = id;
-    showEntity(type, id);
+    showEntity(type, id, caller);
   }
   $$(".view").forEach((v) => (v.hidden = v.id !== "view-" + view));
   $$("#nav a").forEach((a) => a.classList.toggle("on", a.getAttribute("href") === "#" + view));
@@ -198,7 +198,7 @@ function referencesOf(gen) {
   const list = gen.references || [];
   if (!list.length) return null;
   return h("div", { class: "references" }, "references: ", ...list.map((r) =>
-    h("a", { href: `#entity/${r.entity_type}/${encodeURIComponent(r.entity_id)}`, class: "reference",
+    h("a", { href: `#entity/${r.entity_type}/${encodeURIComponent(r.entity_id)}/${encodeURIComponent(gen.caller)}`, class: "reference",
              "data-entity": `${r.entity_type}/${r.entity_id}`, title: r.image_id || "no approved primary" },
       `${r.entity_type} ${r.entity_id} (${r.role}, ${r.usage})`, " ")));
 }
@@ -297,12 +297,14 @@ function onKey(ev) {
 
 // --- entity view ---------------------------------------------------------------
 
-async function showEntity(type, id) {
+async function showEntity(type, id, caller = null) {
+  // An entity is a caller's: the key's own unless a link names whose (reviewers reach every caller's).
   const out = $("#entity-out");
   out.replaceChildren(h("p", { class: "hint" }, "loading…"));
   try {
     const base = `/v1/entities/${encodeURIComponent(type)}/${encodeURIComponent(id)}`;
-    const [images, primary, uses] = await Promise.all([api(base + "/images"), api(base + "/primary"), api(base + "/references")]);
+    const whose = caller ? `?caller=${encodeURIComponent(caller)}` : "";
+    const [images, primary, uses] = await Promise.all(["/images", "/primary", "/references"].map((p) => api(base + p + whose)));
     const roles = {};
     for (const img of images.images) (roles[img.role] ||= []).push(img);
     const used = usedAsReference(uses);
@@ -316,9 +318,9 @@ async function showEntity(type, id) {
           h("div", { class: "meta" }, isPrimary ? h("span", { class: "badge approved" }, "primary") : "", ` linked ${img.linked_at}`),
           isPrimary ? null : h("button", { type: "button", class: "set-primary", onclick: async () => {
             try {
-              await api(`${base}/primary/${encodeURIComponent(role)}`, { method: "PUT", body: { image_id: img.id } });
+              await api(`${base}/primary/${encodeURIComponent(role)}${whose}`, { method: "PUT", body: { image_id: img.id } });
               toast(`primary ${role} set`);
-              showEntity(type, id);
+              showEntity(type, id, caller);
             } catch (e) { toast(e.message, true); }
           } }, "Set primary"));
       })))), used);

@@ -80,7 +80,7 @@ def routes(s: Services, items: list[GenerationRequest], lane: str) -> list[Route
 
 async def plan_item(s: Services, req: GenerationRequest, provider: str, model: str) -> tuple[selection.Plan, enrich.Enrichment]:
     """The item's plan pinned to its provider batch's provider and model, prompt composed."""
-    enrichment = await enrich.prepare(s, req)
+    enrichment = await enrich.prepare(s, req, req.caller or s.settings.default_caller)
     pinned = req.model_copy(update={"prompt": enrichment.compose().text, "provider": provider, "model": model,
                                     "fallback": False})
     images, mask = _stand_ins(req)

@@ -75,8 +75,8 @@ async def batch_view(s: Services, batch_id: str) -> dict[str, Any]:
         ],
         "lane": batch["lane"],
         "provider_batches": await economy_views.provider_batches(s, batch_id),
-        "webhook": {"url_set": bool(batch["webhook_url"]), "status": batch["webhook_status"],
-                    "attempts": batch["webhook_attempts"]},
+        # delivered or failed, nothing more: how a receiver failed is in the logs, not for the caller
+        "webhook": {"url_set": bool(batch["webhook_url"]), "status": batch["webhook_status"]},
         "created_at": batch["created_at"], "completed_at": batch["completed_at"],
     }
 

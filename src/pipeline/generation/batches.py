@@ -26,7 +26,7 @@ from ..storage import batches as rows
 from ..logs import event as log_event
 from ..storage.store import Store
 from ..auth.keys import Principal
-from . import admission, storage_retry
+from . import admission, inputs, storage_retry
 from .generation import Generation
 from ..economy import lifecycle as economy, routing as economy_routing
 from .batch_status import finish_batch
@@ -53,6 +53,8 @@ async def submit(
         raise errors.QueueUnavailable("no JOBS queue is configured for batches and async jobs")
     if webhook_url and not s.settings.webhook_secret:
         raise errors.InvalidRequest("webhooks need the WEBHOOK_SECRET secret to sign them", details={"field": "webhook_url"})
+    for item in items:  # another caller's inputs are refused now, not after the item was queued
+        await inputs.check_inputs(s, item, item.caller or caller or s.settings.default_caller)
     batch_id = new_id("job" if kind == "job" else "bat", s.clock.now())
     bodies = [
         # Each item's own key, else one derived from its place in the submission's Idempotency-Key (else

@@ -93,12 +93,12 @@ class Generation:
                     yield event
                 return
             retry_of = existing["id"] if existing is not None else None
-        source_images, mask = await load_inputs(s, state.store, req, state.caller)
+        source_images, mask = await load_inputs(s, req, state.caller)
         if req.references:  # the models' limits first: no variant is made for references no model takes
             selection.plan(s.registry, s.settings, req, source_images, mask, references=references.stand_ins(req))
-        refs = await references.resolve(s, state.store, req, state.caller)  # entities' approved primaries
+        refs = await references.resolve(s, req, state.caller)  # the caller's entities' approved primaries
         await s.registry.prices.refresh(s.db, s.clock)  # run-time price overrides (catalog/overrides.py)
-        enrichment = await enrich.prepare(s, references.for_enrichment(req, refs))  # narrative context -> the prompt
+        enrichment = await enrich.prepare(s, references.for_enrichment(req, refs), state.caller)  # context -> prompt
         enrichment = replace(enrichment, prompt=enrichment.prompt + refs.legend)
         plan = selection.plan(s.registry, s.settings, req.model_copy(update={"prompt": enrichment.compose().text}),
                               source_images, mask, state.partial_images, refs.images)

@@ -11,27 +11,38 @@ import binascii
 from typing import Any
 
 from .. import errors, inspect_image, limits
+from ..auth import ownership
 from ..models import GenerationRequest, ImageInput
 from ..providers.base import InputImage
 from ..services import Services
-from ..storage import images
-from ..storage.store import Store
-from ..storage.uploads import get_upload
+from ..storage import contexts, images
 
 
-async def _row(s: Services, store: Store, item: ImageInput, field: str, caller: str) -> dict[str, Any] | None:
+async def _row(s: Services, item: ImageInput, field: str, caller: str) -> dict[str, Any] | None:
+    """The stored image or upload behind an input: the generation's caller's own only."""
     if item.image_id is not None:
-        row = await store.get_image(item.image_id)
-        what = f"image {item.image_id!r}"
-    elif item.upload_id is not None:
-        row = await get_upload(s.db, item.upload_id)
-        row = row if row is not None and row["caller"] == caller else None  # private to its caller
-        what = f"upload {item.upload_id!r}"
-    else:
-        return None
-    if row is None:
-        raise errors.NotFound(f"{field}: no {what}", details={"field": field})
-    return row
+        return await ownership.input_image(s.db, caller, item.image_id, field)
+    if item.upload_id is not None:
+        return await ownership.input_upload(s.db, caller, item.upload_id, field)
+    return None
+
+
+async def check_inputs(s: Services, req: GenerationRequest, caller: str) -> None:
+    """At submission (jobs, batches): every stored input and the stored context it names
+    exist and are `caller`'s, before anything is queued; the consumer loads them again,
+    through the same checks."""
+    for item, field in _items(req):
+        await _row(s, item, field, caller)
+    ref = req.context_ref
+    if ref is not None and await contexts.get_entity_context(s.db, caller, ref.entity_type, ref.entity_id) is None:
+        raise errors.NotFound(f"no stored context for {ref.entity_type} {ref.entity_id!r}", details={"field": "context_ref"})
+
+
+def _items(req: GenerationRequest) -> list[tuple[ImageInput, str]]:
+    items = [(item, f"images[{n}]") for n, item in enumerate(req.images)]
+    if req.mask is not None:
+        items.append((req.mask, "mask"))
+    return items
 
 
 def _inline(item: ImageInput, field: str) -> InputImage:
@@ -48,13 +59,11 @@ def _inline(item: ImageInput, field: str) -> InputImage:
     return InputImage(data, content_type)
 
 
-async def load_inputs(s: Services, store: Store, req: GenerationRequest,
+async def load_inputs(s: Services, req: GenerationRequest,
                       caller: str) -> tuple[tuple[InputImage, ...], InputImage | None]:
     """The edit's images and mask as bytes, in order; typed errors for what is missing or too large."""
-    items = [(item, f"images[{n}]") for n, item in enumerate(req.images)]
-    if req.mask is not None:
-        items.append((req.mask, "mask"))
-    rows = [await _row(s, store, item, field, caller) for item, field in items]
+    items = _items(req)
+    rows = [await _row(s, item, field, caller) for item, field in items]
     total = sum(int(r["byte_size"]) for r in rows if r) + sum(
         len(item.data_base64 or "") * 3 // 4 for item, _ in items if item.data_base64 is not None)
     if total > limits.MAX_INPUT_BYTES:

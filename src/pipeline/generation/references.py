@@ -9,8 +9,9 @@ checked again here). An entity without one is a 422 naming it, or, with
 `REFERENCE` variant (1024 px WebP), made once through the delivery module and stored like
 any variant. The prompt gets a short legend naming the images in the order they are
 attached, and the first referenced entity's stored narrative context enriches the prompt
-when the request gives none (as `context_ref` would). Entities are the caller's: the
-primaries are looked up for the asking caller only."""
+when the request gives none (as `context_ref` would). Entities belong to a caller: the
+primaries are the request's caller's (auth/ownership.py), so another caller's entity reads
+as one without a primary, and another caller's image is never sent."""
 
 from __future__ import annotations
 
@@ -18,13 +19,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import errors, limits
+from ..auth import ownership
 from ..delivery import spec as specs
 from ..delivery.variants import get_variant
 from ..models import ContextRef, GenerationRequest, ReferenceInput
 from ..providers.base import InputImage
 from ..services import Services
 from ..storage import approvals, contexts
-from ..storage.store import Store
 
 DEFAULT_ROLE = "portrait"
 # What a reference is sent as: the longest side at most 1024 px, WebP (each model's input
@@ -79,7 +80,15 @@ def _label(ref: ReferenceInput, name: str | None) -> str:
     return f"{who}: {USAGE_TEXT[ref.usage].format(kind=kind)}"
 
 
-async def resolve(s: Services, store: Store, req: GenerationRequest, caller: str) -> References:
+async def _own_image(s: Services, caller: str, image_id: str, n: int) -> dict[str, Any] | None:
+    """The primary's image row, if it is the caller's own (ownership decides, as for edit inputs)."""
+    try:
+        return await ownership.input_image(s.db, caller, image_id, f"references[{n}]")
+    except errors.NotFound:
+        return None  # reads as "no approved primary": another caller's image is never sent
+
+
+async def resolve(s: Services, req: GenerationRequest, caller: str) -> References:
     """The request's references as images, legend and record; typed errors for what is missing."""
     if not req.references:
         return References()
@@ -90,9 +99,9 @@ async def resolve(s: Services, store: Store, req: GenerationRequest, caller: str
     context_ref: ContextRef | None = None
     total = 0
     for n, ref in enumerate(req.references):
-        primaries = await approvals.primaries(s.db, ref.entity_type, ref.entity_id)
+        primaries = await approvals.primaries(s.db, caller, ref.entity_type, ref.entity_id)
         primary = _pick(ref, primaries, n)
-        row = await store.get_image(primary["image_id"]) if primary is not None else None
+        row = await _own_image(s, caller, primary["image_id"], n) if primary is not None else None
         role = primary["role"] if primary is not None else (ref.role or DEFAULT_ROLE)
         if row is None or row.get("approval_status") != "approved":
             what = f"{ref.entity_type} {ref.entity_id!r} has no approved primary image" + (
@@ -110,7 +119,7 @@ async def resolve(s: Services, store: Store, req: GenerationRequest, caller: str
             raise errors.InvalidRequest(
                 f"the reference images total over {limits.MAX_INPUT_BYTES} bytes", details=_field(n) | {
                     "max_bytes": limits.MAX_INPUT_BYTES})
-        stored = await contexts.get_entity_context(s.db, ref.entity_type, ref.entity_id)
+        stored = await contexts.get_entity_context(s.db, caller, ref.entity_type, ref.entity_id)
         if stored is not None and context_ref is None:
             context_ref = ContextRef(entity_type=ref.entity_type, entity_id=ref.entity_id)
         images.append(image)

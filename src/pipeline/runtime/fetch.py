@@ -28,6 +28,8 @@ def _init(request: HttpRequest) -> Any:
                             "signal": js.AbortSignal.timeout(int(request.timeout_s * 1000))}
     if request.body is not None:
         init["body"] = to_js(request.body)
+    if not request.follow_redirects:
+        init["redirect"] = "manual"
     return to_js(init, dict_converter=js.Object.fromEntries)
 
 

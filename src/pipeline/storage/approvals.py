@@ -15,12 +15,13 @@ DECISIONS = {"approve": "approved", "reject": "rejected"}
 
 
 async def images_by_id(db: Database, image_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The images by id, each with its generation's `caller` (whose image it is)."""
     if not image_ids:
         return {}
     marks = ", ".join("?" * len(image_ids))
     rows = await db.all(
-        "SELECT id, request_id, approval_status, reviewed_by, review_reason, reviewed_at, content_type, created_at"
-        f" FROM images WHERE id IN ({marks})",
+        "SELECT i.id, i.request_id, i.approval_status, i.reviewed_by, i.review_reason, i.reviewed_at, i.content_type,"
+        f" i.created_at, r.caller FROM images i JOIN generation_requests r ON r.id = i.request_id WHERE i.id IN ({marks})",
         list(image_ids),
     )
     return {r["id"]: r for r in rows}
@@ -42,41 +43,46 @@ async def set_status(
         await db.batch(statements)
 
 
-async def list_by_status(db: Database, status: str, before: str | None, limit: int) -> list[dict[str, Any]]:
-    """Newest first; `before` is the last id of the previous page."""
+async def list_by_status(db: Database, status: str, before: str | None, limit: int,
+                         caller: str | None) -> list[dict[str, Any]]:
+    """Newest first; `before` is the last id of the previous page; `caller` None: every caller's."""
     return await db.all(
-        "SELECT id, request_id, approval_status, reviewed_by, review_reason, reviewed_at, content_type, width, height,"
-        " provider, model, created_at FROM images WHERE approval_status = ? AND (? IS NULL OR id < ?)"
-        " ORDER BY id DESC LIMIT ?",
-        (status, before, before, limit),
+        "SELECT i.id, i.request_id, i.approval_status, i.reviewed_by, i.review_reason, i.reviewed_at, i.content_type,"
+        " i.width, i.height, i.provider, i.model, i.created_at, r.caller FROM images i"
+        " JOIN generation_requests r ON r.id = i.request_id"
+        " WHERE i.approval_status = ? AND (? IS NULL OR i.id < ?) AND (? IS NULL OR r.caller = ?)"
+        " ORDER BY i.id DESC LIMIT ?",
+        (status, before, before, caller, caller, limit),
     )
 
 
 async def set_primary(
-    db: Database, entity_type: str, entity_id: str, role: str, image_id: str, set_by: str | None, now: str
+    db: Database, caller: str, entity_type: str, entity_id: str, role: str, image_id: str, set_by: str | None, now: str
 ) -> bool:
-    """Make an approved image the entity's primary for `role`; False if it is not approved."""
+    """Make an approved image of the entity's caller its primary for `role`; False if it is not approved."""
     changed = await db.run(
-        "INSERT INTO entity_primary_images (entity_type, entity_id, role, image_id, set_by, set_at)"
-        " SELECT ?, ?, ?, id, ?, ? FROM images WHERE id = ? AND approval_status = 'approved'"
-        " ON CONFLICT (entity_type, entity_id, role) DO UPDATE SET image_id = excluded.image_id,"
+        "INSERT INTO entity_primary_images (caller, entity_type, entity_id, role, image_id, set_by, set_at)"
+        " SELECT r.caller, ?, ?, ?, i.id, ?, ? FROM images i JOIN generation_requests r ON r.id = i.request_id"
+        " WHERE i.id = ? AND i.approval_status = 'approved' AND r.caller = ?"
+        " ON CONFLICT (caller, entity_type, entity_id, role) DO UPDATE SET image_id = excluded.image_id,"
         " set_by = excluded.set_by, set_at = excluded.set_at",
-        (entity_type, entity_id, role, set_by, now, image_id),
+        (entity_type, entity_id, role, set_by, now, image_id, caller),
     )
     return changed > 0
 
 
-async def primaries(db: Database, entity_type: str, entity_id: str) -> list[dict[str, Any]]:
+async def primaries(db: Database, caller: str, entity_type: str, entity_id: str) -> list[dict[str, Any]]:
     return await db.all(
         "SELECT p.role, p.image_id, p.set_by, p.set_at, i.content_type, i.width, i.height FROM entity_primary_images p"
-        " JOIN images i ON i.id = p.image_id WHERE p.entity_type = ? AND p.entity_id = ? ORDER BY p.role",
-        (entity_type, entity_id),
+        " JOIN images i ON i.id = p.image_id WHERE p.caller = ? AND p.entity_type = ? AND p.entity_id = ?"
+        " ORDER BY p.role",
+        (caller, entity_type, entity_id),
     )
 
 
-async def clear_primary(db: Database, entity_type: str, entity_id: str, role: str) -> bool:
+async def clear_primary(db: Database, caller: str, entity_type: str, entity_id: str, role: str) -> bool:
     changed = await db.run(
-        "DELETE FROM entity_primary_images WHERE entity_type = ? AND entity_id = ? AND role = ?",
-        (entity_type, entity_id, role),
+        "DELETE FROM entity_primary_images WHERE caller = ? AND entity_type = ? AND entity_id = ? AND role = ?",
+        (caller, entity_type, entity_id, role),
     )
     return changed > 0

@@ -41,8 +41,9 @@ def list_query(f: Filters, before: str | None, limit: int) -> tuple[str, list[An
             where.append(f"{column} = ?")
             params.append(value)
     if f.entity_type is not None and f.entity_id is not None:
+        # the generation's own caller's entity (an entity is its caller's)
         where.append("id IN (SELECT i.request_id FROM entity_links l JOIN images i ON i.id = l.image_id"
-                     " WHERE l.entity_type = ? AND l.entity_id = ?)")
+                     " WHERE l.entity_type = ? AND l.entity_id = ? AND l.caller = generation_requests.caller)")
         params += [f.entity_type, f.entity_id]
     if f.approval is not None:
         where.append("id IN (SELECT request_id FROM images WHERE approval_status = ?)")

@@ -35,13 +35,12 @@ async def for_requests(db: Database, request_ids: Sequence[str]) -> dict[str, li
     return out
 
 
-async def uses_of_entity(db: Database, caller: str | None, entity_type: str, entity_id: str,
-                         limit: int) -> list[dict[str, Any]]:
-    """The caller's requests (None: every caller's) that sent this entity as a reference,
-    newest first, with the images each made (`made`: image ids in order, comma-separated)."""
+async def uses_of_entity(db: Database, caller: str, entity_type: str, entity_id: str, limit: int) -> list[dict[str, Any]]:
+    """The requests that sent the caller's entity as a reference (a request uses only its own
+    caller's entities), newest first, with the images each made (`made`: ids in order, comma-separated)."""
     return await db.all(
         "SELECT r.request_id, r.role, r.usage, r.image_id AS reference_image_id, r.created_at, g.status,"
         " (SELECT group_concat(id) FROM (SELECT id FROM images WHERE request_id = r.request_id ORDER BY idx)) AS made"
         " FROM request_references r JOIN generation_requests g ON g.id = r.request_id"
-        " WHERE (? IS NULL OR r.caller = ?) AND r.entity_type = ? AND r.entity_id = ?"
-        " ORDER BY r.created_at DESC, r.request_id DESC LIMIT ?", (caller, caller, entity_type, entity_id, limit))
+        " WHERE r.caller = ? AND r.entity_type = ? AND r.entity_id = ?"
+        " ORDER BY r.created_at DESC, r.request_id DESC LIMIT ?", (caller, entity_type, entity_id, limit))

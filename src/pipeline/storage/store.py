@@ -204,10 +204,11 @@ class Store:
             for i in images
         ]
         statements += [
-            (
-                "INSERT OR IGNORE INTO entity_links (entity_type, entity_id, image_id, role, created_at) "
-                + _values(5, guard),
-                (link["entity_type"], link["entity_id"], image.id, link.get("role", "image"), now, *when_open),
+            (   # an entity of the request's own caller (an entity is its caller's: migration 0012)
+                "INSERT OR IGNORE INTO entity_links (caller, entity_type, entity_id, image_id, role, created_at)"
+                " SELECT caller, ?, ?, ?, ?, ? FROM generation_requests WHERE id = ?"
+                + (" AND status IN ('pending', 'running')" if only_if_open else ""),
+                (link["entity_type"], link["entity_id"], image.id, link.get("role", "image"), now, request_id),
             )
             for link in links
             for image in images
@@ -298,27 +299,29 @@ class Store:
     async def get_image(self, image_id: str) -> dict[str, Any] | None:
         return await self.db.first("SELECT * FROM images WHERE id = ?", (image_id,))
 
-    async def link(self, image_id: str, entity_type: str, entity_id: str, role: str) -> bool:
-        """Link an image to an app entity; False when the link already existed."""
+    async def link(self, caller: str, image_id: str, entity_type: str, entity_id: str, role: str) -> bool:
+        """Link an image to one of `caller`'s entities; False when the link already existed.
+        The image must be `caller`'s (auth/ownership.py checks it first)."""
         changed = await self.db.run(
-            "INSERT OR IGNORE INTO entity_links (entity_type, entity_id, image_id, role, created_at) VALUES (?, ?, ?, ?, ?)",
-            (entity_type, entity_id, image_id, role, self._now()),
+            "INSERT OR IGNORE INTO entity_links (caller, entity_type, entity_id, image_id, role, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (caller, entity_type, entity_id, image_id, role, self._now()),
         )
         return changed > 0
 
-    async def unlink(self, image_id: str, entity_type: str, entity_id: str, role: str) -> bool:
+    async def unlink(self, caller: str, image_id: str, entity_type: str, entity_id: str, role: str) -> bool:
         changed = await self.db.run(
-            "DELETE FROM entity_links WHERE entity_type = ? AND entity_id = ? AND image_id = ? AND role = ?",
-            (entity_type, entity_id, image_id, role),
+            "DELETE FROM entity_links WHERE caller = ? AND entity_type = ? AND entity_id = ? AND image_id = ? AND role = ?",
+            (caller, entity_type, entity_id, image_id, role),
         )
         return changed > 0
 
-    async def entity_images(self, entity_type: str, entity_id: str, limit: int = 100) -> list[dict[str, Any]]:
-        """An entity's images, newest first, with the role of each link."""
+    async def entity_images(self, caller: str, entity_type: str, entity_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """One of `caller`'s entities' images, newest first, with the role of each link."""
         return await self.db.all(
             "SELECT i.*, l.role AS role, l.created_at AS linked_at FROM entity_links l JOIN images i ON i.id = l.image_id"
-            " WHERE l.entity_type = ? AND l.entity_id = ? ORDER BY l.created_at DESC, i.id DESC LIMIT ?",
-            (entity_type, entity_id, limit),
+            " WHERE l.caller = ? AND l.entity_type = ? AND l.entity_id = ? ORDER BY l.created_at DESC, i.id DESC LIMIT ?",
+            (caller, entity_type, entity_id, limit),
         )
 
     async def stale_requests(self, older_than_s: int, limit: int = 100) -> list[dict[str, Any]]:
@@ -345,6 +348,16 @@ class Store:
         )
         row = await self.db.first("SELECT COUNT(*) AS n FROM daily_usage WHERE day = ?", (day,))
         return int(row["n"]) if row else 0
+
+    async def caller_daily_usage(self, caller: str, day_from: str, day_to: str) -> list[dict[str, Any]]:
+        """`daily_usage`'s rows for one caller's requests, from the attempts themselves (current, not rolled up)."""
+        return await self.db.all(
+            "SELECT u.day, u.provider, u.model, COUNT(*) AS attempts, SUM(u.outcome = 'succeeded') AS succeeded,"
+            " SUM(u.images) AS images, SUM(u.cost_micros) AS cost_micros FROM usage_events u"
+            " JOIN generation_requests r ON r.id = u.request_id WHERE r.caller = ? AND u.day BETWEEN ? AND ?"
+            " GROUP BY u.day, u.provider, u.model ORDER BY u.day, u.provider, u.model",
+            (caller, day_from, day_to),
+        )
 
     async def daily_usage(self, day_from: str, day_to: str) -> list[dict[str, Any]]:
         return await self.db.all(
