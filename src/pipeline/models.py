@@ -54,10 +54,12 @@ class ImageInput(_Strict):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one("image_id", "upload_id", "data_base64"))
 
-    image_id: str | None = Field(default=None, max_length=64, description="an image this service generated")
-    upload_id: str | None = Field(default=None, max_length=64, description="an image uploaded with POST /v1/uploads")
+    image_id: str | None = Field(default=None, max_length=64, pattern=LABEL_PATTERN, description="an image this service generated")
+    upload_id: str | None = Field(default=None, max_length=64, pattern=LABEL_PATTERN,
+                                  description="an image uploaded with POST /v1/uploads")
     data_base64: str | None = Field(default=None, description="base64 bytes (no data: prefix); all inline images "
-                                    f"together at most {MAX_INLINE_IMAGE_BYTES // (1024 * 1024)} MiB decoded")
+                                    f"together at most {MAX_INLINE_IMAGE_BYTES // (1024 * 1024)} MiB decoded",
+                                    json_schema_extra={"maxLength": MAX_INLINE_BASE64_CHARS})
     content_type: Literal["image/png", "image/jpeg", "image/webp"] | None = Field(
         default=None, description="ignored: the type is read from the bytes")
 

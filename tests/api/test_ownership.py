@@ -47,7 +47,7 @@ async def _key(client: httpx.AsyncClient, caller: str, scopes: list[str]) -> dic
 
 
 @pytest.fixture
-async def world(make_services, client_for) -> World:
+async def two_callers(make_services, client_for) -> World:
     services = make_services({"API_TOKEN": "tok-admin", "PLACEHOLDER_ENABLED": "true", "PUBLIC_IMAGES": "false",
                               "IMAGE_URL_SECRET": "u" * 32, "WEBHOOK_SECRET": "whsec-ownership-test"},
                              queue=InProcessQueue(paused=True))
@@ -233,8 +233,8 @@ BODY_ID_OPERATIONS = {("POST", p) for p in ("/v1/generations", "/v1/estimate", "
                                             "/v1/images/reject")} | {("DELETE", "/v1/links")}
 
 
-async def test_every_operation_that_takes_an_id_is_in_the_table(world):
-    doc = (await world.client.get("/openapi.json")).json()
+async def test_every_operation_that_takes_an_id_is_in_the_table(two_callers):
+    doc = (await two_callers.client.get("/openapi.json")).json()
     with_path_ids = {(m.upper(), p) for p, item in doc["paths"].items() for m in item if "{" in p}
     operations = {(m.upper(), p) for p, item in doc["paths"].items() for m in item}
     covered = {(m, p.split("#")[0]) for m, p in TABLE} | {("DELETE", "/v1/links")}  # DELETE /v1/links: in _links
@@ -243,12 +243,12 @@ async def test_every_operation_that_takes_an_id_is_in_the_table(world):
 
 
 @pytest.mark.parametrize("operation", list(TABLE), ids=lambda o: f"{o[0]} {o[1]}")
-async def test_alice_cannot_reach_bobs_object(world, operation):
-    await TABLE[operation](world)
+async def test_alice_cannot_reach_bobs_object(two_callers, operation):
+    await TABLE[operation](two_callers)
 
 
-async def test_listings_show_a_read_key_only_its_callers_data(world):
-    w = world
+async def test_listings_show_a_read_key_only_its_callers_data(two_callers):
+    w = two_callers
     await w.client.post("/v1/generations", headers=w.alice, json={"prompt": "alice's own", "provider": "placeholder"})
     queue = (await w.client.get("/v1/images?status=pending", headers=w.alice_read)).json()["items"]
     approved = (await w.client.get("/v1/images?status=approved", headers=w.alice_read)).json()["items"]
@@ -266,8 +266,8 @@ async def test_listings_show_a_read_key_only_its_callers_data(world):
     assert "days" in full and "caller" not in full
 
 
-async def test_uploads_are_their_callers_even_for_reviewers(world):
-    w = world
+async def test_uploads_are_their_callers_even_for_reviewers(two_callers):
+    w = two_callers
     for path in ("/v1/uploads/{upl}", "/v1/uploads/{upl}/content"):
         assert (await w.client.get(path.format(**w.ids), headers=w.reviewer)).status_code == 404
         assert (await w.client.get(path.format(**w.ids), headers=ADMIN)).status_code == 200
@@ -275,15 +275,15 @@ async def test_uploads_are_their_callers_even_for_reviewers(world):
     assert bytes_back.content == PNG and bytes_back.headers["x-content-type-options"] == "nosniff"
 
 
-async def test_an_admin_acting_for_alice_cannot_feed_bobs_image_into_her_result(world):
-    answer = await world.client.post("/v1/generations", headers=ADMIN, json={**_edit_body(world), "caller": "alice"})
+async def test_an_admin_acting_for_alice_cannot_feed_bobs_image_into_her_result(two_callers):
+    answer = await two_callers.client.post("/v1/generations", headers=ADMIN, json={**_edit_body(two_callers), "caller": "alice"})
     assert answer.status_code == 404
-    own = await world.client.post("/v1/generations", headers=ADMIN, json={**_edit_body(world), "caller": "bob"})
+    own = await two_callers.client.post("/v1/generations", headers=ADMIN, json={**_edit_body(two_callers), "caller": "bob"})
     assert own.status_code == 201, own.text
 
 
-async def test_two_callers_may_both_have_the_same_entity(world):
-    w = world
+async def test_two_callers_may_both_have_the_same_entity(two_callers):
+    w = two_callers
     mine = await w.client.post("/v1/generations", headers=w.alice, json={
         "prompt": "alice's hero", "provider": "placeholder", "links": [{"entity_type": "character", "entity_id": "bob-char"}]})
     mine_id = mine.json()["images"][0]["id"]
@@ -303,13 +303,13 @@ async def test_two_callers_may_both_have_the_same_entity(world):
     ("GET", "/v1/entities/character/{long}/images"), ("DELETE", "/v1/entities/character/x/primary/a%00b"),
     ("GET", "/v1/generations/gen%00x"), ("GET", "/v1/images/{long}"), ("GET", "/v1/uploads/{long}"),
     ("GET", "/v1/entities/character/x/images?caller=a%00b")])
-async def test_long_or_nul_ids_are_422_never_500(world, method, path):
+async def test_long_or_nul_ids_are_422_never_500(two_callers, method, path):
     url = path.format(long="x" * 256)
-    answer = await world.client.request(method, url, headers=ADMIN, json={"name": "n"} if method == "PUT" else None)
+    answer = await two_callers.client.request(method, url, headers=ADMIN, json={"name": "n"} if method == "PUT" else None)
     assert answer.status_code == 422 and answer.json()["error"]["code"] == "invalid_request", answer.text
 
 
-async def test_a_nul_in_a_body_id_is_422(world):
-    for body in ({"image_id": world.ids["img"], "entity_type": "character", "entity_id": "a\u0000b", "caller": "bob"},
-                 {"image_id": world.ids["img"], "entity_type": "character", "entity_id": "x" * 201, "caller": "bob"}):
-        assert (await world.client.post("/v1/links", headers=ADMIN, json=body)).status_code == 422
+async def test_a_nul_in_a_body_id_is_422(two_callers):
+    for body in ({"image_id": two_callers.ids["img"], "entity_type": "character", "entity_id": "a\u0000b", "caller": "bob"},
+                 {"image_id": two_callers.ids["img"], "entity_type": "character", "entity_id": "x" * 201, "caller": "bob"}):
+        assert (await two_callers.client.post("/v1/links", headers=ADMIN, json=body)).status_code == 422

@@ -10,7 +10,8 @@ from pipeline import webhooks
 from tests.fakes.server import Reply
 
 SECRET = "whsec-test-0123456789"
-ENV = {"WEBHOOK_SECRET": SECRET, "WEBHOOK_RETRY_BASE_S": "0.01", "WEBHOOK_MAX_ATTEMPTS": "4"}
+ENV = {"WEBHOOK_SECRET": SECRET, "WEBHOOK_RETRY_BASE_S": "0.01", "WEBHOOK_MAX_ATTEMPTS": "4",
+       "WEBHOOK_ALLOW_LOCAL": "true"}  # the receiver is a fake on 127.0.0.1
 
 
 async def test_signed_webhook_retried_until_the_receiver_takes_it(make_services, client_for, fake_server):
@@ -36,7 +37,9 @@ async def test_signed_webhook_retried_until_the_receiver_takes_it(make_services,
     assert SECRET not in last.body.decode()
 
     view = (await client.get(f"/v1/jobs/{job['id']}")).json()
-    assert view["webhook"] == {"url_set": True, "status": "delivered", "attempts": 3}
+    assert view["webhook"] == {"url_set": True, "status": "delivered"}  # nothing more: how it failed is not the caller's
+    row = await services.db.first("SELECT webhook_attempts FROM batches WHERE id = ?", (job["id"],))
+    assert row["webhook_attempts"] == 3
 
 
 async def test_a_permanent_refusal_is_not_retried_and_attempts_are_bounded(make_services, client_for, fake_server):
@@ -51,7 +54,21 @@ async def test_a_permanent_refusal_is_not_retried_and_attempts_are_bounded(make_
     paths = [r.path for r in receiver.received]
     assert paths.count("/gone") == 1 and paths.count("/down") == 4
     assert (await client.get(f"/v1/jobs/{gone['id']}")).json()["webhook"]["status"] == "failed"
-    assert (await client.get(f"/v1/batches/{down['id']}")).json()["webhook"] == {"url_set": True, "status": "failed", "attempts": 4}
+    assert (await client.get(f"/v1/batches/{down['id']}")).json()["webhook"] == {"url_set": True, "status": "failed"}
+    # a refusal and an unreachable receiver look alike to the caller
+    assert (await client.get(f"/v1/jobs/{gone['id']}")).json()["webhook"] == {"url_set": True, "status": "failed"}
+
+
+async def test_a_redirect_is_never_followed(make_services, client_for, fake_server):
+    receiver, inside = fake_server(), fake_server()
+    inside.route("POST", "/admin", Reply(200))
+    receiver.route("POST", "/hook", Reply(307, b"", {"Location": f"{inside.url}/admin"}))
+    services = make_services(ENV, queue=InProcessQueue(paused=True))
+    client = client_for(services)
+    job = (await client.post("/v1/jobs", json={"prompt": "a", "webhook_url": f"{receiver.url}/hook"})).json()
+    await services.queue.run()
+    assert [r.path for r in receiver.received] == ["/hook"] and inside.received == []
+    assert (await client.get(f"/v1/jobs/{job['id']}")).json()["webhook"]["status"] == "failed"
 
 
 async def test_no_webhook_without_a_signing_secret(make_services, client_for):

@@ -43,6 +43,7 @@ def _settings(fakes: "Fakes") -> dict[str, str]:
         "VERTEX_SERVICE_ACCOUNT_JSON": fakes.vertex_account, "VERTEX_LOCATION": "europe-west4",
         "VERTEX_BASE_URL": fakes.vertex.url,
         "WEBHOOK_SECRET": WEBHOOK_SECRET, "BATCH_CONCURRENCY": "2",
+        "WEBHOOK_ALLOW_LOCAL": "true",  # the webhook receiver is a fake on 127.0.0.1 (test_webhook_targets: refused without)
         "ECONOMY_POLL_DELAYS_S": "1",  # the economy lane polls its fake batch APIs every second
     }
 

@@ -18,7 +18,7 @@ from ..storage import approvals
 from ..delivery.variants import delete_variants
 from ..storage.results import image_url
 from .deps import get_services, require_scope
-from .params import CallerQuery, EntityIdPath, RolePath
+from .params import CallerQuery, EntityIdPath, IdPath, RolePath
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_scope("read"))], tags=["approval"])
 # Approvals decide what the app shows: review keys (the console's reviewers) and admin keys only.
@@ -82,13 +82,13 @@ async def review(s: Services, image_ids: list[str], decision: str, body: Review)
 # Two fixed paths, not /images/{image_id}/{decision}: that would also catch (and answer 422 for)
 # every other POST under an image, e.g. /signed-url, which must answer 405.
 @router.post("/images/{image_id}/approve", summary="Approve one image")
-async def approve_one(image_id: str, body: Review | None = None, principal: Principal = reviewer,
+async def approve_one(image_id: IdPath, body: Review | None = None, principal: Principal = reviewer,
                       s: Services = Depends(get_services)) -> dict[str, Any]:
     return (await review(s, [image_id], "approve", _by(principal, body or Review())))[0]
 
 
 @router.post("/images/{image_id}/reject", summary="Reject one image (a reason is required)")
-async def reject_one(image_id: str, body: Review | None = None, principal: Principal = reviewer,
+async def reject_one(image_id: IdPath, body: Review | None = None, principal: Principal = reviewer,
                      s: Services = Depends(get_services)) -> dict[str, Any]:
     return (await review(s, [image_id], "reject", _by(principal, body or Review())))[0]
 

@@ -15,6 +15,7 @@ from ..auth.keys import DEFAULT_SCOPES, SCOPES, Principal
 from ..clock import iso, utc_day
 from ..services import Services
 from ..storage.keys import KeyStore
+from .params import IdPath
 from .deps import get_services, require_scope
 
 router = APIRouter(prefix="/v1", tags=["keys"])
@@ -117,7 +118,7 @@ async def list_keys(
 
 
 @router.get("/keys/{key_id}", response_model=KeyOut, summary="One live API key (admin)")
-async def get_key(key_id: str, _: Principal = admin, s: Services = Depends(get_services)) -> dict[str, Any]:
+async def get_key(key_id: IdPath, _: Principal = admin, s: Services = Depends(get_services)) -> dict[str, Any]:
     row = await KeyStore(s.db, s.clock).get(key_id)
     # DELETE revoked it: like any deleted resource it is gone here (404). The record stays for
     # audit in `GET /v1/keys?include_revoked=true`.
@@ -141,7 +142,7 @@ async def with_today(s: Services, rows: list[dict[str, Any]]) -> list[dict[str, 
 
 
 @router.delete("/keys/{key_id}", response_model=KeyOut, summary="Revoke an API key now (admin)")
-async def revoke_key(key_id: str, _: Principal = admin, s: Services = Depends(get_services)) -> dict[str, Any]:
+async def revoke_key(key_id: IdPath, _: Principal = admin, s: Services = Depends(get_services)) -> dict[str, Any]:
     store = KeyStore(s.db, s.clock)
     if await store.get(key_id) is None:
         raise errors.NotFound(f"no key {key_id!r}")

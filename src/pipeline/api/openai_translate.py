@@ -15,7 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from .. import errors
-from ..models import PROMPT_PATTERN, RATIO_PATTERN, SIZE_PATTERN, Background, EntityRef, GenerationRequest, ImageInput, Moderation
+from ..limits import MAX_INLINE_BASE64_CHARS
+from ..models import LABEL_PATTERN, PROMPT_PATTERN, RATIO_PATTERN, SIZE_PATTERN, Background, EntityRef, GenerationRequest, ImageInput, Moderation
 from ..providers.registry import ProviderRegistry
 from .form import FormPart
 
@@ -37,9 +38,10 @@ class OpenAIImageRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
         {"required": [n], "properties": {n: {"type": "string"}}} for n in ("image_url", "image_id")]})
-    image_url: str | None = Field(default=None, pattern=IMAGE_URL_PATTERN,
+    image_url: str | None = Field(default=None, pattern=IMAGE_URL_PATTERN, max_length=MAX_INLINE_BASE64_CHARS + 64,
                                   description="data:image/...;base64,... or this Worker's /v1/images/{id} URL")
-    image_id: str | None = Field(default=None, description="an image stored by this Worker (extension)")
+    image_id: str | None = Field(default=None, max_length=64, pattern=LABEL_PATTERN,
+                                 description="an image stored by this Worker (extension)")
     file_id: None = Field(default=None, description="OpenAI file ids are not supported here: always null")
 
 
@@ -53,7 +55,7 @@ class OpenAIImagesRequest(BaseModel):
         "required": ["size", "aspect_ratio"],
         "properties": {"size": {"type": "string", "not": {"const": "auto"}}, "aspect_ratio": {"type": "string"}}}})
     prompt: str = Field(min_length=1, max_length=32000, json_schema_extra={"pattern": PROMPT_PATTERN})
-    model: str | None = Field(default=None, description="'auto', a provider name, or one of a provider's models")
+    model: str | None = Field(default=None, max_length=128, description="'auto', a provider name, or one of a provider's models")
     n: StrictInt | None = Field(default=None, ge=1, le=10)
     size: str | None = Field(default=None, pattern=SIZE_PATTERN)
     quality: OpenAIQuality | None = None

@@ -12,13 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import catalog
 from ..catalog import overrides
+from ..models import LABEL_PATTERN
 from ..services import Services
 from .deps import get_services, require_scope, require_token
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["prices"])
 
 # Model ids contain "/" (Workers AI's "@cf/leonardo/lucid-origin"): the path parameter takes the rest.
-_MODEL = Path(..., description="catalog model id, e.g. gpt-image-2.6-flare")
+_MODEL = Path(..., min_length=1, max_length=128, pattern=LABEL_PATTERN, description="catalog model id, e.g. gpt-image-2.6-flare")
 
 
 class PriceChange(BaseModel):
@@ -54,7 +55,7 @@ async def get_prices(s: Services = Depends(get_services)) -> dict[str, Any]:
 
 
 @router.get("/prices/history", summary="Recorded overrides, newest first")
-async def price_history(model: str | None = Query(default=None), s: Services = Depends(get_services)) -> dict[str, Any]:
+async def price_history(model: str | None = Query(default=None, min_length=1, max_length=128, pattern=LABEL_PATTERN), s: Services = Depends(get_services)) -> dict[str, Any]:
     return {"history": await overrides.history(s.db, model)}
 
 

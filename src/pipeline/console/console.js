@@ -125,6 +125,7 @@ function route() {
     const [type, id, caller] = [entity[0], ...entity.slice(1).map(decodeURIComponent)];
     $("#entity-form select[name=type]").value = type;
     $("#entity-form input[name=id]").value = id;
+    $("#entity-form input[name=caller]").value = caller;
     showEntity(type, id, caller);
   }
   $$(".view").forEach((v) => (v.hidden = v.id !== "view-" + view));
@@ -297,18 +298,17 @@ function onKey(ev) {
 
 // --- entity view ---------------------------------------------------------------
 
-async function showEntity(type, id, caller = null) {
-  // An entity is a caller's: the key's own unless a link names whose (reviewers reach every caller's).
+async function showEntity(type, id, caller) {
   const out = $("#entity-out");
   out.replaceChildren(h("p", { class: "hint" }, "loading…"));
   try {
     const base = `/v1/entities/${encodeURIComponent(type)}/${encodeURIComponent(id)}`;
-    const whose = caller ? `?caller=${encodeURIComponent(caller)}` : "";
+    const whose = caller ? `?caller=${encodeURIComponent(caller)}` : "";  // an entity is its caller's
     const [images, primary, uses] = await Promise.all(["/images", "/primary", "/references"].map((p) => api(base + p + whose)));
     const roles = {};
     for (const img of images.images) (roles[img.role] ||= []).push(img);
     const used = usedAsReference(uses);
-    if (!images.images.length) return out.replaceChildren(h("p", {}, `No images are linked to ${type} ${id}.`), used);
+    if (!images.images.length) return out.replaceChildren(h("p", {}, `No images are linked to ${images.caller}'s ${type} ${id}.`), used);
     out.replaceChildren(...Object.entries(roles).map(([role, list]) => h("section", {},
       h("h2", {}, role),
       h("div", { class: "roles" }, list.map((img) => {
@@ -608,7 +608,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#filters").addEventListener("submit", (ev) => { ev.preventDefault(); resetGallery(); });
   $("#bulk-approve").addEventListener("click", () => decide([...state.selected], "approve"));
   $("#bulk-reject").addEventListener("click", () => decide([...state.selected], "reject"));
-  $("#entity-form").addEventListener("submit", (ev) => { ev.preventDefault(); const f = new FormData(ev.target); showEntity(f.get("type"), f.get("id")); });
+  $("#entity-form").addEventListener("submit", (ev) => { ev.preventDefault(); const f = new FormData(ev.target); showEntity(f.get("type"), f.get("id"), f.get("caller")); });
   $("#usage-load").addEventListener("click", loadUsage);
   $("#usage-metric").addEventListener("change", loadUsage);
   $("#budget-form").addEventListener("submit", saveBudget);
