@@ -115,6 +115,10 @@ export type EstimateBody = {
   images?: Array<ImageInput>;
   mask?: ImageInput | null;
   links?: Array<EntityRef>;
+  /** entities whose approved primary images are sent as reference images (not with `images`) */
+  references?: Array<ReferenceInput>;
+  /** an entity without an approved primary: a warning instead of a 422 */
+  allow_missing_references?: boolean;
   /** retrying with the same key (per caller) returns the first request instead of paying twice; over HTTP the Idempotency-Key header sets it */
   idempotency_key?: string | null;
   /** narrative context enriching the prompt */
@@ -167,6 +171,10 @@ export type GenerationRequest = {
   images?: Array<ImageInput>;
   mask?: ImageInput | null;
   links?: Array<EntityRef>;
+  /** entities whose approved primary images are sent as reference images (not with `images`) */
+  references?: Array<ReferenceInput>;
+  /** an entity without an approved primary: a warning instead of a 422 */
+  allow_missing_references?: boolean;
   /** retrying with the same key (per caller) returns the first request instead of paying twice; over HTTP the Idempotency-Key header sets it */
   idempotency_key?: string | null;
   /** narrative context enriching the prompt */
@@ -195,6 +203,8 @@ export type GenerationResult = {
   warnings?: Array<string>;
   attempts?: Array<AttemptOut>;
   links?: Array<EntityRef>;
+  /** the reference images the request was sent */
+  references?: Array<ReferenceUsed>;
   error?: ErrorBody | null;
   created_at: string;
   completed_at?: string | null;
@@ -262,6 +272,10 @@ export type JobBody = {
   images?: Array<ImageInput>;
   mask?: ImageInput | null;
   links?: Array<EntityRef>;
+  /** entities whose approved primary images are sent as reference images (not with `images`) */
+  references?: Array<ReferenceInput>;
+  /** an entity without an approved primary: a warning instead of a 422 */
+  allow_missing_references?: boolean;
   /** retrying with the same key (per caller) returns the first request instead of paying twice; over HTTP the Idempotency-Key header sets it */
   idempotency_key?: string | null;
   /** narrative context enriching the prompt */
@@ -432,6 +446,27 @@ export type PrimaryBody = {
   set_by?: string | null;
 };
 
+/** An entity whose approved primary image the model is shown as a reference */
+export type ReferenceInput = {
+  entity_type: "character" | "location" | "scene" | "item" | "other";
+  /** the request's caller's entity (entities belong to a caller) */
+  entity_id: string;
+  /** whose primary image: default `portrait`, or the entity's only primary */
+  role?: string | null;
+  /** subject (characters, items), style or scene (locations) */
+  usage?: "subject" | "style" | "scene";
+};
+
+/** A reference a request was sent: the entity, the primary's role and the image used. */
+export type ReferenceUsed = {
+  entity_type: "character" | "location" | "scene" | "item" | "other";
+  entity_id: string;
+  role: string;
+  usage: "subject" | "style" | "scene";
+  /** null: the entity had no approved primary (allow_missing_references) */
+  image_id?: string | null;
+};
+
 export type Review = {
   reviewer?: string | null;
   reason?: string | null;
@@ -557,6 +592,8 @@ export interface ImageWorkerRpc {
   unlink(arg: LinkBody): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/entities/{entity_type}/{entity_id}/images: An entity's images, newest first */
   entity_images(arg: { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; caller?: string | null; limit?: number }): Promise<RpcResult<Record<string, unknown>>>;
+  /** GET /v1/entities/{entity_type}/{entity_id}/references: The generations that used an entity's primary image as a reference, newest first */
+  entity_references(arg: { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; caller?: string | null; limit?: number }): Promise<RpcResult<Record<string, unknown>>>;
   /** GET /v1/entities/{entity_type}/{entity_id}/context: An entity's stored narrative context */
   get_entity_context(arg: { entity_type: "character" | "location" | "scene" | "item" | "other"; entity_id: string; caller?: string | null }): Promise<RpcResult<Record<string, unknown>>>;
   /** PUT /v1/entities/{entity_type}/{entity_id}/context: Store an entity's narrative context */

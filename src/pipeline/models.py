@@ -93,10 +93,38 @@ class EntityRef(_Strict):
     role: str = Field(default="image", min_length=1, max_length=64, pattern=LABEL_PATTERN)
 
 
+ReferenceUsage = Literal["subject", "style", "scene"]
+MAX_REFERENCES = 16  # the most any catalog model takes (catalog: max_references); each model's own limit applies
+
+
+class ReferenceInput(_Strict):
+    """An entity whose approved primary image the model is shown as a reference
+    (the same character, place or item in a new image)."""
+
+    entity_type: EntityType
+    entity_id: str = Field(min_length=1, max_length=200, pattern=LABEL_PATTERN,
+                           description="the request's caller's entity (entities belong to a caller)")
+    role: str | None = Field(default=None, min_length=1, max_length=64, pattern=LABEL_PATTERN,
+                             description="whose primary image: default `portrait`, or the entity's only primary")
+    usage: ReferenceUsage = Field(default="subject", description="subject (characters, items), style or scene (locations)")
+
+
+class ReferenceUsed(BaseModel):
+    """A reference a request was sent: the entity, the primary's role and the image used."""
+
+    entity_type: EntityType
+    entity_id: str
+    role: str
+    usage: ReferenceUsage
+    image_id: str | None = Field(default=None, description="null: the entity had no approved primary (allow_missing_references)")
+
+
 # What `_coherent` enforces, said in the schema: a mask needs images; size or aspect_ratio, not both.
 _COHERENT = {"allOf": [
     {"if": {"required": ["mask"], "properties": {"mask": {"type": "object"}}},
      "then": {"required": ["images"], "properties": {"images": {"minItems": 1}}}},
+    {"not": {"required": ["images", "references"],
+             "properties": {"images": {"minItems": 1}, "references": {"minItems": 1}}}},
     {"not": {"required": ["size", "aspect_ratio"],
              "properties": {"size": {"type": "string", "not": {"const": "auto"}}, "aspect_ratio": {"type": "string"}}}},
 ]}
@@ -162,6 +190,11 @@ class GenerationRequest(_Strict):
     images: list[ImageInput] = Field(default_factory=list, max_length=16)
     mask: ImageInput | None = None
     links: list[EntityRef] = Field(default_factory=list, max_length=50)
+    references: list[ReferenceInput] = Field(
+        default_factory=list, max_length=MAX_REFERENCES,
+        description="entities whose approved primary images are sent as reference images (not with `images`)")
+    allow_missing_references: bool = Field(
+        default=False, strict=True, description="an entity without an approved primary: a warning instead of a 422")
     idempotency_key: str | None = Field(
         default=None, min_length=1, max_length=128,
         description="retrying with the same key (per caller) returns the first request instead of paying twice; "
@@ -224,6 +257,11 @@ class GenerationRequest(_Strict):
             raise ValueError("give context or context_ref, not both")
         if self.size not in (None, "auto") and self.aspect_ratio is not None:
             raise ValueError("give size or aspect_ratio, not both")
+        if self.references and self.images:
+            raise ValueError("give images (an edit) or references (a new image), not both")
+        keys = [(r.entity_type, r.entity_id, r.role) for r in self.references]
+        if len(set(keys)) != len(keys):
+            raise ValueError("references: the same entity and role is named twice")
         inline = sum(len(i.data_base64 or "") for i in [*self.images, *([self.mask] if self.mask else [])])
         if inline > MAX_INLINE_BASE64_CHARS:
             raise ValueError(_TOO_MUCH_INLINE)
@@ -291,6 +329,7 @@ class GenerationResult(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     attempts: list[AttemptOut] = Field(default_factory=list)
     links: list[EntityRef] = Field(default_factory=list)
+    references: list[ReferenceUsed] = Field(default_factory=list, description="the reference images the request was sent")
     error: ErrorBody | None = None
     created_at: str
     completed_at: str | None = None

@@ -153,6 +153,24 @@ async def _links(w: World) -> None:
     assert [i["id"] for i in theirs] == [w.ids["img"]]  # bob's link survived
 
 
+async def _entity_references(w: World) -> None:
+    """bob's character as alice's reference reads as an entity without a primary (as a missing
+    one does); bob's use of it is listed for bob only."""
+    ref = {"prompt": "my hero", "provider": "placeholder", "references": [{"entity_type": "character", "entity_id": "bob-char"}]}
+    used = await w.client.post("/v1/generations", json=ref, headers=w.bob)
+    assert used.status_code == 201 and used.json()["references"][0]["image_id"] == w.ids["img"], used.text
+    theirs = await w.client.post("/v1/generations", json=ref, headers=w.alice)
+    missing = await w.client.post("/v1/generations", json={**ref, "references": [
+        {"entity_type": "character", "entity_id": "no-such-char"}]}, headers=w.alice)
+    assert theirs.status_code == missing.status_code == 422, theirs.text
+    assert theirs.json()["error"]["message"].replace("bob-char", "X") == missing.json()["error"]["message"].replace("no-such-char", "X")
+    mine = await w.client.get("/v1/entities/character/bob-char/references", headers=w.alice)
+    assert mine.status_code == 200 and mine.json()["uses"] == [] and mine.json()["caller"] == "alice"
+    assert (await w.client.get("/v1/entities/character/bob-char/references?caller=bob", headers=w.alice)).status_code == 403
+    bobs = (await w.client.get("/v1/entities/character/bob-char/references", headers=w.bob)).json()["uses"]
+    assert [u["request_id"] for u in bobs] == [used.json()["id"]]
+
+
 async def _delete_generation(w: World) -> None:
     await _same_as_missing(w, "DELETE", "/v1/generations/{id}", "gen")
     assert (await w.client.get(f"/v1/generations/{w.ids['gen']}", headers=w.bob)).status_code == 200
@@ -177,6 +195,7 @@ TABLE: dict[tuple[str, str], Check] = {
     ("GET", "/v1/uploads/{upload_id}"): _missing("GET", "/v1/uploads/{id}", "upl"),
     ("GET", "/v1/uploads/{upload_id}/content"): _missing("GET", "/v1/uploads/{id}/content", "upl"),
     ("GET", "/v1/entities/{entity_type}/{entity_id}/images"): _entity_images,
+    ("GET", "/v1/entities/{entity_type}/{entity_id}/references"): _entity_references,
     ("GET", "/v1/entities/{entity_type}/{entity_id}/context"): _get_context,
     ("PUT", "/v1/entities/{entity_type}/{entity_id}/context"): _put_context,
     ("GET", "/v1/entities/{entity_type}/{entity_id}/primary"): _get_primary,

@@ -66,6 +66,31 @@ def test_each_shell_example_runs(open_server):
             assert result.get("status") == "succeeded" and result["images"], run.stdout[:2000]
 
 
+def test_the_consistent_characters_example_runs(open_server):
+    """The `bash` block runs as one script (its steps share a variable): approve an image, make
+    it the primary, generate with it as a reference; the last answer records that reference."""
+    (script,) = blocks("bash")
+    run = subprocess.run(["bash", "-euo", "pipefail", "-c", _on(open_server, script)], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(_last_json(run.stdout))
+    assert result["status"] == "succeeded" and result["images"], run.stdout[-2000:]
+    (used,) = result["references"]
+    assert (used["entity_type"], used["entity_id"], used["role"]) == ("character", "ada", "portrait") and used["image_id"]
+
+
+def _last_json(text: str) -> str:
+    """The last JSON object of concatenated curl outputs (each answer is one object)."""
+    decoder, objects, i = json.JSONDecoder(), [], 0
+    while i < len(text):
+        if text[i].isspace():
+            i += 1
+            continue
+        obj, i = decoder.raw_decode(text, i)
+        objects.append(obj)
+    return json.dumps(objects[-1])
+
+
 def test_the_openai_sdk_example_runs(open_server, tmp_path):
     (snippet,) = blocks("python")
     script = tmp_path / "example.py"

@@ -182,3 +182,24 @@ def test_the_open_local_server_needs_no_key_and_docs_load_offline(tmp_path, brow
         context.close()
     finally:
         local.stop()
+
+
+def test_a_generation_shows_its_references_and_the_entity_the_images_that_used_it(server: LocalServer, admin, page):
+    portrait = _generate(admin, "mara, portrait", caller="story-app")["images"][0]["id"]
+    assert admin.post(f"/v1/images/{portrait}/approve", json={"reviewer": "ed"}).status_code == 200
+    primary = admin.put("/v1/entities/character/mara/primary/portrait", params={"caller": "story-app"},
+                        json={"image_id": portrait})
+    assert primary.status_code == 200, primary.text
+    made = _generate(admin, "mara on the pier", caller="story-app",
+                     references=[{"entity_type": "character", "entity_id": "mara"}])
+    assert made["references"][0]["image_id"] == portrait
+    _log_in(page, server.url, _key(admin, ["review"]))
+    page.click("a[href='#gallery']")
+    card = f"#cards .card[data-gen='{made['id']}']"
+    page.wait_for_selector(card)
+    assert page.inner_text(f"{card} .references") == "references: character mara (portrait, subject)"
+    page.click(f"{card} a.reference")  # to the entity's page
+    page.wait_for_selector("#view-entity:not([hidden]) #entity-uses")
+    uses = page.eval_on_selector_all("#entity-uses .card", "els => els.map(e => [e.dataset.gen, e.dataset.image])")
+    assert uses == [[made["id"], made["images"][0]["id"]]]
+    page.screenshot(path=str(ARTIFACTS / "entity-references.png"), full_page=True)

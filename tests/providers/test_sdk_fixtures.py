@@ -40,7 +40,7 @@ def _names(provider: str) -> list[str]:
 
 
 OPENAI_SUCCESS = {"generation": "ImagesResponse", "edit": "ImagesResponse", "generation_split_usage": "ImagesResponse",
-                  "generation_auto_size": "ImagesResponse",
+                  "generation_auto_size": "ImagesResponse", "references": "ImagesResponse",
                   "partial_image": "ImageGenPartialImageEvent", "completed": "ImageGenCompletedEvent"}
 
 

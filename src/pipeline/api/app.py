@@ -26,6 +26,7 @@ from .budget import router as budget_router
 from . import openapi_doc
 from .prices import router as prices_router
 from .links import router as links_router
+from .references import router as references_router
 from .approval import router as approval_router
 from .batches import router as batches_router
 from .batch_retry import router as batch_retry_router
@@ -107,6 +108,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(image_router)
     app.include_router(keys_router)
     app.include_router(links_router)
+    app.include_router(references_router)
     app.include_router(budget_router)
     app.include_router(prompts_router)
     app.include_router(approval_router)

@@ -9,7 +9,7 @@ from typing import Any
 from ..clock import iso
 from ..ledger_messages import ProviderState
 from .. import catalog
-from ..generation import selection
+from ..generation import references, selection
 from ..generation.prepare import prepare
 from ..errors import ImageWorkerError
 from ..models import GenerationRequest
@@ -77,11 +77,12 @@ async def estimates(s: Services, req: GenerationRequest) -> dict[str, Any]:
     await price_overrides.refresh(s.registry.prices, s.db, s.clock)
     images = tuple(InputImage(b"", "image/png") for _ in req.images)
     mask = InputImage(b"", "image/png") if req.mask is not None else None
+    refs = references.stand_ins(req)  # priced per reference, not fetched
     found, unavailable = [], {}
     for name in s.registry.names():
         provider = s.registry.providers[name]
         try:
-            preq = prepare(provider, req.model_copy(update={"model": req.model if req.model in provider.capabilities.models else None}), images, mask)
+            preq = prepare(provider, req.model_copy(update={"model": req.model if req.model in provider.capabilities.models else None}), images, mask, refs)
         except ImageWorkerError as exc:
             unavailable[name] = exc.message
             continue
@@ -92,7 +93,7 @@ async def estimates(s: Services, req: GenerationRequest) -> dict[str, Any]:
         })
     try:
         auto_req = req.model_copy(update={"provider": None})
-        auto_pick: str | None = selection.plan(s.registry, s.settings, auto_req, images, mask).primary.name
+        auto_pick: str | None = selection.plan(s.registry, s.settings, auto_req, images, mask, references=refs).primary.name
     except ImageWorkerError:
         auto_pick = None
     return {"auto_pick": auto_pick, "estimates": found, "unavailable": unavailable}

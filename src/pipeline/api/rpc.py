@@ -77,6 +77,7 @@ OPERATIONS: dict[str, Operation] = {
     "link": Operation("POST", "/v1/links", J),
     "unlink": Operation("DELETE", "/v1/links", J),
     "entity_images": Operation("GET", "/v1/entities/{entity_type}/{entity_id}/images"),
+    "entity_references": Operation("GET", "/v1/entities/{entity_type}/{entity_id}/references"),
     "get_entity_context": Operation("GET", "/v1/entities/{entity_type}/{entity_id}/context"),
     "put_entity_context": Operation("PUT", "/v1/entities/{entity_type}/{entity_id}/context", J, query=("caller",)),
     "primary_images": Operation("GET", "/v1/entities/{entity_type}/{entity_id}/primary"),

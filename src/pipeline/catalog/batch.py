@@ -21,7 +21,7 @@ class BatchOffer:
     rate_bp: int  # batch price in basis points of the standard price (5000 = half)
     window_s: int  # the completion window the provider promises
     gives_up_s: int  # after this the provider expires the batch; unfinished work is not billed
-    operations: tuple[str, ...]  # "generate", "edit"
+    operations: tuple[str, ...]  # "generate", "edit", "reference" (entity reference images)
     max_images: int  # images per provider batch (bounds what one result read holds in memory)
     source: str
     confidence: str  # official | unverified
@@ -42,7 +42,9 @@ OFFERS: dict[str, BatchOffer] = {
         source="https://developers.openai.com/api/docs/guides/batch (\"50% cost discount\"; expired batches bill"
                " completed requests only); endpoint /v1/images/generations: openai 3.57.0 types/batch_create_params.py",
         confidence="official",
-        not_served={"edit": "openai's batch edits take a JSON body that openai 3.57.0 does not model (unverified)"},
+        not_served={"edit": "openai's batch edits take a JSON body that openai 3.57.0 does not model (unverified)",
+                    "reference": "reference images go to openai's edits endpoint, whose batch JSON body openai 3.57.0"
+                                 " does not model (unverified)"},
     ),
     "gemini": BatchOffer(
         kind="gemini",
@@ -52,7 +54,8 @@ OFFERS: dict[str, BatchOffer] = {
         source="https://ai.google.dev/gemini-api/docs/batch-api (\"50% of the standard interactive API cost\";"
                " 24 h target, expired after 48 h); inline requests: google-genai 3.6.1 batches.py",
         confidence="unverified",  # documented for gemini-2.5-flash-image; the current ids by \"same modalities\"
-        not_served={"edit": "reference images count against gemini's 20 MB inline batch request"},
+        not_served={"edit": "reference images count against gemini's 20 MB inline batch request",
+                    "reference": "reference images count against gemini's 20 MB inline batch request"},
     ),
 }
 NO_BATCH_API = {

@@ -57,6 +57,11 @@ WIRE_NOTES: tuple[tuple[str, str, str], ...] = (
     ("openai", "`size: \"auto\"` (without `aspect_ratio`) is sent as `\"auto\"`; the request is priced and capped at the "
      "largest standard size the API may pick (1536x1024), and the size OpenAI reports is stored.",
      "As the SDK sends it. The estimate cannot know the size OpenAI will pick, so it takes the costliest."),
+    ("gemini, gemini-vertex", "Reference images (`references`) follow the prompt, one `inlineData` part each, in the "
+     "order the prompt's legend names them; an edit's images come before its instruction.",
+     "The order of the Gemini API guide's multi-reference example (text, then the images)."),
+    ("openai", "Reference images go to `/v1/images/edits`, each as `image[]` (even one); `moderation` is not sent there "
+     "(a warning says so).", "The edits endpoint takes up to 16 input images and has no `moderation` (SDK edit params)."),
     ("openai-compatible door", "A 429 or 503 carries `Retry-After` rounded up to whole seconds and `retry-after-ms` with "
      "the exact delay.", "OpenAI sends both and its SDKs read `retry-after-ms` first; rounding down would bring a client "
      "back early."),
@@ -132,6 +137,22 @@ def _sizes(m: ModelSpec) -> str:
     return ", ".join(rule.fixed)
 
 
+def _references(m: ModelSpec) -> str:
+    return f"{m.max_references} ({m.max_people})" if m.max_references else "—"
+
+
+REFERENCES_INTRO = """
+## Reference images
+
+How many entity reference images (`references`) one call of each model takes, and how many
+of them may show people (`character` entities); a request over either is `422 unsupported`
+saying the limit, and auto mode skips the model. Where the figures come from:
+
+| provider | model | references (people) | source |
+|---|---|---|---|
+"""
+
+
 def render(day: date | None = None) -> str:
     out = [INTRO.format(as_of=PRICES_AS_OF)]
     kinds = [k for k in CATALOGS if k != "gemini-vertex"]
@@ -142,14 +163,19 @@ def render(day: date | None = None) -> str:
     for kind in kinds:
         c = CATALOGS[kind]
         out.append(f"\n## `{kind}`\n\n| model | status | shutdown | replacement | sizes | qualities | max inputs | "
-                   "price (micro-dollars) | source | checked |\n|---|---|---|---|---|---|---|---|---|---|\n")
+                   "references (people) | price (micro-dollars) | source | checked |\n"
+                   "|---|---|---|---|---|---|---|---|---|---|---|\n")
         for m in c.models:
             life = m.lifecycle
             out.append(
                 f"| `{m.id}` | {life.status} | {life.shutdown or ''} | {f'`{life.replacement}`' if life.replacement else ''} "
-                f"| {_sizes(m)} | {', '.join(m.qualities) or '—'} | {m.max_input_images} | {m.price.basis}: {_rates(m)} "
+                f"| {_sizes(m)} | {', '.join(m.qualities) or '—'} | {m.max_input_images} | {_references(m)} "
+                f"| {m.price.basis}: {_rates(m)} "
                 f"| {m.price.confidence}: {m.price.source} | {m.price.checked} |\n"
             )
+    out.append(REFERENCES_INTRO)
+    out += [f"| `{kind}` | `{m.id}` | {_references(m)} | {m.references_source} |\n"
+            for kind in kinds for m in CATALOGS[kind].models if m.max_references]
     out.append(BREAKER)
     out.append(WIRE_INTRO)
     out += [f"| {who} | {what} | {why} |\n" for who, what, why in WIRE_NOTES]

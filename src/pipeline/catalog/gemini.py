@@ -38,16 +38,28 @@ def presets(ratios: tuple[str, ...], image_sizes: tuple[str, ...]) -> dict[str, 
     return out
 
 
+# Reference images (the Gemini API image-generation guide, "Use up to 14 reference images"):
+# Gemini 3 Pro Image up to 14, of which up to 5 people (6 objects); the 3.1 Flash image models
+# up to 14, of which up to 4 characters (10 objects); 2.5 Flash Image works best with up to 3.
+_REFS_DOC = "https://ai.google.dev/gemini-api/docs/image-generation (Use up to 14 reference images)"
+_REFS_25 = "https://ai.google.dev/gemini-api/docs/image-generation (2.5 Flash Image: best with up to 3 input images)"
+# Input tokens one reference image is billed as, at most: 1290 (a 1024-px image on 2.5 Flash
+# Image; the Gemini 3 models' default media resolution counts 1120), at the `image_in` rate.
+REFERENCE_TOKENS = 1290
+
+
 def _model(mid: str, label: str, lifecycle: Lifecycle, price: Price, *, ratios: tuple[str, ...] = ALL_RATIOS,
            image_sizes: tuple[str, ...] = ("1K", "2K", "4K"), max_inputs: int = 14,
-           tokens: dict[str, int] | None = None) -> ModelSpec:
+           tokens: dict[str, int] | None = None, refs: tuple[int, int, str] = (14, 4, _REFS_DOC)) -> ModelSpec:
     return ModelSpec(
         id=mid, provider="gemini", label=label, lifecycle=lifecycle, price=price,
         sizes=SizeRule(tuple(presets(ratios, image_sizes))), operations=("generate", "edit"),
         aspect_ratios=ratios, image_sizes=image_sizes, formats=("png",), max_input_images=max_inputs,
+        max_references=refs[0], max_people=refs[1], references_source=refs[2],
         images_per_call=1, options={"person_generation": PERSON_GENERATION},
         # output tokens of one image per image size; `prompt_room` bounds thinking/text output
-        estimate={**(tokens or {"1K": 1120, "2K": 1680, "4K": 3780}), "text_out_room": 2000},
+        estimate={**(tokens or {"1K": 1120, "2K": 1680, "4K": 3780}), "text_out_room": 2000,
+                  "image_in_tokens": REFERENCE_TOKENS},
     )
 
 
@@ -70,17 +82,18 @@ CATALOG = ProviderCatalog(
                        "[3P] https://inference.sh/apps/google/gemini-nano-banana-2-1.md", "third_party")),
         _model("gemini-3.1-flash-lite-image", "Nano Banana 2 Lite", Lifecycle("active", source=_CHANGELOG + " (2026-06-30)"),
                _tokens(1_500_000, 30_000_000, 7_500_000, "[3P] image out $30/1M; input unverified", "unverified"),
-               image_sizes=("1K",), ratios=BASE_RATIOS, max_inputs=3, tokens={"1K": 1120}),
+               image_sizes=("1K",), ratios=BASE_RATIOS, max_inputs=3, tokens={"1K": 1120},
+               refs=(3, 3, "[3P] as its input images (3); people unverified")),
         _model("gemini-3-pro-image", "Nano Banana Pro", Lifecycle("active", source=_DEPRECATIONS),
                _tokens(2_000_000, 120_000_000, 12_000_000, "earlier official preview pricing [unverified]", "unverified"),
-               ratios=BASE_RATIOS, tokens={"1K": 1120, "2K": 1120, "4K": 2000}),
+               ratios=BASE_RATIOS, tokens={"1K": 1120, "2K": 1120, "4K": 2000}, refs=(14, 5, _REFS_DOC)),
         _model("gemini-3.1-flash-image", "Nano Banana 2",
                Lifecycle("deprecated", "2026-10-29", "gemini-nano-banana-2.1", _CHANGELOG + " (2026-10-06); date [3P]"),
                _tokens(250_000, 60_000_000, 7_500_000, "[3P] skills.mosisson.com", "unverified")),
         _model("gemini-2.5-flash-image", "Nano Banana",
                Lifecycle("deprecated", "2026-10-02", "gemini-nano-banana-2.1", _DEPRECATIONS + " (earliest shutdown)"),
                _tokens(300_000, 30_000_000, 2_500_000, "earlier official pricing [unverified]", "unverified"),
-               image_sizes=("1K",), ratios=BASE_RATIOS, max_inputs=3, tokens={"1K": 1290}),
+               image_sizes=("1K",), ratios=BASE_RATIOS, max_inputs=3, tokens={"1K": 1290}, refs=(3, 3, _REFS_25)),
         _model("gemini-3-pro-image-preview", "Nano Banana Pro (preview)",
                Lifecycle(_GONE, "2026-06-25", "gemini-3-pro-image", _DEPRECATIONS),
                _tokens(0, 0, 0, "shut down", "official")),

@@ -28,6 +28,9 @@ COMPLEXITY = ("low", "medium", "high")
 # xhigh and max: no published figure; 2x and 4x high as an upper guess [unverified].
 OUTPUT_TOKENS_1024 = {"low": 272, "medium": 1056, "high": 4160, "xhigh": 8320, "max": 16640}
 EDIT_INPUT_TOKENS_PER_IMAGE = 4_160  # an input image at high fidelity, bounded
+# References go to the edits endpoint as `image[]` ("up to 16 images" on GPT image models,
+# images/createEdit); OpenAI documents no separate limit on people, so all 16 may be.
+_REFS_DOC = "https://platform.openai.com/docs/api-reference/images/createEdit (image: up to 16 images)"
 PARTIAL_IMAGE_TOKENS = 100  # each streamed preview adds ~100 image output tokens [third party]
 
 _GPT2_RATES = {"text_in": 5_000_000, "text_cached": 1_250_000, "image_in": 8_000_000, "image_cached": 2_000_000,
@@ -49,8 +52,9 @@ def _model(mid: str, label: str, lifecycle: Lifecycle, price: Price, *, sizes: S
     return ModelSpec(
         id=mid, provider="openai", label=label, lifecycle=lifecycle, price=price, sizes=sizes,
         operations=("generate", "edit"), qualities=qualities, formats=FORMATS, max_input_images=16, mask=True,
+        max_references=16, max_people=16, references_source=_REFS_DOC,
         streaming=True, images_per_call=10, transparent=transparent, options=options,
-        estimate=OUTPUT_TOKENS_1024,
+        estimate={**OUTPUT_TOKENS_1024, "image_in_tokens": EDIT_INPUT_TOKENS_PER_IMAGE},
     )
 
 

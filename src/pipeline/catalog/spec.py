@@ -124,6 +124,11 @@ class ModelSpec:
     qualities: tuple[str, ...] = ()
     formats: tuple[str, ...] = ("png",)
     max_input_images: int = 0
+    # Entity references (generation/references.py): how many reference images one call may
+    # carry, how many of them may show people (characters), and where those figures are from.
+    max_references: int = 0
+    max_people: int = 0
+    references_source: str = ""
     mask: bool = False
     streaming: bool = False
     images_per_call: int = 1
@@ -141,7 +146,8 @@ class ModelSpec:
             "operations": list(self.operations), "sizes": self.sizes.to_dict(),
             "aspect_ratios": list(self.aspect_ratios), "image_sizes": list(self.image_sizes),
             "qualities": list(self.qualities), "formats": list(self.formats),
-            "max_input_images": self.max_input_images, "mask": self.mask, "streaming": self.streaming,
+            "max_input_images": self.max_input_images, "max_references": self.max_references,
+            "max_people": self.max_people, "references_source": self.references_source, "mask": self.mask, "streaming": self.streaming,
             "images_per_call": self.images_per_call, "transparent_background": self.transparent,
             "options": {k: list(v) for k, v in self.options.items()},
             "price": (price or self.price).to_dict(),

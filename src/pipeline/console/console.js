@@ -120,7 +120,14 @@ async function start() {
 }
 
 function route() {
-  const view = (location.hash.slice(1) || "gallery").split("?")[0];
+  const [view, ...entity] = (location.hash.slice(1) || "gallery").split("?")[0].split("/");
+  if (view === "entity" && entity.length === 3) {  // #entity/<type>/<id>/<caller>: a reference's link
+    const [type, id, caller] = [entity[0], ...entity.slice(1).map(decodeURIComponent)];
+    $("#entity-form select[name=type]").value = type;
+    $("#entity-form input[name=id]").value = id;
+    $("#entity-form input[name=caller]").value = caller;
+    showEntity(type, id, caller);
+  }
   $$(".view").forEach((v) => (v.hidden = v.id !== "view-" + view));
   $$("#nav a").forEach((a) => a.classList.toggle("on", a.getAttribute("href") === "#" + view));
   ({ gallery: openGallery, usage: loadUsage, catalog: loadCatalog, batches: openBatches })[view]?.();
@@ -187,6 +194,16 @@ function attemptsText(gen) {
     list.map((a) => `${a.provider} ${a.outcome === "succeeded" ? "✓" : "✗ " + (a.error_code || a.outcome)}`).join(", ");
 }
 
+function referencesOf(gen) {
+  // The entities' primary images the generation was sent as references (each links to its entity).
+  const list = gen.references || [];
+  if (!list.length) return null;
+  return h("div", { class: "references" }, "references: ", ...list.map((r) =>
+    h("a", { href: `#entity/${r.entity_type}/${encodeURIComponent(r.entity_id)}/${encodeURIComponent(gen.caller)}`, class: "reference",
+             "data-entity": `${r.entity_type}/${r.entity_id}`, title: r.image_id || "no approved primary" },
+      `${r.entity_type} ${r.entity_id} (${r.role}, ${r.usage})`, " ")));
+}
+
 function cardsFor(gen) {
   const latency = (gen.attempts || []).reduce((sum, a) => sum + (a.latency_ms || 0), 0);
   const images = gen.images.length ? gen.images : [null];
@@ -199,6 +216,7 @@ function cardsFor(gen) {
         img ? h("span", { class: "badge approval " + (img.approval_status || "") }, img.approval_status || "no approval") : "",
         ` ${gen.provider || "–"}/${gen.model || "–"} · ${dollars(gen.actual_cost_micros)} · ${latency} ms`),
       h("div", { class: "attempts" }, attemptsText(gen)),
+      referencesOf(gen),
       img ? h("div", { class: "row" },
         h("label", {}, h("input", { type: "checkbox", class: "pick", onchange: (ev) => pick(img.id, ev.target.checked) }), " select"),
         h("button", { type: "button", class: "approve", onclick: () => decide([img.id], "approve") }, "Approve"),
@@ -286,10 +304,11 @@ async function showEntity(type, id, caller) {
   try {
     const base = `/v1/entities/${encodeURIComponent(type)}/${encodeURIComponent(id)}`;
     const whose = caller ? `?caller=${encodeURIComponent(caller)}` : "";  // an entity is its caller's
-    const [images, primary] = await Promise.all([api(base + "/images" + whose), api(base + "/primary" + whose)]);
+    const [images, primary, uses] = await Promise.all(["/images", "/primary", "/references"].map((p) => api(base + p + whose)));
     const roles = {};
     for (const img of images.images) (roles[img.role] ||= []).push(img);
-    if (!images.images.length) return out.replaceChildren(h("p", {}, `No images are linked to ${images.caller}'s ${type} ${id}.`));
+    const used = usedAsReference(uses);
+    if (!images.images.length) return out.replaceChildren(h("p", {}, `No images are linked to ${images.caller}'s ${type} ${id}.`), used);
     out.replaceChildren(...Object.entries(roles).map(([role, list]) => h("section", {},
       h("h2", {}, role),
       h("div", { class: "roles" }, list.map((img) => {
@@ -304,8 +323,18 @@ async function showEntity(type, id, caller) {
               showEntity(type, id, caller);
             } catch (e) { toast(e.message, true); }
           } }, "Set primary"));
-      })))));
+      })))), used);
   } catch (e) { out.replaceChildren(h("p", { class: "error" }, e.message)); }
+}
+
+function usedAsReference(uses) {
+  // The images made with this entity's primary as a reference, newest first.
+  const made = uses.uses.flatMap((u) => u.images.map((img) => ({ ...img, use: u })));
+  return h("section", { id: "entity-uses" }, h("h2", {}, "Used as a reference"),
+    made.length ? h("div", { class: "roles" }, made.map((img) => h("div", { class: "card", "data-image": img.id, "data-gen": img.use.request_id },
+      h("img", { src: `${img.url}?preset=thumb`, alt: "made with this reference", onerror: (ev) => signed(ev.target, img) }),
+      h("div", { class: "meta" }, `${img.use.role} · ${img.use.usage} · ${img.use.request_id}`))))
+      : h("p", { class: "hint" }, "No generation has used this entity as a reference yet."));
 }
 
 // --- usage: chart, gauge, counts, budget ---------------------------------------
@@ -461,7 +490,8 @@ function showResult(result, error) {
   out.replaceChildren(
     error ? h("p", { class: "error" }, `${error.code}: ${error.message}`) : null,
     ...(result?.images || []).map((img) => h("img", { src: img.thumbnail_url || img.url, alt: result.prompt, class: "final", onerror: (ev) => signed(ev.target, img) })),
-    result ? h("p", { class: "hint" }, `${result.id} · ${result.provider}/${result.model} · ${dollars(result.actual_cost_micros)} · ${attemptsText(result)}`) : null);
+    result ? h("p", { class: "hint" }, `${result.id} · ${result.provider}/${result.model} · ${dollars(result.actual_cost_micros)} · ${attemptsText(result)}`) : null,
+    result ? referencesOf(result) : null);
 }
 
 // --- batches --------------------------------------------------------------------

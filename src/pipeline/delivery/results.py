@@ -48,6 +48,7 @@ def to_result(row: dict[str, Any], base_url: str) -> dict[str, Any]:
         warnings=row.get("warnings") or [],
         attempts=row.get("attempts") or [],
         links=row.get("links") or [],
+        references=row.get("references") or [],
         error=error,
         created_at=row["created_at"],
         completed_at=row.get("completed_at"),

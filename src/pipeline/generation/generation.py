@@ -22,7 +22,7 @@ from .. import errors, retry
 from ..models import Event, GenerationRequest
 from ..services import Services
 from ..storage.store import Store
-from . import attempts, calls, idempotency, planning, record
+from . import attempts, calls, idempotency, planning, record, references, selection
 from .inputs import load_inputs
 from .request_row import create_row
 from .state import Admitted, GenerationState
@@ -108,15 +108,20 @@ class Generation:
                 return
             retry_of = existing["id"] if existing is not None else None
         source_images, mask = await load_inputs(s, req, state.caller, hold=state.hold)
+        if req.references:  # the models' limits first: no variant is made for references no model takes
+            selection.plan(s.registry, s.settings, req, source_images, mask, references=references.stand_ins(req))
+        refs = await references.resolve(s, req, state.caller)  # the caller's entities' approved primaries
+        if refs.images and state.hold is not None:  # small variants, counted once they are known
+            await state.hold.take(sum(len(image.data) for image in refs.images), "its reference images")
         plan, enrichment = await planning.plan_request(s, req, source_images, mask, state.partial_images,
-                                                       now=s.clock.monotonic())
+                                                       now=s.clock.monotonic(), refs=refs)
         created = False
 
         async def insert() -> None:
             nonlocal created
             created = await create_row(state.store, state.admitted, state.request_id, plan, enrichment,
                                        input_images=len(source_images), mask=mask is not None,
-                                       extra={"retry_of": retry_of} if retry_of else None)
+                                       extra={"retry_of": retry_of} if retry_of else None, references=refs.used)
 
         async def landed() -> bool:  # the insert's answer was lost: did our row land?
             nonlocal created

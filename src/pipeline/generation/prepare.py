@@ -6,6 +6,7 @@ Options a model cannot honour become warnings; impossible requests raise."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 from .. import catalog as cat, sizes
 from ..catalog.spec import ModelSpec
@@ -36,7 +37,18 @@ def choose_model(provider: ImageProvider, req: GenerationRequest) -> ModelSpec:
             raise ModelUnavailable(f"{provider.name} recently answered that {spec.id} is unavailable",
                                    provider=provider.name, details={"model": spec.id, "replacement": spec.lifecycle.replacement})
         return spec
-    return provider.spec(provider.default_model(gone))
+    spec = provider.spec(provider.default_model(gone))
+    if req.references and not _takes_references(spec, req):
+        # The default cannot take these references: the first usable model that can (catalog order).
+        fits = [m for m in provider.catalog.models if m.id in cat.usable_ids(provider.catalog, day)
+                and m.id not in gone and _takes_references(m, req)]
+        spec = fits[0] if fits else spec  # none can: check_references says the default's limit
+    return spec
+
+
+def _takes_references(spec: ModelSpec, req: GenerationRequest) -> bool:
+    people = sum(1 for r in req.references if r.entity_type == "character")
+    return len(req.references) <= spec.max_references and people <= spec.max_people
 
 
 def choose_size(spec: ModelSpec, req: GenerationRequest) -> tuple[str, str | None]:
@@ -74,16 +86,36 @@ def safety_identifier(caller: str | None) -> str | None:
     return hashlib.sha256(caller.encode()).hexdigest()[:32] if caller else None
 
 
+def check_references(name: str, model: str, max_references: int, max_people: int, req: GenerationRequest) -> None:
+    """UnsupportedByProvider (422) saying the limit when the model cannot take the references."""
+    count = len(req.references)
+    if not count:
+        return
+    if max_references == 0:
+        raise UnsupportedByProvider(f"{model} takes no reference images", provider=name,
+                                    details={"field": "references", "max_references": 0})
+    if count > max_references:
+        raise UnsupportedByProvider(f"{model} takes at most {max_references} reference images; {count} given",
+                                    provider=name, details={"field": "references", "max_references": max_references})
+    people = sum(1 for r in req.references if r.entity_type == "character")
+    if people > max_people:
+        raise UnsupportedByProvider(f"{model} takes at most {max_people} references of people (characters); {people} given",
+                                    provider=name, details={"field": "references", "max_people": max_people})
+
+
 def prepare(provider: ImageProvider, req: GenerationRequest, images: tuple[InputImage, ...] = (),
-            mask: InputImage | None = None) -> ProviderRequest:
+            mask: InputImage | None = None, references: tuple[InputImage, ...] = ()) -> ProviderRequest:
     """Normalise a caller's request for `provider`, or raise UnsupportedByProvider."""
     name = provider.name
     fmt = req.output_format
     if fmt in REFUSED_FORMATS:
         raise UnsupportedByProvider(REFUSED_FORMATS[fmt], provider=name, details={"field": "output_format"})
     if not provider.kind:  # providers outside the catalog (placeholder) keep their own capabilities
-        return _prepare_uncataloged(provider, req, images, mask)
+        caps = provider.capabilities
+        check_references(name, caps.default_model, caps.max_references, caps.max_references, req)
+        return replace(_prepare_uncataloged(provider, req, images, mask), references=references)
     spec = choose_model(provider, req)
+    check_references(name, spec.id, spec.max_references, spec.max_people, req)
     if images and "edit" not in spec.operations:
         raise UnsupportedByProvider(f"{spec.id} cannot edit images", provider=name)
     if mask is not None and not spec.mask:
@@ -112,7 +144,7 @@ def prepare(provider: ImageProvider, req: GenerationRequest, images: tuple[Input
     preq = ProviderRequest(
         prompt=req.prompt, model=spec.id, size=size, n=req.n, quality=quality, background=background,
         output_format=fmt, output_compression=req.output_compression, moderation=req.moderation,
-        images=images, mask=mask, user=safety_identifier(req.caller),
+        images=images, mask=mask, references=references, user=safety_identifier(req.caller),
         complexity=_option(spec, "complexity", req.complexity, warnings), input_fidelity=fidelity,
         person_generation=_option(spec, "person_generation", req.person_generation, warnings),
         warnings=tuple(warnings),

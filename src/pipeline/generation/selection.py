@@ -59,15 +59,18 @@ def _needs_unmet(provider: ImageProvider, req: GenerationRequest) -> str | None:
         return "cannot make transparent backgrounds"
     if req.model is not None and req.model not in caps.models:
         return f"has no model {req.model}"
+    if len(req.references) > caps.max_references:
+        return (f"takes at most {caps.max_references} reference images" if caps.max_references
+                else "takes no reference images")
     return None
 
 
 def _candidate(
     provider: ImageProvider, req: GenerationRequest, images: tuple[InputImage, ...], mask: InputImage | None,
-    partial_images: int = 0,
+    partial_images: int = 0, references: tuple[InputImage, ...] = (),
 ) -> Candidate:
     """Priced after every option that changes the bill is decided (partial images included)."""
-    preq = prepare(provider, req, images, mask)
+    preq = prepare(provider, req, images, mask, references)
     if partial_images and provider.capabilities.native_streaming:
         preq = replace(preq, partial_images=partial_images)
     return Candidate(provider, preq, provider.estimate(preq))
@@ -99,6 +102,7 @@ def plan(
     mask: InputImage | None = None,
     partial_images: int = 0,
     now: float | None = None,
+    references: tuple[InputImage, ...] = (),
 ) -> Plan:
     """The ordered candidates for this request, each already normalised and priced. With
     `now` (monotonic seconds), providers whose breaker this isolate knows to be open are
@@ -136,7 +140,7 @@ def plan(
         if provider is None:
             configured = ", ".join(registry.names()) or "none"
             raise InvalidRequest(f"provider {explicit!r} is not configured; configured: {configured}", details={"field": "provider"})
-        keep(_candidate(provider, req, images, mask, partial_images))  # raises UnsupportedByProvider when it cannot
+        keep(_candidate(provider, req, images, mask, partial_images, references))  # raises UnsupportedByProvider when it cannot
     others = req if auto else req.model_copy(update={"model": None})
     for name in auto_order(registry, settings) if auto or allow_fallback else []:
         if name == explicit or (candidates and not allow_fallback):
@@ -147,7 +151,7 @@ def plan(
             skipped[name] = why
             continue
         try:
-            keep(_candidate(provider, others, images, mask, partial_images))
+            keep(_candidate(provider, others, images, mask, partial_images, references))
         except UnsupportedByProvider as exc:
             skipped[name] = exc.message
     if not candidates and over_cap:

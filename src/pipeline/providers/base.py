@@ -48,6 +48,7 @@ class Capabilities:
     max_images_per_call: int = 1
     parallel_calls: int = 1  # calls of one request it may serve at once (catalog: ProviderCatalog.parallel_calls)
     max_input_images: int = 0
+    max_references: int = 0  # entity reference images one call may carry (catalog: max_references)
     qualities: tuple[str, ...] = ()
     output_formats: tuple[str, ...] = ("png",)
     external: bool = True  # False: no third-party call, no key (placeholder, Workers AI)
@@ -81,6 +82,9 @@ class ProviderRequest:
     moderation: str | None = None
     images: tuple[InputImage, ...] = ()
     mask: InputImage | None = None
+    # Entity reference images (generation/references.py), in the order the prompt names
+    # them: a new image, not an edit of these (`is_edit` stays False).
+    references: tuple[InputImage, ...] = ()
     user: str | None = None
     complexity: str | None = None
     input_fidelity: str | None = None
@@ -176,6 +180,7 @@ def capabilities_of(catalog: ProviderCatalog, default_model: str, base: Capabili
         sizes=tuple([s for s in default.sizes.fixed] + [s for s in sizes_all if s not in default.sizes.fixed]),
         max_images_per_call=max(m.images_per_call for m in models), parallel_calls=catalog.parallel_calls,
         max_input_images=max(m.max_input_images for m in models),
+        max_references=max(m.max_references for m in models),
         qualities=tuple(dict.fromkeys(q for m in models for q in m.qualities)),
         output_formats=tuple(dict.fromkeys(f for m in models for f in m.formats)),
     )

@@ -74,12 +74,15 @@ class GeminiProvider(GoogleApiProvider):
     def estimate(self, preq: ProviderRequest) -> CostEstimate:
         spec, rates = self.spec(preq.model), self.rates(preq.model)
         _, image_size = self.wire_size(preq)
+        inputs = len(preq.images) + len(preq.references)  # each input image at the model's input-image price
         out = spec.estimate.get(image_size) or max(v for k, v in spec.estimate.items() if k in gemini_catalog.SCALE)
         per_call = (pricing.tokens_cost(out, rates.get("image_out", 0))
                     + pricing.tokens_cost(spec.estimate.get("text_out_room", 0), rates.get("text_out", 0))
-                    + pricing.tokens_cost(pricing.prompt_tokens_bound(preq.prompt) + 1_290 * len(preq.images), rates.get("text_in", 0)))
+                    + pricing.tokens_cost(pricing.prompt_tokens_bound(preq.prompt), rates.get("text_in", 0))
+                    + pricing.tokens_cost(spec.estimate["image_in_tokens"] * inputs, rates.get("image_in", 0)))
         return CostEstimate(per_call * preq.n, f"tokens: {preq.model} {image_size} ~{out} out x{preq.n} + prompt"
-                            + (f" + {len(preq.images)} input image(s)" if preq.images else ""))
+                            + (f" + {len(preq.images)} input image(s)" if preq.images else "")
+                            + (f" + {len(preq.references)} reference image(s)" if preq.references else ""))
 
     def wire_size(self, preq: ProviderRequest) -> tuple[str, str]:
         """(aspectRatio, imageSize) of the preset size chosen for the request."""
@@ -88,11 +91,15 @@ class GeminiProvider(GoogleApiProvider):
         return table.get(preq.size) or (sizes.ratio_label(preq.size), "1K")
 
     def request_body(self, preq: ProviderRequest) -> dict[str, Any]:
-        parts: list[dict[str, Any]] = [
-            {"inlineData": {"mimeType": img.content_type, "data": base64.b64encode(img.data).decode()}}
-            for img in preq.images
-        ]
+        """An edit: its images, then the instruction. References: the prompt (which names
+        them in order), then the reference images, as the Gemini API's image-generation guide
+        sends "up to 14 reference images" (text part first, one `inlineData` part each)."""
+        def inline(img: Any) -> dict[str, Any]:
+            return {"inlineData": {"mimeType": img.content_type, "data": base64.b64encode(img.data).decode()}}
+
+        parts: list[dict[str, Any]] = [inline(img) for img in preq.images]
         parts.append({"text": preq.prompt})
+        parts += [inline(img) for img in preq.references]
         ratio, image_size = self.wire_size(preq)
         image_config: dict[str, Any] = {"aspectRatio": ratio}
         if len(self.spec(preq.model).image_sizes) > 1:  # 1K-only models do not take imageSize
@@ -156,6 +163,11 @@ class GeminiProvider(GoogleApiProvider):
             per_image = spec.estimate.get(self.wire_size(preq)[1], 1120)
             return pricing.tokens_cost(per_image * images, rates.get("image_out", 0)), "catalog tokens (no usage reported)", {}
         prompt = int(meta.get("promptTokenCount") or 0)
+        # Input images (edits, references) at the input-image rate where the split is reported.
+        prompt_details = meta.get("promptTokensDetails")
+        image_in = sum(int(d.get("tokenCount") or 0) for d in prompt_details if isinstance(d, dict)
+                       and d.get("modality") == "IMAGE") if isinstance(prompt_details, list) else 0
+        image_in = min(image_in, prompt)
         candidates = int(meta.get("candidatesTokenCount") or 0)
         details = meta.get("candidatesTokensDetails")
         if isinstance(details, list) and details:
@@ -164,10 +176,14 @@ class GeminiProvider(GoogleApiProvider):
         else:
             image_out, text_out = candidates, 0
         text_out += int(meta.get("thoughtsTokenCount") or 0)
-        cost = (pricing.tokens_cost(prompt, rates.get("text_in", 0)) + pricing.tokens_cost(image_out, rates.get("image_out", 0))
-                + pricing.tokens_cost(text_out, rates.get("text_out", 0)))
+        cost = (pricing.tokens_cost(prompt - image_in, rates.get("text_in", 0))
+                + pricing.tokens_cost(image_in, rates.get("image_in", rates.get("text_in", 0)))
+                + pricing.tokens_cost(image_out, rates.get("image_out", 0)) + pricing.tokens_cost(text_out, rates.get("text_out", 0)))
         usage = {"prompt_tokens": prompt, "image_output_tokens": image_out, "text_output_tokens": text_out}
-        return cost, f"usage: {prompt} in, {image_out} image out, {text_out} text out", usage
+        if image_in:
+            usage["image_input_tokens"] = image_in
+        images_in = f" ({image_in} image)" if image_in else ""
+        return cost, f"usage: {prompt} in{images_in}, {image_out} image out, {text_out} text out", usage
 
 
 class GeminiVertexProvider(VertexMixin, GeminiProvider):

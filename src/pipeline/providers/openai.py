@@ -74,6 +74,9 @@ class OpenAIProvider(ImageProvider):
             standard = [s for s in spec.sizes.fixed if s in openai_catalog.PRESETS]
             costliest = max(standard, key=lambda s: sizes.parse(s)[0] * sizes.parse(s)[1])
             preq = replace(preq, size=costliest, wire_size="auto")
+        if preq.references and preq.moderation is not None:  # the edits endpoint has no `moderation`
+            preq = replace(preq, moderation=None, warnings=preq.warnings + (
+                f"moderation={preq.moderation} is not taken by OpenAI's edits endpoint, which carries the references; ignored",))
         return preq
 
     # --- costs ---------------------------------------------------------------
@@ -90,9 +93,10 @@ class OpenAIProvider(ImageProvider):
                                        rates.get("text_in", 0)))
         size = f"{preq.wire_size} (priced as {preq.size})" if preq.wire_size else preq.size
         basis = f"tokens: {preq.model} {quality} {size} ~{per_image} out x{preq.n} + prompt"
-        inputs = len(preq.images) + (1 if preq.mask is not None else 0)  # the mask is an input image too
+        # The mask is an input image too; references are input images of the edits endpoint.
+        inputs = len(preq.images) + len(preq.references) + (1 if preq.mask is not None else 0)
         if inputs:
-            tokens = openai_catalog.EDIT_INPUT_TOKENS_PER_IMAGE * inputs
+            tokens = spec.estimate["image_in_tokens"] * inputs
             total += pricing.tokens_cost(tokens, rates.get("image_in", 0))
             basis += f" + {inputs} input image(s)"
         return CostEstimate(total, basis)
@@ -148,12 +152,15 @@ class OpenAIProvider(ImageProvider):
             fields += [("stream", "true"), ("partial_images", str(preq.partial_images))]
         name = "image[]" if len(preq.images) > 1 else "image"
         fields += [(name, _file(f"image-{i}", img)) for i, img in enumerate(preq.images)]
+        # References: every one as `image[]`, in the order the prompt names them (the edits
+        # endpoint's documented way of giving several input images).
+        fields += [("image[]", _file(f"reference-{i}", img)) for i, img in enumerate(preq.references)]
         if preq.mask is not None:
             fields.append(("mask", _file("mask", preq.mask)))
         return fields
 
     def _request(self, preq: ProviderRequest, stream: bool = False) -> HttpRequest:
-        if preq.is_edit:
+        if preq.is_edit or preq.references:  # references go to the edits endpoint as input images
             body, content_type = multipart.encode(self._edit_fields(preq, stream))
             return HttpRequest("POST", f"{self.base_url}/v1/images/edits", self._headers(content_type), body, self.timeout_s)
         payload = self.generation_body(preq)
@@ -186,7 +193,7 @@ class OpenAIProvider(ImageProvider):
         if not self.streams_natively(preq):
             yield ProviderEvent(kind="result", result=await self.run(preq))
             return
-        prefix = "image_edit" if preq.is_edit else "image_generation"
+        prefix = "image_edit" if preq.is_edit or preq.references else "image_generation"
         completed: list[dict[str, Any]] = []
         try:
             async for event in self._stream_events(preq, prefix, completed):

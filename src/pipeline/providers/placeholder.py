@@ -39,6 +39,7 @@ class PlaceholderProvider(ImageProvider):
         sizes=_SIZES,
         max_images_per_call=10,
         max_input_images=16,
+        max_references=16,
         qualities=("low", "medium", "high", "auto"),
         output_formats=("png",),
         external=False,
@@ -53,7 +54,7 @@ class PlaceholderProvider(ImageProvider):
 
     def _images(self, preq: ProviderRequest) -> list[GeneratedImage]:
         w, h = sizes.parse(preq.size)
-        sources = b"".join(hashlib.sha256(i.data).digest() for i in preq.images)
+        sources = b"".join(hashlib.sha256(i.data).digest() for i in (*preq.images, *preq.references))
         out = []
         for i in range(preq.n):
             seed = f"{preq.prompt}\x00{preq.size}\x00{preq.quality}\x00{i}".encode() + sources

@@ -14,6 +14,7 @@ from typing import Any
 from ..clock import iso, utc_day
 from ..ids import new_id
 from ..ports import Clock, Database
+from . import references as reference_rows
 
 TERMINAL = ("succeeded", "failed", "refused")
 # Appended to an INSERT ... SELECT: the row is written only while its request is open.
@@ -83,11 +84,13 @@ class Store:
         api_key_id: str | None = None,
         context: dict[str, Any] | None = None,
         sent_prompt: str | None = None,
+        references: list[dict[str, Any]] | None = None,
     ) -> bool:
-        """Insert the `pending` row (with the narrative context used and the prompt the
-        provider is sent); False when the caller's idempotency key is already taken."""
+        """Insert the `pending` row (with the narrative context used, the prompt the provider
+        is sent and the reference images it is sent, in one batch); False when the caller's
+        idempotency key is already taken."""
         now = self._now()
-        changed = await self.db.run(
+        insert = (
             "INSERT INTO generation_requests (id, caller, kind, status, prompt, params, requested_provider, n, links,"
             " idempotency_key, request_hash, created_at, updated_at, api_key_id, context, sent_prompt)"
             " VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -96,6 +99,11 @@ class Store:
              idempotency_key, request_hash, now, now, api_key_id,
              json.dumps(context, sort_keys=True) if context is not None else None, sent_prompt or prompt),
         )
+        if references:
+            await self.db.batch([insert, *reference_rows.insert_statements(request_id, caller, references, now)])
+            changed = int(await self.request_exists(request_id))  # a batch reports no row counts
+        else:
+            changed = await self.db.run(*insert)
         if changed > 0:
             self._written[request_id] = {
                 "id": request_id, "caller": caller, "kind": kind, "status": "pending", "prompt": prompt,
@@ -105,6 +113,7 @@ class Store:
                 "sent_prompt": sent_prompt or prompt, "provider": None, "model": None, "size": None, "quality": None,
                 "estimated_cost_micros": None, "actual_cost_micros": None, "warnings": [], "error_code": None,
                 "error_message": None, "completed_at": None, "images": [], "attempts": [],
+                "references": list(references or []),
             }
         return changed > 0
 
@@ -273,7 +282,7 @@ class Store:
         return changed > 0
 
     async def _with_details(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Attach images and attempts to request rows: two queries for any number of rows
+        """Attach images, attempts and references to request rows: three queries for any number of rows
         (at most 100, D1's limit on bound parameters)."""
         if not rows:
             return rows
@@ -285,7 +294,9 @@ class Store:
             f" WHERE request_id IN ({marks}) ORDER BY created_at, rowid",
             ids,
         )
+        used = await reference_rows.for_requests(self.db, ids)
         for row in rows:
+            row["references"] = used.get(row["id"], [])
             row["images"] = [i for i in images if i["request_id"] == row["id"]]
             row["attempts"] = [{k: v for k, v in a.items() if k != "request_id"} for a in attempts if a["request_id"] == row["id"]]
             for key in ("params", "warnings", "links"):

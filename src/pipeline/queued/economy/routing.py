@@ -31,7 +31,7 @@ class Route:
 
 
 def _operation(req: GenerationRequest) -> str:
-    return "edit" if req.is_edit else "generate"
+    return "edit" if req.is_edit else "reference" if req.references else "generate"
 
 
 def economy_candidate(s: Services, plan: selection.Plan, op: str) -> tuple[selection.Candidate | None, BatchOffer | None, str]:
