@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import date
 
 from tests.clocks import TODAY
 from pipeline.catalog import default_model

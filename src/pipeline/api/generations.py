@@ -65,7 +65,7 @@ async def list_generations(
     )
     sql, params = list_query(filters, before, limit + 1)
     store = Store(s.db, s.clock)
-    rows = await store._with_details(await s.db.all(sql, params))  # noqa: SLF001 - the store's own join
+    rows = await store._with_details(await s.db.all(sql, params))  # the store's own join
     items = [to_result(row, s.settings.public_base_url) for row in rows[:limit]]
     return {"items": items, "next_before": items[-1]["id"] if len(rows) > limit else None}
 
