@@ -96,7 +96,7 @@ async def assert_objects_and_rows_agree(services) -> None:
 
 class CountingLedger:
     def __init__(self, inner) -> None:
-        self.inner, self.calls = inner, []
+        self.inner, self.calls = inner, list[str]()
 
     def __getattr__(self, name):
         method = getattr(self.inner, name)
@@ -110,7 +110,7 @@ class CountingLedger:
 
 class CountingDb:
     def __init__(self, inner) -> None:
-        self.inner, self.calls = inner, []
+        self.inner, self.calls = inner, list[tuple[str, str]]()
 
     def __getattr__(self, name):
         method = getattr(self.inner, name)
