@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--variants", action="store_true", help="also run with wrangler's default excludes")
     args = parser.parse_args()
-    variants = {"this project's python_modules.exclude": None}
+    variants: dict[str, str | None] = {"this project's python_modules.exclude": None}
     if args.variants:
         variants["wrangler's default exclude (**/*.pyc)"] = DEFAULT_EXCLUDES
     results = {name: [_one_run(ex) for _ in range(args.runs)] for name, ex in variants.items()}

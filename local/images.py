@@ -12,7 +12,7 @@ from pipeline.delivery import spec as specs
 try:
     from PIL import Image
 except ImportError:  # pragma: no cover - Pillow is a dev dependency
-    Image = None  # type: ignore[assignment]
+    Image = None  # type: ignore[assignment]  # without Pillow the module still imports; variants are off
 
 _SAVE = {"image/webp": "WEBP", "image/avif": "AVIF", "image/jpeg": "JPEG", "image/png": "PNG"}
 

@@ -26,5 +26,5 @@ async def run_timer(services: Services, every_s: float) -> None:
         await asyncio.sleep(every_s)
         try:
             await maintenance.scheduled(services, "local-timer")
-        except Exception:  # noqa: BLE001 - the next run tries again
+        except Exception:  # the next run tries again
             log.exception(logs.line("maintenance_failed", trigger="local-timer"))

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 
 @lru_cache(maxsize=8)
-def _key(pem: str):  # noqa: ANN202 - a cryptography private key object
+def _key(pem: str):  # a cryptography private key object
     from cryptography.hazmat.primitives import serialization
 
     return serialization.load_pem_private_key(pem.encode(), password=None)

@@ -16,7 +16,6 @@ from pipeline.api import rpc
 from pipeline.api.app import create_app
 from pipeline.api.route_table import body_limit, table_of
 from pipeline.clock import SystemClock
-from pipeline.errors import ImageWorkerError
 from pipeline.ledger import wire
 from pipeline.queued import consumer
 from pipeline.ledger.service import LedgerService

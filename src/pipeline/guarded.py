@@ -25,7 +25,7 @@ async def typed(make: type[errors.BindingUnavailable], what: str, call: Callable
         return await call()
     except errors.ImageWorkerError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any binding failure, whatever the host raised
+    except Exception as exc:  # any binding failure, whatever the host raised
         raise make(f"{what} failed ({type(exc).__name__}); retry shortly",
                    details={"binding": what, "cause": type(exc).__name__}) from exc
 

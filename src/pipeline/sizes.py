@@ -44,7 +44,7 @@ def choose(size: str | None, aspect_ratio: str | None, supported: tuple[str, ...
         want_ratio, want_area = w / h, float(w * h)
         asked = size
     else:
-        a, _, b = aspect_ratio.partition(":")  # type: ignore[union-attr]
+        a, _, b = aspect_ratio.partition(":")  # type: ignore[union-attr]  # with no size, the request has an aspect ratio
         want_ratio, want_area = int(a) / int(b), None
         asked = aspect_ratio
     best = min(supported, key=lambda s: _distance(want_ratio, want_area, s))

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 
 from local.db import SqliteDatabase
 from pipeline.storage.listing import Filters, list_query
-from tests.clocks import ShiftedClock, clock_at
+from tests.clocks import clock_at
 
 ADMIN = {"Authorization": "Bearer tok-admin"}
 ORIGIN = "https://app.example.com"
@@ -164,10 +164,10 @@ async def test_one_log_line_per_request_without_prompts_or_keys(make_services, c
     await client.get(f"/v1/generations/{result['id']}", headers=ADMIN)
     await client.get("/v1/nowhere")
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "image_worker.access"]
-    assert [(l["method"], l["route"], l["status"]) for l in lines] == [
+    assert [(line["method"], line["route"], line["status"]) for line in lines] == [
         ("POST", "/v1/generations", 201), ("GET", "/v1/generations/{request_id}", 200), ("GET", "(unmatched)", 404)]
-    assert all(l["caller"] == "default" for l in lines[:2]) and all(l["duration_ms"] >= 0 for l in lines)
-    assert all(l["request_id"].startswith("req_") for l in lines)
+    assert all(line["caller"] == "default" for line in lines[:2]) and all(line["duration_ms"] >= 0 for line in lines)
+    assert all(line["request_id"].startswith("req_") for line in lines)
     text = caplog.text
     assert "secret lighthouse" not in text and "tok-admin" not in text
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 from datetime import timedelta
 
-from tests.clocks import ShiftedClock, clock_at
+from tests.clocks import clock_at
 from tests.fakes.server import Reply
 from tests.fakes.openai import OPENAI_ENV, openai_success
 from pipeline.providers.placeholder import render_png

@@ -96,7 +96,7 @@ def test_an_unknown_model_is_a_clear_422(worker):
     # the code /v1/generations answers for the same mistake (tests/api/test_one_code_per_mistake.py)
     assert err.value.body["code"] == "unsupported" and "dall-e-9" in err.value.body["message"]
     with pytest.raises(openai.UnprocessableEntityError) as err:
-        client.images.generate(prompt="a fox", n="2")  # type: ignore[arg-type] - a string is not an integer
+        client.images.generate(prompt="a fox", n="2")  # a string is not an integer
     assert err.value.body["details"]["errors"][0]["field"] == "n"
 
 

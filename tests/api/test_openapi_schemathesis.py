@@ -47,7 +47,7 @@ def test_schemathesis_finds_no_difference_between_the_document_and_the_server(ma
                 env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks", "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"},
             )
         codes = {}
-        for seed, (out, proc) in runs.items():
+        for seed, (_out, proc) in runs.items():
             try:
                 codes[seed] = proc.wait(TIMEOUT_S)
             except subprocess.TimeoutExpired:

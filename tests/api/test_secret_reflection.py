@@ -12,7 +12,7 @@ from tests.fakes.server import Reply
 LONG = "x" * 5000
 
 
-def _echo(req) -> Reply:  # noqa: ANN001 - the fake server's request
+def _echo(req) -> Reply:  # the fake server's request
     said = f"bad request; you sent Authorization: {req.headers.get('authorization')} api_key={req.headers.get('authorization', '')[7:]} {LONG}"
     return Reply(400, {"error": {"message": said, "type": "invalid_request_error", "code": req.headers.get("authorization")}})
 

@@ -95,7 +95,7 @@ def test_a_reviewer_logs_in_generates_and_reviews(server: LocalServer, admin, pa
     page.click("#filters button[type=submit]")
     wait_until(page, "document.querySelectorAll('#cards .card').length >= 1")
     pending = page.eval_on_selector_all("#cards .card", "els => els.map(e => e.dataset.image)")
-    for i in range(len(pending)):
+    for _ in range(len(pending)):
         page.keyboard.press("j")
         page.keyboard.press("x")
     assert page.inner_text("#selected-count") == f"{len(pending)} selected"

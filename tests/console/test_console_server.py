@@ -81,7 +81,7 @@ async def test_access_lines_name_the_generation_and_the_error_code(make_services
     await client.get("/v1/generations/gen_nope", headers=ADMIN)
     await client.get("/v1/usage", headers={"Authorization": "Bearer wrong"})
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == logs.ACCESS]
-    assert [(l["status"], l["generation_id"], l["code"]) for l in lines] == [
+    assert [(e["status"], e["generation_id"], e["code"]) for e in lines] == [
         (201, made["id"], None), (404, None, "not_found"), (401, None, "unauthorized")]
 
 

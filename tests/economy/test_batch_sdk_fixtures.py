@@ -16,7 +16,7 @@ from tests.fakes.fixtures import FIXTURES, load
 
 openai = pytest.importorskip("openai")
 genai = pytest.importorskip("google.genai")
-from google.genai import types as genai_types  # noqa: E402
+from google.genai import types as genai_types  # noqa: E402 - only once importorskip found the SDK
 
 PNG = render_png(b"sdk", 64, 64)
 

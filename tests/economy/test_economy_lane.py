@@ -131,11 +131,11 @@ async def test_a_crash_between_submit_and_result_never_submits_twice(make_servic
             raise RuntimeError("isolate died")
         return await real_move(db, pb_id, to=to, frm=frm, now=now, **fields)
 
-    lifecycle.economy_rows.move = crash_once  # type: ignore[assignment]
+    lifecycle.economy_rows.move = crash_once  # a test's stand-in for one call
     try:
         await services.queue.run()
     finally:
-        lifecycle.economy_rows.move = real_move  # type: ignore[assignment]
+        lifecycle.economy_rows.move = real_move  # the real one back
     view = (await client.get(f"/v1/batches/{batch_id}")).json()
     assert crashed and fake.created == 1  # the redelivery found the batch by our reference
     assert view["counts"] == {"succeeded": 3}

@@ -89,7 +89,7 @@ class OpenAIBatchFake:
         with self._lock:
             self.created += 1
             batch_id = f"batch_{next(self._ids):04d}"
-            lines = [json.loads(l) for l in self.files[body["input_file_id"]][1].decode().splitlines() if l.strip()]
+            lines = [json.loads(x) for x in self.files[body["input_file_id"]][1].decode().splitlines() if x.strip()]
             batch = load("openai-batch", "batch") | {"id": batch_id, "input_file_id": body["input_file_id"],
                                                      "metadata": body.get("metadata")}
             batch["request_counts"] = {"total": len(lines), "completed": 0, "failed": 0}
@@ -215,7 +215,7 @@ class GeminiBatchFake:
         requests, meta = entry["requests"], entry["op"]["metadata"]
         done = len(requests) if self.expire_after is None else self.expire_after
         responses, ok = [], 0
-        for i, item in enumerate(requests[:done]):
+        for _i, item in enumerate(requests[:done]):
             answer = self.answer(item["request"])
             responses.append({"metadata": item["metadata"], **answer})
             if "response" in answer:

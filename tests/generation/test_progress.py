@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import date
 
 from tests.clocks import TODAY
 from pipeline.catalog import default_model
@@ -145,7 +144,7 @@ async def _slow(seconds: float, log: list[str]):
 
 async def test_ticks_neither_slow_nor_cancel_the_call():
     log: list[str] = []
-    make = lambda: Event(type="progress", request_id="gen_x")  # noqa: E731
+    make = lambda: Event(type="progress", request_id="gen_x")  # noqa: E731 - the event factory with_progress takes, named for reading
     started = time.monotonic()
     out = [e.type async for e in progress.with_progress(_slow(0.3, log), make, 0.01)]
     assert out[-1] == "image" and out.count("progress") >= 10
@@ -154,7 +153,7 @@ async def test_ticks_neither_slow_nor_cancel_the_call():
 
 async def test_cancelling_the_stream_cancels_the_call_and_leaves_nothing_running():
     log: list[str] = []
-    make = lambda: Event(type="progress", request_id="gen_x")  # noqa: E731
+    make = lambda: Event(type="progress", request_id="gen_x")  # noqa: E731 - the event factory with_progress takes, named for reading
 
     async def consume() -> None:
         async for _ in progress.with_progress(_slow(10, log), make, 0.01):

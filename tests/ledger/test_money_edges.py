@@ -6,7 +6,6 @@ per attempt instead of the chain's maximum."""
 from __future__ import annotations
 
 import json
-from datetime import date
 
 from tests.clocks import TODAY
 from pipeline.catalog import default_model

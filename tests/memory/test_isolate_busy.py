@@ -28,7 +28,7 @@ def busy_world(make_services, client_for, fake_server):
     openai.route("POST", "/v1/images/edits", Reply(200, openai_success(PNG)))
     services = make_services({**OPENAI_ENV, "OPENAI_BASE_URL": openai.url, "ISOLATE_IMAGE_MIB": "12",
                               "SLOT_WAIT_S": "2"}, clock=clock_at(instant_sleep=True))
-    services.extras["rpc_app"] = client_for(services)._transport.app  # type: ignore[attr-defined]  # rpc runs the app's routes
+    services.extras["rpc_app"] = client_for(services)._transport.app  # rpc runs the app's routes
     return services, client_for(services), openai
 
 

@@ -49,7 +49,7 @@ async def test_edit_is_multipart_with_images_and_mask(openai):
     server, provider = openai
     server.route("POST", EDITS, Reply(200, load("openai", "edit", IMAGE=PNG)))
     a, b, mask = render_png(b"a", 32, 32), render_png(b"b", 32, 32), render_png(b"mask", 32, 32, transparent=True)
-    preq = prepare(provider, 
+    preq = prepare(provider,
         GenerationRequest(prompt="put them together", size="1536x1024", quality="medium", background="transparent",
                           output_format="webp", images=[{"image_id": "x"}, {"image_id": "y"}], mask={"image_id": "m"}),
         images=(InputImage(a, "image/png"), InputImage(b, "image/png")), mask=InputImage(mask, "image/png"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import pydantic
 import pytest
 
 from tests.fakes.fixtures import FIXTURES, load
@@ -90,7 +91,7 @@ def test_imagen_fixtures_match_the_predict_response_the_sdk_reads():
 
 def test_a_fixture_the_sdk_cannot_parse_fails():
     bad = _fixture("gemini", "success") | {"candidatez": []}
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError):
         genai_types.GenerateContentResponse.model_validate(bad)
     with pytest.raises(AssertionError):
         _no_extras(openai_types.ImagesResponse.model_validate(_fixture("openai", "generation") | {"imagez": []}))

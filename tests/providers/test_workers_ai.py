@@ -75,7 +75,7 @@ async def test_only_built_with_a_binding_and_never_edits(workers_ai):
     _, provider = workers_ai
     assert build(ProviderContext(HttpxClient(), clock_at(), {}, None)) is None
     with pytest.raises(errors.UnsupportedByProvider):
-        prepare(provider, GenerationRequest(prompt="x", images=[{"image_id": "i"}]), images=(object(),))  # type: ignore[arg-type]
+        prepare(provider, GenerationRequest(prompt="x", images=[{"image_id": "i"}]), images=(object(),))
     with pytest.raises(errors.ProviderInvalidRequest):
         await provider.run(prepare(provider, GenerationRequest(prompt="x" * 2049)))
 

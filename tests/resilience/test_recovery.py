@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 
 from pipeline import maintenance
@@ -92,14 +91,14 @@ async def test_a_dead_request_is_charged_its_call_and_its_orphan_objects_removed
 async def assert_objects_and_rows_agree(services) -> None:
     """Every image row has its bytes, every stored object its row."""
     root = Path(services.objects.root)
-    stored = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not p.name.endswith(".meta.json")}
+    stored = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not p.name.endswith(".meta.json")}  # noqa: ASYNC240 - the test reads its temp folder after the work is done
     rows = {r["r2_key"] for r in await services.db.all("SELECT r2_key FROM images")}
     assert stored == rows
 
 
 class CountingLedger:
     def __init__(self, inner) -> None:
-        self.inner, self.calls = inner, []
+        self.inner, self.calls = inner, list[str]()
 
     def __getattr__(self, name):
         method = getattr(self.inner, name)
@@ -113,7 +112,7 @@ class CountingLedger:
 
 class CountingDb:
     def __init__(self, inner) -> None:
-        self.inner, self.calls = inner, []
+        self.inner, self.calls = inner, list[tuple[str, str]]()
 
     def __getattr__(self, name):
         method = getattr(self.inner, name)

@@ -35,14 +35,14 @@ class BudgetChanges(BaseModel):
     # strict: a boolean or a string is not a money amount; MAX_MICROS keeps it exact in JSON
     # Only the two caps may be null ("no cap"); the ledger refuses null for the rest, so their
     # type is not nullable (the default None only means "not sent" and is dropped below).
-    daily_budget_micros: int = Field(default=None, ge=0, le=MAX_MICROS, strict=True)  # type: ignore[assignment]
-    caller_daily_budget_micros: dict[str, Annotated[int, Field(ge=0, le=MAX_MICROS, strict=True)]] = None  # type: ignore[assignment]
+    daily_budget_micros: int = Field(default=None, ge=0, le=MAX_MICROS, strict=True)  # type: ignore[assignment]  # None means left unchanged: a partial update
+    caller_daily_budget_micros: dict[str, Annotated[int, Field(ge=0, le=MAX_MICROS, strict=True)]] = None  # type: ignore[assignment]  # None means left unchanged: a partial update
     default_caller_daily_budget_micros: int | None = Field(default=None, ge=0, le=MAX_MICROS, strict=True)
     max_cost_per_image_micros: int | None = Field(default=None, ge=0, le=MAX_MICROS, strict=True)
-    global_concurrency: int = Field(default=None, ge=1, le=10_000, strict=True)  # type: ignore[assignment]
-    provider_concurrency: dict[str, Annotated[int, Field(ge=1, le=10_000, strict=True)]] = None  # type: ignore[assignment]
+    global_concurrency: int = Field(default=None, ge=1, le=10_000, strict=True)  # type: ignore[assignment]  # None means left unchanged: a partial update
+    provider_concurrency: dict[str, Annotated[int, Field(ge=1, le=10_000, strict=True)]] = None  # type: ignore[assignment]  # None means left unchanged: a partial update
     # at least MIN_LEASE_S: a lease shorter than a provider call would let two requests spend the same money
-    reservation_lease_s: int = Field(default=None, ge=MIN_LEASE_S, le=86_400, strict=True)  # type: ignore[assignment]
+    reservation_lease_s: int = Field(default=None, ge=MIN_LEASE_S, le=86_400, strict=True)  # type: ignore[assignment]  # None means left unchanged: a partial update
     slot_lease_s: int = Field(default=None, ge=MIN_LEASE_S, le=86_400, strict=True)  # type: ignore[assignment]
     # the provider breakers (docs/providers.md): when a provider's circuit opens, and for how long
     breaker_window_s: int = Field(default=None, ge=1, le=3_600, strict=True)  # type: ignore[assignment]

@@ -17,7 +17,8 @@ from fastapi.openapi.utils import get_openapi
 
 _ERROR = {"$ref": "#/components/schemas/ErrorResponse"}
 _REASONS = {
-    200: "OK (for a created resource: it was already there)", 201: "Created", 304: "Not modified (If-None-Match)", 400: "Malformed body (not JSON, not UTF-8)", 401: "Missing, wrong, revoked or expired key",
+    200: "OK (for a created resource: it was already there)", 201: "Created", 304: "Not modified (If-None-Match)", 400: "Malformed body (not JSON, not UTF-8)",
+    401: "Missing, wrong, revoked or expired key",
     402: "Budget exceeded", 403: "The key lacks the scope", 404: "Not found (or not yours)", 409: "Conflict",
     413: "Body too large", 422: "Invalid request", 429: "Rate limited (see Retry-After)", 500: "Internal error",
     502: "Provider error", 503: "Provider unavailable or no capacity", 504: "Provider timed out",
@@ -42,7 +43,6 @@ _EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
     ("post", "/v1/prompts/preview"): (404,),
     ("post", "/v1/batches"): (402, 404, 409, 503),
     ("post", "/v1/batches/{batch_id}/retry"): (402, 409, 503),
-    ("put", "/v1/entities/{entity_type}/{entity_id}/primary/{role}"): (409,),  # only approved images
     ("post", "/v1/jobs"): (402, 404, 409, 503),
     ("put", "/v1/entities/{entity_type}/{entity_id}/primary/{role}"): (409,),  # the image is not approved
 }
@@ -172,4 +172,4 @@ def install(app: FastAPI) -> None:
                 title=app.title, version=app.version, description=app.description, routes=app.routes))
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to replace the OpenAPI document

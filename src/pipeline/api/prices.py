@@ -55,7 +55,8 @@ async def get_prices(s: Services = Depends(get_services)) -> dict[str, Any]:
 
 
 @router.get("/prices/history", summary="Recorded overrides, newest first")
-async def price_history(model: str | None = Query(default=None, min_length=1, max_length=128, pattern=LABEL_PATTERN), s: Services = Depends(get_services)) -> dict[str, Any]:
+async def price_history(model: str | None = Query(default=None, min_length=1, max_length=128, pattern=LABEL_PATTERN),
+                        s: Services = Depends(get_services)) -> dict[str, Any]:
     return {"history": await price_overrides.history(s.db, model)}
 
 

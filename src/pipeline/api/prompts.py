@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1", tags=["enrichment"])
 class StoredContext(NarrativeContext):
     """An entity's context; `kind` defaults from the entity type (character → portrait)."""
 
-    kind: ContextKind | None = None  # type: ignore[assignment]
+    kind: ContextKind | None = None  # type: ignore[assignment]  # None until the validator fills it from the entity type
 
 
 @router.post("/prompts/preview", summary="The prompt each provider would be sent; generates nothing")

@@ -18,7 +18,7 @@ RATIOS = {"1:1": ("1024x1024", "2048x2048"), "3:4": ("896x1280", "1792x2560"), "
           "9:16": ("768x1408", "1536x2816"), "16:9": ("1408x768", "2816x1536")}
 PERSON_GENERATION = ("dont_allow", "allow_adult", "allow_all")
 
-SIZE_OF = {size: (ratio, image_size) for ratio, pair in RATIOS.items() for size, image_size in zip(pair, ("1K", "2K"))}
+SIZE_OF = {size: (ratio, image_size) for ratio, pair in RATIOS.items() for size, image_size in zip(pair, ("1K", "2K"), strict=True)}
 
 
 def _model(mid: str, label: str, micros: int, image_sizes: tuple[str, ...], per_call: int) -> ModelSpec:

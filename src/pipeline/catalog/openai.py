@@ -38,7 +38,7 @@ _GPT2_RATES = {"text_in": 5_000_000, "text_cached": 1_250_000, "image_in": 8_000
 
 
 def _price(rates: dict[str, int], source: str, confidence: str = "official") -> Price:
-    return Price("tokens", rates, source, CHECKED, confidence)  # type: ignore[arg-type]
+    return Price("tokens", rates, source, CHECKED, confidence)  # type: ignore[arg-type]  # the table's strings are the declared Literals (tests/catalog checks them)
 
 
 def _model(mid: str, label: str, lifecycle: Lifecycle, price: Price, *, sizes: SizeRule = FIXED,
@@ -88,15 +88,15 @@ CATALOG = ProviderCatalog(
         _model("gpt-image-2-2026-04-21", "GPT Image 2 (snapshot)", ACTIVE,
                _price(_GPT2_RATES, "[3P] https://fal.ai/models/openai/gpt-image-2/llms.txt", "third_party"),
                sizes=ANY_WXH),
-        _model("gpt-image-1.5", "GPT Image 1.5", Lifecycle(**_GONE_DEC1),  # type: ignore[arg-type]
+        _model("gpt-image-1.5", "GPT Image 1.5", Lifecycle(**_GONE_DEC1),  # type: ignore[arg-type]  # a shared **dict of Lifecycle fields
                _price({"text_in": 5_000_000, "image_in": 8_000_000, "image_out": 32_000_000, "text_out": 10_000_000},
                       "[3P] https://docs.apiyi.com/api-capabilities/gpt-image-2/historical-versions", "unverified"),
                fidelity=("high", "low"), complexity=False),
-        _model("gpt-image-1-mini", "GPT Image 1 mini", Lifecycle(**_GONE_DEC1),  # type: ignore[arg-type]
+        _model("gpt-image-1-mini", "GPT Image 1 mini", Lifecycle(**_GONE_DEC1),  # type: ignore[arg-type]  # a shared **dict of Lifecycle fields
                _price({"text_in": 2_000_000, "image_in": 2_500_000, "image_out": 8_000_000, "text_out": 8_000_000},
                       _MODELS_PAGE + "gpt-image-1-mini"),
                fidelity=("low",), complexity=False),
-        _model("chatgpt-image-latest", "ChatGPT Image (latest)", Lifecycle(**_GONE_DEC1),  # type: ignore[arg-type]
+        _model("chatgpt-image-latest", "ChatGPT Image (latest)", Lifecycle(**_GONE_DEC1),  # type: ignore[arg-type]  # a shared **dict of Lifecycle fields
                _price(_GPT2_RATES, "no published rate; GPT Image 2 rates assumed", "unverified"), complexity=False),
         _model("gpt-image-1", "GPT Image 1", Lifecycle("shut_down", "2026-10-23", "gpt-image-2.5-sunburst", _SDK),
                _price({"text_in": 5_000_000, "image_in": 10_000_000, "image_out": 40_000_000},

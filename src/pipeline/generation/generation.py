@@ -152,7 +152,7 @@ class Generation:
             )
             async for event in attempts.run(state, plan):
                 yield event
-        except BaseException as exc:  # noqa: BLE001 - every exit leaves the row terminal
+        except BaseException as exc:  # every exit leaves the row terminal
             await record.finish_unsuccessfully(state, exc)
             if isinstance(exc, errors.ImageWorkerError):
                 exc.details.setdefault("request_id", state.request_id)

@@ -91,7 +91,7 @@ async def put_images(s: Services, generated: list[GeneratedImage], *, request_id
         row = images.image_row(image, request_id=request_id, index=first_index + n, provider=provider, model=model,
                                when=when)
         try:  # the provider billed it: retried before it is given up (retry.durably)
-            await retry.durably(s.clock, deadline, "R2 put", lambda: images.put_row(s.objects, image, row),
+            await retry.durably(s.clock, deadline, "R2 put", lambda: images.put_row(s.objects, image, row),  # noqa: B023  # awaited within this iteration
                                 request_id=request_id, policy=retry_policy(s))
         except errors.StorageUnavailable as exc:
             return Stored(rows, len(generated) - n, exc)

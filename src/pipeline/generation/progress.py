@@ -91,4 +91,4 @@ async def with_progress(events: AsyncIterator[Event], tick: Callable[[], Event],
             await asyncio.gather(pending, return_exceptions=True)  # let the call unwind (and charge) first
         elif pending is not None and not pending.cancelled():
             pending.exception()  # retrieved: no "exception was never retrieved" warning
-        await events.aclose()  # type: ignore[attr-defined]
+        await events.aclose()  # type: ignore[attr-defined]  # an async generator, typed as the AsyncIterator it is used as

@@ -94,7 +94,7 @@ class GenerationState:
         self.spent_micros += micros
 
     def event(self, kind: str, **data: Any) -> Event:
-        return Event(type=kind, request_id=self.request_id, data=data)  # type: ignore[arg-type]
+        return Event(type=kind, request_id=self.request_id, data=data)  # type: ignore[arg-type]  # kind is one of Event's Literal types, held as a str
 
     def ms_since(self, started: float) -> int:
         return max(0, int((self.s.clock.monotonic() - started) * 1000))

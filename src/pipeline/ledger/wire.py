@@ -80,7 +80,7 @@ def encode_call(name: str, args: tuple[Any, ...]) -> list[Any]:
 
 
 def decode_args(name: str, args: tuple[Any, ...]) -> list[Any]:
-    return [decode(hint, a) for hint, a in zip(methods()[name].params, args)]
+    return [decode(hint, a) for hint, a in zip(methods()[name].params, args, strict=False)]  # trailing parameters may be left to their defaults
 
 
 def decode_answer(name: str, data: Any) -> Any:

@@ -290,5 +290,5 @@ def _file(stem: str, image: InputImage) -> multipart.FilePart:
     return multipart.FilePart(f"{stem}.{ext}", image.content_type, image.data)
 
 
-def build(ctx: ProviderContext) -> OpenAIProvider | None:  # noqa: D103
+def build(ctx: ProviderContext) -> OpenAIProvider | None:
     return OpenAIProvider(ctx) if ctx.settings.get("OPENAI_API_KEY") else None

@@ -81,7 +81,7 @@ class PlaceholderProvider(ImageProvider):
         return {"ok": True, "detail": "local renderer"}
 
 
-def build(ctx) -> PlaceholderProvider | None:  # noqa: ANN001 - ProviderContext
+def build(ctx) -> PlaceholderProvider | None:  # ProviderContext
     """Always available unless disabled: it costs nothing and needs nothing."""
     if ctx.settings.get("PLACEHOLDER_ENABLED", "true").lower() in ("0", "false", "no"):
         return None

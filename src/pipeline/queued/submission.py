@@ -63,7 +63,7 @@ async def submit(
         # the consumer is idempotent.
         await retry.durably(s.clock, s.clock.monotonic(), "queue send", lambda: queue.send_batch(outgoing),
                             request_id=batch_id, policy=policy)
-    except Exception as exc:  # noqa: BLE001 - whatever the binding raised, after its retries
+    except Exception as exc:  # whatever the binding raised, after its retries
         error = {"code": "queue_unavailable", "message": f"the queue refused the items ({type(exc).__name__})"}
         await batch_rows.fail_queued(s.db, batch_id, error, now)
         await batch_rows.try_complete(s.db, batch_id, now)

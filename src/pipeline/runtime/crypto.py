@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 
-import js  # type: ignore[import-not-found]
-from pyodide.ffi import to_js  # type: ignore[import-not-found]
+import js
+from pyodide.ffi import to_js
 
 from .values import as_bytes, js_value
 

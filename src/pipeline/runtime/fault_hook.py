@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import js  # type: ignore[import-not-found]
+import js
 
 from ..fault_plan import FaultPlan, wrap_ports
 from .scope import current
@@ -86,6 +86,6 @@ async def _image_keys(name: str) -> list[str]:
 def _answer(body: dict[str, Any], status: int) -> Any:
     # Imported here: the SDK's module needs the Workers runtime, and this package is also
     # imported by the CPython tests of the adapters (tests/runtime).
-    from workers import Response  # type: ignore[import-not-found]
+    from workers import Response
 
     return Response(json.dumps(body), status=status, headers={"content-type": "application/json"})

@@ -35,13 +35,13 @@ def is_route(env: Any, path: str) -> bool:
 
 
 def wasm_bytes() -> int:
-    import pyodide_js  # type: ignore[import-not-found]  # only inside workerd
+    import pyodide_js  # only inside workerd
 
     return int(pyodide_js._module.HEAPU8.length)
 
 
 def serve(request: Any, services: Any) -> Any:
-    from workers import Response  # type: ignore[import-not-found]  # the SDK needs the Workers runtime
+    from workers import Response  # the SDK needs the Workers runtime
 
     if str(request.method).upper() != "GET":
         return Response(json.dumps({"error": "GET only"}), status=405, headers={"content-type": "application/json"})

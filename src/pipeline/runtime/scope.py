@@ -13,7 +13,7 @@ import contextvars
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
+from pyodide.ffi import create_proxy
 
 from .values import unwrap
 

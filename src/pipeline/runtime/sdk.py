@@ -11,7 +11,7 @@ def install_sdk_fixes() -> None:
     """workers-runtime-sdk's ASGI bridge keeps a streaming response's app task alive with
     `wait_until(task)`, which passes a borrowed proxy (scope.wait_until says why that fails).
     It imports `wait_until` from `workers` at call time, so a module attribute there takes its place."""
-    import workers  # type: ignore[import-not-found]
+    import workers
 
     sdk_getattr = workers.__getattr__  # resolves cloudflare:workers' waitUntil on use, not at import
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import js  # type: ignore[import-not-found]
+import js
 # Pyodide 314 hands JS null over as `jsnull`, distinct from None (undefined).
-from pyodide.ffi import JsProxy, jsnull, to_js  # type: ignore[import-not-found]
+from pyodide.ffi import JsProxy, jsnull, to_js  # type: ignore[attr-defined]  # jsnull: newer than the pyodide-py stubs
 
 NULL = js.JSON.parse("null")
 

@@ -150,7 +150,7 @@ class VertexMixin:
     name: str
 
     def __init__(self, ctx: ProviderContext) -> None:
-        super().__init__(ctx)  # type: ignore[call-arg]
+        super().__init__(ctx)  # type: ignore[call-arg]  # a mixin: the next class in the MRO takes ctx
         creds = parse_credentials(ctx.settings["VERTEX_SERVICE_ACCOUNT_JSON"])
         self.location = ctx.settings.get("VERTEX_LOCATION", "us-central1")
         self.project = ctx.settings.get("VERTEX_PROJECT") or creds["project_id"]

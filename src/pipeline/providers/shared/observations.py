@@ -88,7 +88,7 @@ class CallDurations:
     def record(self, provider: str, model: str, ms: int) -> None:
         """One successful call of `provider` with `model` that took `ms` milliseconds."""
         for key, table in (((provider, model), self._by_model), (provider, self._by_provider)):
-            table.setdefault(key, deque(maxlen=self.window)).append(max(0, int(ms)))  # type: ignore[index]
+            table.setdefault(key, deque(maxlen=self.window)).append(max(0, int(ms)))  # type: ignore[arg-type]  # the two tables are keyed by the pair and by the name
 
     def recent(self, provider: str, model: str) -> list[int]:
         """The model's recent durations; the provider's (any model) when the model has none."""

@@ -45,7 +45,7 @@ def _field(raw: bytes) -> tuple[str, str]:
 
 async def parse(chunks: AsyncIterator[bytes]) -> AsyncIterator[SseEvent]:
     pending: list[bytes] = []
-    event, data, last_id = "", [], None
+    event, data, last_id = "", list[str](), None
     size = 0
     async for chunk in chunks:
         lines, pending = _lines(chunk, pending)

@@ -10,8 +10,8 @@ from ...providers.gemini_batch import GeminiBatch
 from ...providers.openai_batch import OpenAIBatch
 
 ADAPTERS: dict[str, Callable[[ImageProvider], BatchAdapter]] = {
-    "openai": OpenAIBatch,  # type: ignore[dict-item]
-    "gemini": GeminiBatch,  # type: ignore[dict-item]
+    "openai": OpenAIBatch,  # type: ignore[dict-item]  # each class takes the concrete provider it adapts
+    "gemini": GeminiBatch,  # type: ignore[dict-item]  # each class takes the concrete provider it adapts
 }
 
 

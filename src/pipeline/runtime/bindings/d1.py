@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import js  # type: ignore[import-not-found]
+import js
 
 from ..scope import current
 from ..values import py_value, sql_param

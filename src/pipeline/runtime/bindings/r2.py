@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyodide.ffi import to_js  # type: ignore[import-not-found]
+from pyodide.ffi import to_js
 
 from ...ports import StoredObject
 from ..scope import current
