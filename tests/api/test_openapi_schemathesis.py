@@ -31,7 +31,11 @@ def test_schemathesis_finds_no_difference_between_the_document_and_the_server(ma
     """The seeds run at once, one schemathesis process each, single-threaded: CPython 3.11.7's
     ast.parse is not thread-safe ("AST constructor recursion depth mismatch", fixed in 3.11.8),
     and hypothesis parses lambdas with it, so `--workers 2` failed now and then."""
-    services = make_services({"API_TOKEN": TOKEN, "PLACEHOLDER_ENABLED": "true", "IMAGE_URL_SECRET": "s" * 32})
+    # The seeds run at once against one server: its isolate budget of image bytes (memory/) is made
+    # roomy, so three fuzzers' n=10 edits never queue past the client's 20 s read timeout; the
+    # budget's waits and refusals are tested in tests/memory.
+    services = make_services({"API_TOKEN": TOKEN, "PLACEHOLDER_ENABLED": "true", "IMAGE_URL_SECRET": "s" * 32,
+                              "ISOLATE_IMAGE_MIB": "4096"})
     base, stop = start_server(services)
     runs = {}
     try:

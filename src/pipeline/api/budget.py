@@ -43,13 +43,13 @@ class BudgetChanges(BaseModel):
     provider_concurrency: dict[str, Annotated[int, Field(ge=1, le=10_000, strict=True)]] = None  # type: ignore[assignment]  # None means left unchanged: a partial update
     # at least MIN_LEASE_S: a lease shorter than a provider call would let two requests spend the same money
     reservation_lease_s: int = Field(default=None, ge=MIN_LEASE_S, le=86_400, strict=True)  # type: ignore[assignment]  # None means left unchanged: a partial update
-    slot_lease_s: int = Field(default=None, ge=MIN_LEASE_S, le=86_400, strict=True)  # type: ignore[assignment]
+    slot_lease_s: int = Field(default=None, ge=MIN_LEASE_S, le=86_400, strict=True)  # type: ignore[assignment]  # None means left unchanged: a partial update
     # the provider breakers (docs/providers.md): when a provider's circuit opens, and for how long
-    breaker_window_s: int = Field(default=None, ge=1, le=3_600, strict=True)  # type: ignore[assignment]
-    breaker_min_calls: int = Field(default=None, ge=1, le=10_000, strict=True)  # type: ignore[assignment]
-    breaker_failures: int = Field(default=None, ge=1, le=10_000, strict=True)  # type: ignore[assignment]
-    breaker_failure_percent: int = Field(default=None, ge=1, le=100, strict=True)  # type: ignore[assignment]
-    breaker_cooldown_s: int = Field(default=None, ge=MIN_COOLDOWN_S, le=86_400, strict=True)  # type: ignore[assignment]
+    breaker_window_s: int = Field(default=None, ge=1, le=3_600, strict=True)  # type: ignore[assignment]  # None means left unchanged: a partial update
+    breaker_min_calls: int = Field(default=None, ge=1, le=10_000, strict=True)  # type: ignore[assignment]  # None means left unchanged: a partial update
+    breaker_failures: int = Field(default=None, ge=1, le=10_000, strict=True)  # type: ignore[assignment]  # None means left unchanged: a partial update
+    breaker_failure_percent: int = Field(default=None, ge=1, le=100, strict=True)  # type: ignore[assignment]  # None means left unchanged: a partial update
+    breaker_cooldown_s: int = Field(default=None, ge=MIN_COOLDOWN_S, le=86_400, strict=True)  # type: ignore[assignment]  # None means left unchanged: a partial update
 
     @field_validator("*", mode="before")
     @classmethod
