@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .errors import NotFound
-from .models import GenerationRequest
+from .models import ContextRef, GenerationRequest
 from .services import Services
 from .storage import contexts
 
@@ -134,13 +134,18 @@ async def enrichment_for(s: Services, req: GenerationRequest, caller: str) -> En
     """The request's context (inline, or the stored one of `caller`'s referenced entity: another
     caller's entity is never read) and whether it applies."""
     context = req.context.model_dump(exclude_none=True) if req.context is not None else None
-    ref = req.context_ref
-    if ref is not None:
-        context = await contexts.get_entity_context(s.db, caller, ref.entity_type, ref.entity_id)
-        if context is None:
-            raise NotFound(f"no stored context for {ref.entity_type} {ref.entity_id!r}", details={"field": "context_ref"})
+    if req.context_ref is not None:
+        context = await referenced_context(s, req.context_ref, caller)
     applied = s.settings.enrichment_enabled and req.enrich
     return Enrichment(req.prompt, context, applied)
+
+
+async def referenced_context(s: Services, ref: ContextRef, caller: str) -> dict[str, Any]:
+    """The stored context of `caller`'s entity that `context_ref` names; NotFound otherwise."""
+    context = await contexts.get_entity_context(s.db, caller, ref.entity_type, ref.entity_id)
+    if context is None:
+        raise NotFound(f"no stored context for {ref.entity_type} {ref.entity_id!r}", details={"field": "context_ref"})
+    return context
 
 
 def fit_plan(plan: Any, enrichment: Enrichment) -> Any:

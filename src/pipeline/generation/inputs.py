@@ -10,13 +10,12 @@ import base64
 import binascii
 from typing import Any
 
-from .. import errors, inspect_image, limits
-from .. import ownership
+from .. import enrich, errors, inspect_image, limits, ownership
 from ..memory.byte_budget import Hold
 from ..models import GenerationRequest, ImageInput
 from ..providers.base import InputImage
 from ..services import Services
-from ..storage import contexts, images
+from ..storage import images
 
 
 async def _row(s: Services, item: ImageInput, field: str, caller: str) -> dict[str, Any] | None:
@@ -34,9 +33,8 @@ async def check_inputs(s: Services, req: GenerationRequest, caller: str) -> None
     through the same checks."""
     for item, field in _items(req):
         await _row(s, item, field, caller)
-    ref = req.context_ref
-    if ref is not None and await contexts.get_entity_context(s.db, caller, ref.entity_type, ref.entity_id) is None:
-        raise errors.NotFound(f"no stored context for {ref.entity_type} {ref.entity_id!r}", details={"field": "context_ref"})
+    if req.context_ref is not None:
+        await enrich.referenced_context(s, req.context_ref, caller)
 
 
 def _items(req: GenerationRequest) -> list[tuple[ImageInput, str]]:

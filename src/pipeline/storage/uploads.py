@@ -30,6 +30,3 @@ async def put_upload(db: Database, objects: ObjectStore, clock: Clock, *, caller
         raise
     return row
 
-
-async def get_upload(db: Database, upload_id: str) -> dict[str, Any] | None:
-    return await db.first("SELECT * FROM uploads WHERE id = ?", (upload_id,))
